@@ -1,0 +1,119 @@
+/**
+ * The `CacheStore` service keeps clips and their index.
+ *
+ * Layers:
+ * - `@rallycache/node`'s `FileSystemCacheStore.layer`: a crash-safe folder
+ *   shared safely by several processes.
+ * - `CacheStore.layerMemory` (in `MemoryCacheStore`): in memory, for tests.
+ *
+ * Both plan evictions with the same pure `Policy.planEviction`.
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Option, Scope } from "effect"
+import { Context } from "effect"
+import type { CacheEntry, CacheKey, EvictionReason, ExportMode, Priority, ValidationStatus, VideoId } from "./Domain.js"
+import type { CacheIOError } from "./Errors.js"
+
+/**
+ * A key locked for writing by this process (and, on disk, against other
+ * processes): write the clip to `tempPath`, move it to `finalPath`, then
+ * `commit`; or `abort`.
+ *
+ * @since 0.1.0
+ */
+export interface Reservation {
+  readonly key: CacheKey
+  readonly tempPath: string
+  readonly finalPath: string
+}
+
+/**
+ * The answer to `reserve`: either the key is ours to write, or another
+ * writer (maybe another process) committed it while we waited.
+ *
+ * @since 0.1.0
+ */
+export type ReserveResult =
+  | { readonly _tag: "Reserved"; readonly reservation: Reservation }
+  | { readonly _tag: "Cached"; readonly entry: CacheEntry }
+
+/**
+ * What `commit` records about a new clip.
+ *
+ * @since 0.1.0
+ */
+export interface NewEntry {
+  readonly videoId: VideoId
+  readonly rallyIndex: number
+  readonly mode: ExportMode
+  readonly clipStart: number
+  readonly clipEnd: number
+  readonly sizeBytes: number
+  readonly priority: Priority
+}
+
+/**
+ * One entry that left the cache, and why.
+ *
+ * @since 0.1.0
+ */
+export interface Eviction {
+  readonly entry: CacheEntry
+  readonly reason: EvictionReason
+}
+
+/**
+ * Bytes and entries in use.
+ *
+ * @since 0.1.0
+ */
+export interface Usage {
+  readonly bytes: number
+  readonly entries: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface CacheStoreShape {
+  /** Path of the clip of `key` (whether or not it exists). */
+  readonly pathOf: (key: CacheKey) => string
+  /**
+   * The entry of `key` if it passes the quick validation (file exists, size
+   * matches, age within maxAge). An entry that fails is removed and reported
+   * as `EntryInvalid`. This is the hot path: no mailbox, no async I/O.
+   */
+  readonly lookup: (key: CacheKey) => Effect.Effect<Option.Option<CacheEntry>>
+  /** Mark `key` used now, for LRU. Batched: cheap to call on every hit. */
+  readonly touch: (key: CacheKey) => Effect.Effect<void>
+  /** Lock `key` for writing; waits while another writer holds it. */
+  readonly reserve: (key: CacheKey) => Effect.Effect<ReserveResult, CacheIOError>
+  /** Record a clip that is complete at `reservation.finalPath`, and release the lock. */
+  readonly commit: (reservation: Reservation, entry: NewEntry) => Effect.Effect<CacheEntry, CacheIOError>
+  /** Remove the temp file and release the lock. Never fails. */
+  readonly abort: (reservation: Reservation) => Effect.Effect<void>
+  /** Remove an entry and its file. `false` when it was not there. */
+  readonly remove: (key: CacheKey, reason: EvictionReason) => Effect.Effect<boolean, CacheIOError>
+  /** All entries, in no particular order. */
+  readonly list: Effect.Effect<ReadonlyArray<CacheEntry>, CacheIOError>
+  readonly usage: Effect.Effect<Usage>
+  /** Record the result of a deep validation. */
+  readonly markValidated: (key: CacheKey, status: ValidationStatus) => Effect.Effect<void, CacheIOError>
+  /**
+   * Keep `key` from eviction while the scope is open (the rally being
+   * watched, a clip being streamed). Pins are counted: two pins need two
+   * releases.
+   */
+  readonly pin: (key: CacheKey) => Effect.Effect<void, never, Scope.Scope>
+  /**
+   * Apply age, per-video and size rules now with `Policy.planEviction`, and
+   * return what was evicted.
+   */
+  readonly enforce: Effect.Effect<ReadonlyArray<Eviction>, CacheIOError>
+}
+
+/**
+ * @since 0.1.0
+ */
+export class CacheStore extends Context.Tag("@rallycache/core/CacheStore")<CacheStore, CacheStoreShape>() {}

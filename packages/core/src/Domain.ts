@@ -1,0 +1,196 @@
+/**
+ * The domain model of rallycache: sources, rallies, priorities, cache keys,
+ * cache entries and clips. Every type here is a `Schema`, so it can cross a
+ * process boundary (the CLI's JSON, the HTTP API, a future cluster entity)
+ * without a hand-written codec.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A user-chosen id for a video. Any non-empty string: it is never used raw in
+ * a file name (cache keys are hashes).
+ *
+ * @since 0.1.0
+ */
+export const VideoId = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "video id must not be empty" }),
+  Schema.maxLength(4096, { message: () => "video id is longer than 4096 characters" }),
+  Schema.brand("VideoId")
+)
+/** @since 0.1.0 */
+export type VideoId = typeof VideoId.Type
+
+/**
+ * A video file and a fingerprint that changes whenever the file changes
+ * (size and mtime at least), so that a re-encoded or replaced source never
+ * serves clips cut from its previous content.
+ *
+ * @since 0.1.0
+ */
+export class VideoSource extends Schema.Class<VideoSource>("VideoSource")({
+  id: VideoId,
+  path: Schema.String,
+  fingerprint: Schema.String.pipe(Schema.minLength(1))
+}) {}
+
+/**
+ * How urgently a clip is needed.
+ *
+ * - `high`: the rally being watched (or explicitly requested).
+ * - `normal`: the next rallies the viewer is likely to reach.
+ * - `low`: everything else, exported in the background.
+ *
+ * @since 0.1.0
+ */
+export const Priority = Schema.Literal("high", "normal", "low")
+/** @since 0.1.0 */
+export type Priority = typeof Priority.Type
+
+/**
+ * All priorities, most urgent first.
+ *
+ * @since 0.1.0
+ */
+export const priorities: ReadonlyArray<Priority> = ["high", "normal", "low"]
+
+/**
+ * Rank of a priority: lower is more urgent.
+ *
+ * @since 0.1.0
+ */
+export const priorityRank = (priority: Priority): number => priority === "high" ? 0 : priority === "normal" ? 1 : 2
+
+/**
+ * How a rally is cut.
+ *
+ * - `copy`: stream copy, about 20 ms, but the clip starts at the keyframe at
+ *   or before the rally's start (up to one GOP early).
+ * - `accurate`: re-encoded from the exact frame, seconds per clip.
+ *
+ * @since 0.1.0
+ */
+export const ExportMode = Schema.Literal("copy", "accurate")
+/** @since 0.1.0 */
+export type ExportMode = typeof ExportMode.Type
+
+const Seconds = Schema.Number.pipe(
+  Schema.finite({ message: () => "time must be a finite number of seconds" })
+)
+
+/**
+ * One rally: a time range of the source video, in seconds.
+ * `start >= 0` and `end > start`; the maximum length and the video's
+ * duration are checked by `Rally.validate` in `Policy`.
+ *
+ * @since 0.1.0
+ */
+export class Rally extends Schema.Class<Rally>("Rally")(
+  Schema.Struct({
+    index: Schema.Int.pipe(Schema.nonNegative()),
+    start: Seconds.pipe(Schema.nonNegative({ message: () => "rally start must be >= 0" })),
+    end: Seconds
+  }).pipe(
+    Schema.filter((r) => r.end > r.start || `rally end (${r.end}) must be after its start (${r.start})`)
+  )
+) {
+  /** Length of the rally in seconds. */
+  get duration(): number {
+    return this.end - this.start
+  }
+}
+
+/**
+ * A deterministic, filename-safe, fixed-length (32 lowercase hex characters)
+ * key for one clip. See `CacheKey.make`.
+ *
+ * @since 0.1.0
+ */
+export const CacheKey = Schema.String.pipe(
+  Schema.pattern(/^[0-9a-f]{32}$/, { message: () => "a cache key is 32 lowercase hex characters" }),
+  Schema.brand("CacheKey")
+)
+/** @since 0.1.0 */
+export type CacheKey = typeof CacheKey.Type
+
+/**
+ * What the last validation of an entry found.
+ *
+ * @since 0.1.0
+ */
+export const ValidationStatus = Schema.Literal("unchecked", "valid", "invalid")
+/** @since 0.1.0 */
+export type ValidationStatus = typeof ValidationStatus.Type
+
+/**
+ * Why an entry left the cache.
+ *
+ * @since 0.1.0
+ */
+export const EvictionReason = Schema.Literal("size", "age", "per-video", "invalid", "manual", "source-changed")
+/** @since 0.1.0 */
+export type EvictionReason = typeof EvictionReason.Type
+
+/** Milliseconds since the Unix epoch. */
+const EpochMillis = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
+
+/**
+ * One clip in the cache. Times are epoch milliseconds (from `Clock`, so
+ * TestClock drives them in tests).
+ *
+ * @since 0.1.0
+ */
+export class CacheEntry extends Schema.Class<CacheEntry>("CacheEntry")({
+  id: Schema.UUID,
+  key: CacheKey,
+  videoId: VideoId,
+  rallyIndex: Schema.Int.pipe(Schema.nonNegative()),
+  mode: ExportMode,
+  /** Where the clip really starts and ends in the source, in seconds. */
+  clipStart: Schema.Number,
+  clipEnd: Schema.Number,
+  createdAt: EpochMillis,
+  accessedAt: EpochMillis,
+  sizeBytes: Schema.Int.pipe(Schema.nonNegative()),
+  priority: Priority,
+  validation: ValidationStatus,
+  validatedAt: Schema.NullOr(EpochMillis)
+}) {}
+
+/**
+ * A clip ready to play: where it is and what it covers.
+ *
+ * @since 0.1.0
+ */
+export class Clip extends Schema.Class<Clip>("Clip")({
+  key: CacheKey,
+  videoId: VideoId,
+  rallyIndex: Schema.Int.pipe(Schema.nonNegative()),
+  mode: ExportMode,
+  path: Schema.String,
+  /** The rally as requested, in seconds. */
+  start: Schema.Number,
+  end: Schema.Number,
+  /** Where the clip really begins and ends (copy mode may start up to one GOP early). */
+  clipStart: Schema.Number,
+  clipEnd: Schema.Number,
+  sizeBytes: Schema.Int.pipe(Schema.nonNegative()),
+  /** True when no export was needed to serve this request. */
+  cached: Schema.Boolean
+}) {}
+
+/**
+ * What a probe of a source found.
+ *
+ * @since 0.1.0
+ */
+export class SourceInfo extends Schema.Class<SourceInfo>("SourceInfo")({
+  fingerprint: Schema.String,
+  /** Duration in seconds. */
+  duration: Schema.Number,
+  /** Typical distance between keyframes in seconds, when known. */
+  keyframeInterval: Schema.NullOr(Schema.Number),
+  hasVideo: Schema.Boolean,
+  hasAudio: Schema.Boolean
+}) {}

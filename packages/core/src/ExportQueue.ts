@@ -1,0 +1,118 @@
+/**
+ * A fiber-based priority queue of exports.
+ *
+ * - At most `concurrency` jobs run at once (a Semaphore of `concurrency`
+ *   guards a fixed pool of supervised workers; no fiber per queued job).
+ * - Strict priority order, first-in first-out within a priority.
+ * - A job is identified by its key: submitting a key that is queued or
+ *   running joins it (and raises its priority if the new one is higher).
+ * - Queued jobs can be re-prioritised or cancelled; cancelling a running
+ *   job interrupts its fiber.
+ * - Preemption: when a high job arrives and every slot runs low work, one
+ *   low job is paused (if the exporter can pause) or interrupted and queued
+ *   again.
+ * - Transient failures are retried on the retry schedule; permanent ones,
+ *   cancellations and preemptions are not counted as retries.
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Schedule, Scope, SubscriptionRef } from "effect"
+import type { CacheKey, Priority, VideoId } from "./Domain.js"
+import type { ExportCancelled } from "./Errors.js"
+
+/**
+ * What the queue hands to a running job.
+ *
+ * @since 0.1.0
+ */
+export interface JobContext {
+  /** 1 for the first run, then 2, 3... on retries. */
+  readonly attempt: number
+  /** Set to `true` while the job is paused by preemption in `suspend` mode. */
+  readonly paused: SubscriptionRef.SubscriptionRef<boolean>
+}
+
+/**
+ * One export to schedule.
+ *
+ * @since 0.1.0
+ */
+export interface ExportJob<A, E> {
+  readonly key: CacheKey
+  readonly videoId: VideoId
+  readonly rallyIndex: number
+  readonly priority: Priority
+  /** The work itself. It may run several times (retries, preemption). */
+  readonly run: (context: JobContext) => Effect.Effect<A, E>
+}
+
+/**
+ * Something the queue did, for events and metrics.
+ *
+ * @since 0.1.0
+ */
+export type QueueEvent =
+  | { readonly _tag: "Queued"; readonly job: ExportJob<unknown, unknown>; readonly priority: Priority }
+  | { readonly _tag: "Reprioritized"; readonly job: ExportJob<unknown, unknown>; readonly priority: Priority }
+  | { readonly _tag: "Started"; readonly job: ExportJob<unknown, unknown>; readonly priority: Priority; readonly attempt: number }
+  | { readonly _tag: "Succeeded"; readonly job: ExportJob<unknown, unknown>; readonly priority: Priority; readonly millis: number }
+  | { readonly _tag: "Failed"; readonly job: ExportJob<unknown, unknown>; readonly error: unknown; readonly willRetry: boolean }
+  | {
+    readonly _tag: "Cancelled"
+    readonly job: ExportJob<unknown, unknown>
+    readonly reason: "cancelled" | "preempted" | "shutdown"
+  }
+
+/**
+ * Status of the queue.
+ *
+ * @since 0.1.0
+ */
+export interface QueueStatus {
+  readonly queued: { readonly high: ReadonlyArray<CacheKey>; readonly normal: ReadonlyArray<CacheKey>; readonly low: ReadonlyArray<CacheKey> }
+  readonly running: ReadonlyArray<{ readonly key: CacheKey; readonly priority: Priority; readonly paused: boolean }>
+  readonly completed: number
+  readonly failed: number
+  readonly cancelled: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Options<E> {
+  /** Jobs running at once. Default 2. */
+  readonly concurrency?: number
+  /** `interrupt` (default): stop a low job and queue it again; `suspend`: pause it in place; `off`. */
+  readonly preemption?: "interrupt" | "suspend" | "off"
+  /** Delays between retries of a transient failure. Default: no retry. */
+  readonly retry?: Schedule.Schedule<unknown, unknown>
+  /** Which failures are worth retrying. Default: `Errors.isTransient`. */
+  readonly isTransient?: (error: E) => boolean
+  /** Called for every queue event; must not fail or block for long. */
+  readonly onEvent?: (event: QueueEvent) => Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface ExportQueue<A, E> {
+  /**
+   * Queue `job`, or join the job of the same key already queued or running.
+   * The outer effect returns once the job is queued; the inner one waits for
+   * its result. Interrupting a waiter does not cancel the job.
+   */
+  readonly submit: (job: ExportJob<A, E>) => Effect.Effect<Effect.Effect<A, E | ExportCancelled>>
+  /** Change the priority of a queued or running job. `false` if unknown. */
+  readonly setPriority: (key: CacheKey, priority: Priority) => Effect.Effect<boolean>
+  /** Drop a queued job, or interrupt a running one; its waiters fail with `ExportCancelled`. */
+  readonly cancel: (key: CacheKey) => Effect.Effect<boolean>
+  readonly status: Effect.Effect<QueueStatus>
+}
+
+/**
+ * Build a queue. Its workers live in the given scope: when it closes, running
+ * jobs are interrupted and waiters fail with `ExportCancelled`.
+ *
+ * @since 0.1.0
+ */
+export declare const make: <A, E>(options?: Options<E>) => Effect.Effect<ExportQueue<A, E>, never, Scope.Scope>

@@ -1,0 +1,16 @@
+/**
+ * @rallycache/core: the engine of rallycache, with no platform dependency.
+ *
+ * @since 0.1.0
+ */
+export * as CacheEvent from "./CacheEvent.js"
+export * as CacheKey from "./CacheKey.js"
+export * as CacheStore from "./CacheStore.js"
+export * as Config from "./Config.js"
+export * as Domain from "./Domain.js"
+export * as Errors from "./Errors.js"
+export * as Exporter from "./Exporter.js"
+export * as ExportQueue from "./ExportQueue.js"
+export * as Metrics from "./Metrics.js"
+export * as PreloadPolicy from "./PreloadPolicy.js"
+export * as RallyCache from "./RallyCache.js"

@@ -1,0 +1,11 @@
+import { defineProject } from "vitest/config"
+
+export default defineProject({
+  test: {
+    name: "integration",
+    include: ["**/*.test.ts"],
+    exclude: ["bench/**", "node_modules/**"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000
+  }
+})
