@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Config as EffectConfig, Context, Duration, Effect, Either, Layer, ParseResult, Schedule, Schema } from "effect"
+import { Config as EffectConfig, Context, Duration, Effect, Either, Layer, Option, ParseResult, Schedule, Schema } from "effect"
 import { InvalidInput } from "./Errors.js"
 import { ExportMode } from "./Domain.js"
 
@@ -166,19 +166,23 @@ export const make = (options: Options = {}): Effect.Effect<RallyCacheConfig, Inv
  */
 export const fromConfig = (options: Options = {}): Effect.Effect<RallyCacheConfig, InvalidInput> =>
   Effect.gen(function*() {
+    // `Config.option` would also swallow a malformed value; only a missing
+    // variable may fall back to the options and defaults.
+    const optional = <A>(config: EffectConfig.Config<A>) =>
+      EffectConfig.map(config, Option.some).pipe(EffectConfig.withDefault(Option.none<A>()))
     const env = EffectConfig.all({
-      maxBytes: EffectConfig.option(EffectConfig.number("MAX_BYTES")),
-      maxAge: EffectConfig.option(EffectConfig.duration("MAX_AGE")),
-      maxEntriesPerVideo: EffectConfig.option(EffectConfig.integer("MAX_ENTRIES_PER_VIDEO")),
-      concurrency: EffectConfig.option(EffectConfig.integer("CONCURRENCY")),
-      preloadAhead: EffectConfig.option(EffectConfig.integer("PRELOAD_AHEAD")),
-      mode: EffectConfig.option(EffectConfig.literal("copy", "accurate")("MODE")),
-      preemption: EffectConfig.option(EffectConfig.boolean("PREEMPTION")),
-      cleanupInterval: EffectConfig.option(EffectConfig.duration("CLEANUP_INTERVAL")),
-      validationInterval: EffectConfig.option(EffectConfig.duration("VALIDATION_INTERVAL")),
-      maxRetries: EffectConfig.option(EffectConfig.integer("MAX_RETRIES")),
-      exportTimeout: EffectConfig.option(EffectConfig.duration("EXPORT_TIMEOUT")),
-      maxRallyLength: EffectConfig.option(EffectConfig.number("MAX_RALLY_LENGTH"))
+      maxBytes: optional(EffectConfig.number("MAX_BYTES")),
+      maxAge: optional(EffectConfig.duration("MAX_AGE")),
+      maxEntriesPerVideo: optional(EffectConfig.integer("MAX_ENTRIES_PER_VIDEO")),
+      concurrency: optional(EffectConfig.integer("CONCURRENCY")),
+      preloadAhead: optional(EffectConfig.integer("PRELOAD_AHEAD")),
+      mode: optional(EffectConfig.literal("copy", "accurate")("MODE")),
+      preemption: optional(EffectConfig.boolean("PREEMPTION")),
+      cleanupInterval: optional(EffectConfig.duration("CLEANUP_INTERVAL")),
+      validationInterval: optional(EffectConfig.duration("VALIDATION_INTERVAL")),
+      maxRetries: optional(EffectConfig.integer("MAX_RETRIES")),
+      exportTimeout: optional(EffectConfig.duration("EXPORT_TIMEOUT")),
+      maxRallyLength: optional(EffectConfig.number("MAX_RALLY_LENGTH"))
     }).pipe(EffectConfig.nested("RALLYCACHE"))
     const values = yield* env.pipe(
       Effect.mapError((error) =>
