@@ -1,0 +1,7 @@
+/**
+ * @rallycache/node: the Node platform of rallycache (ffmpeg, disk cache, default layer).
+ *
+ * @since 0.1.0
+ */
+export * as FfmpegResolver from "./FfmpegResolver.js"
+export * as SampleVideo from "./SampleVideo.js"
