@@ -1,0 +1,40 @@
+/**
+ * Small statistics helpers for the benchmark suite.
+ */
+
+/** The `q` quantile (0..1) of `samples`, nearest-rank. `NaN` when empty. */
+export const quantile = (samples: ReadonlyArray<number>, q: number): number => {
+  if (samples.length === 0) return Number.NaN
+  const sorted = Float64Array.from(samples).sort()
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+export const median = (samples: ReadonlyArray<number>): number => quantile(samples, 0.5)
+
+export const max = (samples: ReadonlyArray<number>): number =>
+  samples.reduce((m, x) => (x > m ? x : m), Number.NEGATIVE_INFINITY)
+
+export const mean = (samples: ReadonlyArray<number>): number =>
+  samples.length === 0 ? Number.NaN : samples.reduce((s, x) => s + x, 0) / samples.length
+
+/** `a / b`, or `null` when either side is missing or `b` is 0. */
+export const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
+  a === null || a === undefined || b === null || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0
+    ? null
+    : a / b
+
+/** Milliseconds since an arbitrary origin, sub-microsecond resolution. */
+export const nowMs = (): number => performance.now()
+
+/** Seeded PRNG (mulberry32): deterministic fixtures and traces. */
+export const prng = (seed: number): () => number => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

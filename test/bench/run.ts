@@ -1,0 +1,131 @@
+/**
+ * rallycache benchmark suite: `pnpm bench [--quick] [--json] [--only name]`.
+ *
+ * Every figure is measured beside its baseline in the same run and
+ * reported with their ratio, because these machines are noisy. The table
+ * (or, with `--json`, one JSON object) goes to stdout; progress goes to
+ * stderr.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { BenchContext, Scenario } from "./lib/context.js"
+import { resolveBinaries } from "./lib/ffmpeg.js"
+import type { Figure } from "./lib/figure.js"
+import { missing } from "./lib/figure.js"
+import type { Fixture } from "./lib/fixture.js"
+import { ensureFixture, fullSpec, quickSpec } from "./lib/fixture.js"
+import { log } from "./lib/log.js"
+import { describeMachine, machine } from "./lib/machine.js"
+import { renderJson, renderTable } from "./lib/table.js"
+import { queueScenario } from "./scenarios/queue.js"
+import { storeIndexScenario } from "./scenarios/storeIndex.js"
+
+const scenarios: ReadonlyArray<Scenario> = [
+  queueScenario,
+  storeIndexScenario
+]
+
+interface Args {
+  readonly json: boolean
+  readonly quick: boolean
+  readonly only: ReadonlyArray<string>
+  readonly keepTemp: boolean
+}
+
+const usage = `usage: pnpm bench [--quick] [--json] [--only <scenario>[,<scenario>...]] [--keep-temp]
+scenarios: ${scenarios.map((s) => s.name).join(", ")}`
+
+const parseArgs = (argv: ReadonlyArray<string>): Args => {
+  let json = false
+  let quick = false
+  let keepTemp = false
+  const only: Array<string> = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "--") continue
+    else if (arg === "--json") json = true
+    else if (arg === "--quick") quick = true
+    else if (arg === "--keep-temp") keepTemp = true
+    else if (arg === "--only" || arg.startsWith("--only=")) {
+      const value = arg === "--only" ? argv[++i] : arg.slice("--only=".length)
+      if (value === undefined || value === "") throw new Error(`--only needs a scenario name\n${usage}`)
+      only.push(...value.split(",").map((s) => s.trim()).filter((s) => s.length > 0))
+    } else if (arg === "--help" || arg === "-h") {
+      process.stdout.write(`${usage}\n`)
+      process.exit(0)
+    } else throw new Error(`unknown argument ${JSON.stringify(arg)}\n${usage}`)
+  }
+  for (const name of only) {
+    if (!scenarios.some((s) => s.name === name)) throw new Error(`unknown scenario ${JSON.stringify(name)}\n${usage}`)
+  }
+  return { json, quick, only, keepTemp }
+}
+
+const main = async (): Promise<number> => {
+  const args = parseArgs(process.argv.slice(2))
+  const started = performance.now()
+  const host = machine()
+  log(`${args.quick ? "quick" : "full"} run on ${describeMachine(host)}`)
+  const tmpRoot = mkdtempSync(join(tmpdir(), "rallycache-bench-"))
+  const binaries = await resolveBinaries()
+  log(`ffmpeg: ${binaries.ffmpeg}`)
+  let fixture: Promise<Fixture> | undefined
+  const context: BenchContext = {
+    quick: args.quick,
+    tmpRoot,
+    binaries,
+    fixture: () => (fixture ??= ensureFixture(args.quick ? quickSpec : fullSpec)),
+    exportDurations: undefined
+  }
+  const figures: Array<Figure> = []
+  const errors: Array<{ scenario: string; message: string }> = []
+  try {
+    for (const scenario of scenarios) {
+      if (args.only.length > 0 && !args.only.includes(scenario.name)) continue
+      log(`▶ ${scenario.title}`)
+      const scenarioStarted = performance.now()
+      let produced: ReadonlyArray<Figure> = []
+      try {
+        produced = await scenario.run(context)
+      } catch (error) {
+        const message = error instanceof Error ? error.message.split("\n")[0]! : String(error)
+        errors.push({ scenario: scenario.name, message })
+        log(`✗ ${scenario.name} failed: ${message}`)
+        if (error instanceof Error && error.stack !== undefined) log(error.stack.split("\n").slice(1, 4).join("\n"))
+      }
+      figures.push(...produced)
+      // Every expected key appears, measured or not, so the JSON keys are stable.
+      for (const expected of scenario.expected) {
+        if (!produced.some((f) => f.key === expected.key)) {
+          figures.push(missing(expected.key, expected.unit, `not measured: ${errors.at(-1)?.scenario === scenario.name ? errors.at(-1)!.message : "scenario skipped it"}`))
+        }
+      }
+      log(`✓ ${scenario.name} in ${((performance.now() - scenarioStarted) / 1000).toFixed(1)} s`)
+    }
+  } finally {
+    if (!args.keepTemp) rmSync(tmpRoot, { recursive: true, force: true })
+    else log(`temp files kept in ${tmpRoot}`)
+  }
+  const durationMs = performance.now() - started
+  const report = { machine: host, quick: args.quick, durationMs, figures, errors }
+  if (args.json) {
+    process.stdout.write(`${renderJson(report)}\n`)
+  } else {
+    process.stdout.write(
+      `rallycache bench (${args.quick ? "quick" : "full"}), ${describeMachine(host)}, ${(durationMs / 1000).toFixed(0)} s\n\n${renderTable(figures)}\n`
+    )
+  }
+  log(`done in ${(durationMs / 1000).toFixed(1)} s${errors.length > 0 ? `, ${errors.length} scenario(s) failed` : ""}`)
+  return errors.length > 0 ? 1 : 0
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`)
+    process.exitCode = 2
+  }
+)
