@@ -1,0 +1,11 @@
+import { defineProject } from "vitest/config"
+
+export default defineProject({
+  test: {
+    name: "http-server",
+    include: ["test/**/*.test.ts"],
+    // Real ffmpeg, real processes and a real browser: generous limits.
+    testTimeout: 120_000,
+    hookTimeout: 120_000
+  }
+})
