@@ -19,6 +19,7 @@
 import type { Effect, Schedule, Scope, SubscriptionRef } from "effect"
 import type { CacheKey, Priority, VideoId } from "./Domain.js"
 import type { ExportCancelled } from "./Errors.js"
+import * as internal from "./internal/exportQueue.js"
 
 /**
  * What the queue hands to a running job.
@@ -71,6 +72,11 @@ export type QueueEvent =
 export interface QueueStatus {
   readonly queued: { readonly high: ReadonlyArray<CacheKey>; readonly normal: ReadonlyArray<CacheKey>; readonly low: ReadonlyArray<CacheKey> }
   readonly running: ReadonlyArray<{ readonly key: CacheKey; readonly priority: Priority; readonly paused: boolean }>
+  /**
+   * Jobs waiting out a retry backoff after a transient failure. They hold no
+   * slot while they wait, then go to the front of their priority.
+   */
+  readonly retrying?: ReadonlyArray<{ readonly key: CacheKey; readonly priority: Priority; readonly attempt: number }>
   readonly completed: number
   readonly failed: number
   readonly cancelled: number
@@ -115,4 +121,5 @@ export interface ExportQueue<A, E> {
  *
  * @since 0.1.0
  */
-export declare const make: <A, E>(options?: Options<E>) => Effect.Effect<ExportQueue<A, E>, never, Scope.Scope>
+export const make: <A, E>(options?: Options<E>) => Effect.Effect<ExportQueue<A, E>, never, Scope.Scope> =
+  internal.make

@@ -1,0 +1,484 @@
+import { describe, expect, it } from "@effect/vitest"
+import {
+  Cause,
+  Chunk,
+  Clock,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Option,
+  Schedule,
+  Scope,
+  Stream,
+  SubscriptionRef,
+  Supervisor,
+  TestClock
+} from "effect"
+import type { CacheKey, Priority, VideoId } from "../src/Domain.js"
+import { ExportCancelled, ExportFailed, SourceNotFound } from "../src/Errors.js"
+import * as ExportQueue from "../src/ExportQueue.js"
+
+const key = (n: number): CacheKey => n.toString(16).padStart(32, "0") as CacheKey
+const nameOf = (k: CacheKey): number => parseInt(k, 16)
+
+/** What the jobs of one test did, in virtual time. */
+class Trace {
+  readonly log: Array<string> = []
+  readonly starts: Array<{ readonly job: number; readonly at: number; readonly attempt: number }> = []
+  readonly running = new Set<number>()
+  maxRunning = 0
+  finalized = 0
+
+  /** A job that takes `millis` of virtual time, records its start and end, and returns its number. */
+  job(
+    n: number,
+    priority: Priority,
+    millis = 1000,
+    body: (attempt: number) => Effect.Effect<number, ExportFailed | SourceNotFound> = () => Effect.succeed(n)
+  ): ExportQueue.ExportJob<number, ExportFailed | SourceNotFound> {
+    return {
+      key: key(n),
+      videoId: "video" as VideoId,
+      rallyIndex: n,
+      priority,
+      run: (context) =>
+        Effect.gen(this, function*() {
+          const at = yield* Clock.currentTimeMillis
+          this.starts.push({ job: n, at, attempt: context.attempt })
+          this.log.push(`start ${n}`)
+          this.running.add(n)
+          this.maxRunning = Math.max(this.maxRunning, this.running.size)
+          yield* Effect.sleep(Duration.millis(millis))
+          return yield* body(context.attempt)
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            this.running.delete(n)
+            this.finalized++
+          })),
+          Effect.onExit((exit) =>
+            Effect.sync(() => this.log.push(`${Exit.isInterrupted(exit) ? "interrupted" : "end"} ${n}`))
+          )
+        )
+    }
+  }
+
+  startOrder(): Array<number> {
+    return this.starts.map((s) => s.job)
+  }
+}
+
+const transient = new ExportFailed({ reason: "signal", detail: "killed by SIGKILL", transient: true })
+const permanent = new SourceNotFound({ path: "/videos/missing.mp4" })
+
+/** Let forked fibers run up to their next wait. */
+const settle = Effect.yieldNow().pipe(Effect.repeatN(20))
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): Option.Option<E> =>
+  Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+
+describe("ExportQueue", () => {
+  it.scoped("runs the highest priority first and first-in first-out within a priority", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 1, preemption: "off" })
+      const waits = [
+        yield* queue.submit(trace.job(1, "low")),
+        yield* queue.submit(trace.job(2, "low")),
+        yield* queue.submit(trace.job(3, "normal")),
+        yield* queue.submit(trace.job(4, "high")),
+        yield* queue.submit(trace.job(5, "normal")),
+        yield* queue.submit(trace.job(6, "high"))
+      ]
+      const all = yield* Effect.fork(Effect.all(waits))
+      yield* settle
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.join(all)).toEqual([1, 2, 3, 4, 5, 6])
+      // Job 1 took the free slot at once; the rest ran by priority, then in order.
+      expect(trace.startOrder()).toEqual([1, 4, 6, 3, 5, 2])
+      expect(trace.maxRunning).toBe(1)
+      const status = yield* queue.status
+      expect(status.completed).toBe(6)
+      expect(status.running).toEqual([])
+    }))
+
+  it.scoped("never runs more than `concurrency` jobs at once", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 3 })
+      const waits = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7], (n) => queue.submit(trace.job(n, "normal", 100 * n)))
+      const all = yield* Effect.fork(Effect.all(waits))
+      yield* settle
+      const status = yield* queue.status
+      expect(status.running.map((r) => nameOf(r.key))).toEqual([1, 2, 3])
+      expect(status.queued.normal.map(nameOf)).toEqual([4, 5, 6, 7])
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(all)
+      expect(trace.maxRunning).toBe(3)
+      expect(trace.starts.length).toBe(7)
+    }))
+
+  it.scoped("joins a second submit of the same key instead of running it twice", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 1 })
+      const first = yield* queue.submit(trace.job(1, "low"))
+      const second = yield* queue.submit(trace.job(1, "low"))
+      const both = yield* Effect.fork(Effect.all([first, second]))
+      yield* settle
+      // Joining a running job too.
+      const third = yield* queue.submit(trace.job(1, "high"))
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* Fiber.join(both)).toEqual([1, 1])
+      expect(yield* third).toBe(1)
+      expect(trace.startOrder()).toEqual([1])
+      expect((yield* queue.status).completed).toBe(1)
+    }))
+
+  it.scoped("a joining submit with a higher priority raises the queued job", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const events: Array<string> = []
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        preemption: "off",
+        onEvent: (event) => Effect.sync(() => events.push(`${event._tag} ${event.job.rallyIndex}`))
+      })
+      yield* queue.submit(trace.job(1, "low"))
+      yield* queue.submit(trace.job(2, "normal"))
+      yield* queue.submit(trace.job(3, "low"))
+      const raised = yield* queue.submit(trace.job(3, "high"))
+      expect((yield* queue.status).queued).toEqual({ high: [key(3)], normal: [key(2)], low: [] })
+      const done = yield* Effect.fork(raised)
+      yield* settle
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(done)
+      expect(trace.startOrder()).toEqual([1, 3, 2])
+      expect(events).toContain("Reprioritized 3")
+    }))
+
+  it.scoped("setPriority moves a queued job, records it for a running one, and is false for unknown keys", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 1, preemption: "off" })
+      yield* queue.submit(trace.job(1, "low"))
+      yield* queue.submit(trace.job(2, "high"))
+      yield* queue.submit(trace.job(3, "normal"))
+      yield* queue.submit(trace.job(4, "normal"))
+      yield* settle
+      expect(trace.startOrder()).toEqual([1])
+      expect(yield* queue.setPriority(key(4), "high")).toBe(true)
+      expect(yield* queue.setPriority(key(2), "low")).toBe(true)
+      expect(yield* queue.setPriority(key(1), "normal")).toBe(true)
+      expect(yield* queue.setPriority(key(99), "high")).toBe(false)
+      const status = yield* queue.status
+      expect(status.queued).toEqual({ high: [key(4)], normal: [key(3)], low: [key(2)] })
+      expect(status.running).toEqual([{ key: key(1), priority: "normal", paused: false }])
+      yield* TestClock.adjust("10 seconds")
+      expect(trace.startOrder()).toEqual([1, 4, 3, 2])
+    }))
+
+  it.scoped("cancel drops a queued job: it never runs and its waiters fail with ExportCancelled", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 1 })
+      yield* queue.submit(trace.job(1, "normal"))
+      const wait = yield* queue.submit(trace.job(2, "normal"))
+      const waiter = yield* Effect.fork(Effect.exit(wait))
+      yield* settle
+      expect(yield* queue.cancel(key(2))).toBe(true)
+      expect(yield* queue.cancel(key(2))).toBe(false)
+      const exit = yield* Fiber.join(waiter)
+      expect(failureOf(exit)).toEqual(Option.some(new ExportCancelled({ key: key(2) })))
+      yield* TestClock.adjust("10 seconds")
+      expect(trace.startOrder()).toEqual([1])
+      expect((yield* queue.status).cancelled).toBe(1)
+    }))
+
+  it.scoped("cancel interrupts a running job: its finalizer runs before cancel returns", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 1 })
+      const wait = yield* queue.submit(trace.job(1, "normal", 10_000))
+      const next = yield* queue.submit(trace.job(2, "normal", 1000))
+      const waiter = yield* Effect.fork(Effect.exit(wait))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      expect(trace.running.has(1)).toBe(true)
+      expect(yield* queue.cancel(key(1))).toBe(true)
+      expect(trace.log).toContain("interrupted 1")
+      expect(trace.running.has(1)).toBe(false)
+      expect(failureOf(yield* Fiber.join(waiter))).toEqual(Option.some(new ExportCancelled({ key: key(1) })))
+      // The slot is free again, and the queue keeps working after the worker was interrupted.
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      expect(yield* next).toBe(2)
+      const status = yield* queue.status
+      expect(status.cancelled).toBe(1)
+      expect(status.completed).toBe(1)
+      expect(status.failed).toBe(0)
+    }))
+
+  it.scoped("interrupting a waiter does not cancel the job", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 1 })
+      const wait = yield* queue.submit(trace.job(1, "normal"))
+      const waiter = yield* Effect.fork(wait)
+      yield* settle
+      yield* Fiber.interrupt(waiter)
+      yield* TestClock.adjust("2 seconds")
+      expect(trace.log).toEqual(["start 1", "end 1"])
+      expect(yield* wait).toBe(1)
+    }))
+
+  it.scoped("retries a transient failure after the configured backoff delays", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const events: Array<string> = []
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        retry: Schedule.exponential("100 millis", 2).pipe(Schedule.intersect(Schedule.recurs(5))),
+        onEvent: (event) =>
+          Effect.sync(() => events.push(event._tag === "Failed" ? `Failed retry=${event.willRetry}` : event._tag))
+      })
+      const wait = yield* queue.submit(
+        trace.job(1, "normal", 10, (attempt) => attempt <= 3 ? Effect.fail(transient) : Effect.succeed(attempt))
+      )
+      const waiter = yield* Effect.fork(wait)
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(waiter)).toBe(4)
+      // Runs of 10 ms, then waits of 100, 200 and 400 ms.
+      expect(trace.starts).toEqual([
+        { job: 1, at: 0, attempt: 1 },
+        { job: 1, at: 110, attempt: 2 },
+        { job: 1, at: 320, attempt: 3 },
+        { job: 1, at: 730, attempt: 4 }
+      ])
+      expect(events.filter((e) => e.startsWith("Failed"))).toEqual([
+        "Failed retry=true",
+        "Failed retry=true",
+        "Failed retry=true"
+      ])
+      const status = yield* queue.status
+      expect(status.failed).toBe(0)
+      expect(status.completed).toBe(1)
+    }))
+
+  it.scoped("a job waiting out its backoff holds no slot", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        retry: Schedule.spaced("5 seconds")
+      })
+      yield* queue.submit(trace.job(1, "high", 10, (attempt) => attempt === 1 ? Effect.fail(transient) : Effect.succeed(1)))
+      yield* queue.submit(trace.job(2, "low", 1000))
+      yield* settle
+      yield* TestClock.adjust("10 millis")
+      yield* settle
+      const status = yield* queue.status
+      expect(status.retrying).toEqual([{ key: key(1), priority: "high", attempt: 2 }])
+      expect(status.running.map((r) => nameOf(r.key))).toEqual([2])
+      yield* TestClock.adjust("10 seconds")
+      expect(trace.starts).toEqual([
+        { job: 1, at: 0, attempt: 1 },
+        { job: 2, at: 10, attempt: 1 },
+        { job: 1, at: 5010, attempt: 2 }
+      ])
+    }))
+
+  it.scoped("does not retry a permanent failure, and gives up on a transient one when the schedule ends", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        retry: Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(2)))
+      })
+      const permanentWait = yield* queue.submit(trace.job(1, "normal", 10, () => Effect.fail(permanent)))
+      const transientWait = yield* queue.submit(trace.job(2, "normal", 10, () => Effect.fail(transient)))
+      const waiters = yield* Effect.fork(Effect.all([Effect.exit(permanentWait), Effect.exit(transientWait)]))
+      yield* settle
+      yield* TestClock.adjust("10 seconds")
+      const [p, t] = yield* Fiber.join(waiters)
+      expect(failureOf(p)).toEqual(Option.some(permanent))
+      expect(failureOf(t)).toEqual(Option.some(transient))
+      expect(trace.startOrder()).toEqual([1, 2, 2, 2])
+      expect((yield* queue.status).failed).toBe(2)
+    }))
+
+  it.scoped("a defect fails its job, and the worker goes on with the next one", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 1 })
+      const boom = yield* queue.submit(trace.job(1, "normal", 10, () => Effect.die(new Error("boom"))))
+      const thrown = yield* queue.submit({
+        ...trace.job(2, "normal"),
+        run: () => {
+          throw new Error("thrown")
+        }
+      })
+      const fine = yield* queue.submit(trace.job(3, "normal", 10))
+      const waiters = yield* Effect.fork(Effect.all([Effect.exit(boom), Effect.exit(thrown), fine]))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const [b, th, f] = yield* Fiber.join(waiters)
+      expect(Exit.isFailure(b) && Cause.isDie(b.cause)).toBe(true)
+      expect(Exit.isFailure(th) && Cause.isDie(th.cause)).toBe(true)
+      expect(f).toBe(3)
+      expect((yield* queue.status).failed).toBe(2)
+    }))
+
+  it.scoped("preemption (interrupt) stops the low job started last and queues it again at the front", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const events: Array<string> = []
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 2,
+        onEvent: (event) =>
+          Effect.sync(() => {
+            if (event._tag === "Cancelled") events.push(`${event.reason} ${event.job.rallyIndex}`)
+          })
+      })
+      yield* queue.submit(trace.job(1, "low", 10_000))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* queue.submit(trace.job(2, "low", 10_000))
+      yield* queue.submit(trace.job(3, "low", 10_000))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const high = yield* queue.submit(trace.job(4, "high", 3000))
+      const highDone = yield* Effect.fork(high)
+      yield* settle
+      expect(trace.log).toContain("interrupted 2")
+      expect(trace.log).not.toContain("interrupted 1")
+      expect(events).toEqual(["preempted 2"])
+      const status = yield* queue.status
+      expect(status.running.map((r) => nameOf(r.key)).sort()).toEqual([1, 4])
+      expect(status.queued.low.map(nameOf)).toEqual([2, 3])
+      yield* TestClock.adjust("3 seconds")
+      expect(yield* Fiber.join(highDone)).toBe(4)
+      expect(trace.starts.find((s) => s.job === 4)?.at).toBe(2000)
+      yield* TestClock.adjust("30 seconds")
+      // The preempted job ran again before job 3, and neither counts as failed.
+      expect(trace.startOrder()).toEqual([1, 2, 4, 2, 3])
+      const end = yield* queue.status
+      expect(end.failed).toBe(0)
+      expect(end.cancelled).toBe(0)
+      expect(end.completed).toBe(4)
+    }))
+
+  it.scoped("no preemption while a slot runs normal work, or when it is off", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const mixed = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 2 })
+      yield* mixed.submit(trace.job(1, "low", 10_000))
+      yield* mixed.submit(trace.job(2, "normal", 10_000))
+      yield* settle
+      yield* mixed.submit(trace.job(3, "high", 1000))
+      const off = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 1, preemption: "off" })
+      yield* off.submit(trace.job(11, "low", 10_000))
+      yield* settle
+      yield* off.submit(trace.job(12, "high", 1000))
+      yield* settle
+      yield* TestClock.adjust("5 seconds")
+      expect(trace.log.filter((l) => l.startsWith("interrupted"))).toEqual([])
+      expect(trace.startOrder()).toEqual([1, 2, 11])
+    }))
+
+  it.scoped("preemption (suspend) pauses the low job, runs the high one, then resumes it before queued low work", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const pauses: Array<string> = []
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        preemption: "suspend"
+      })
+      // A low job that only progresses while not paused, like a SIGSTOPped ffmpeg.
+      let progress = 0
+      const pausable: ExportQueue.ExportJob<number, ExportFailed | SourceNotFound> = {
+        key: key(1),
+        videoId: "video" as VideoId,
+        rallyIndex: 1,
+        priority: "low",
+        run: (context) =>
+          Effect.gen(function*() {
+            trace.log.push("start 1")
+            while (progress < 10) {
+              if (yield* SubscriptionRef.get(context.paused)) {
+                pauses.push(`paused at ${progress}`)
+                yield* context.paused.changes.pipe(Stream.takeUntil((p) => !p), Stream.runDrain)
+                pauses.push(`resumed at ${progress}`)
+              }
+              yield* Effect.sleep("1 second")
+              progress++
+            }
+            return 1
+          })
+      }
+      const lowWait = yield* queue.submit(pausable)
+      yield* queue.submit(trace.job(2, "low", 1000))
+      yield* settle
+      yield* TestClock.adjust("3 seconds")
+      const highWait = yield* queue.submit(trace.job(3, "high", 5000))
+      yield* settle
+      let status = yield* queue.status
+      expect(status.running).toEqual([
+        { key: key(1), priority: "low", paused: true },
+        { key: key(3), priority: "high", paused: false }
+      ])
+      expect(status.queued.low).toEqual([key(2)])
+      const results = yield* Effect.fork(Effect.all([highWait, lowWait]))
+      yield* TestClock.adjust("5 seconds")
+      yield* settle
+      status = yield* queue.status
+      expect(status.running).toEqual([{ key: key(1), priority: "low", paused: false }])
+      yield* TestClock.adjust("20 seconds")
+      expect(yield* Fiber.join(results)).toEqual([3, 1])
+      expect(pauses).toEqual(["paused at 4", "resumed at 4"])
+      // Job 2 (queued low work) waited for the resumed job to finish.
+      expect(trace.starts.find((s) => s.job === 2)?.at).toBe(14_000)
+      expect((yield* queue.status).cancelled).toBe(0)
+    }))
+
+  it.effect("shutdown interrupts running jobs, fails waiters with ExportCancelled and leaves no fiber", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const supervisor = yield* Supervisor.track
+      const scope = yield* Scope.make()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 2,
+        retry: Schedule.spaced("1 minute")
+      }).pipe(Scope.extend(scope), Effect.supervised(supervisor))
+      const waits = yield* Effect.forEach(
+        [1, 2, 3, 4],
+        (n) =>
+          queue.submit(
+            trace.job(n, "normal", n === 1 ? 10 : 10_000, () => n === 1 ? Effect.fail(transient) : Effect.succeed(n))
+          )
+      )
+      const waiters = yield* Effect.fork(Effect.forEach(waits, Effect.exit))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      // One job of each kind: waiting for a retry, running, queued.
+      const status = yield* queue.status
+      expect(status.retrying?.map((r) => nameOf(r.key))).toEqual([1])
+      expect(status.running.map((r) => nameOf(r.key))).toEqual([2, 3])
+      expect(status.queued.normal.map(nameOf)).toEqual([4])
+      expect((yield* supervisor.value).length).toBeGreaterThan(0)
+      yield* Scope.close(scope, Exit.void)
+      const exits = yield* Fiber.join(waiters)
+      for (const [i, exit] of exits.entries()) {
+        expect(failureOf(exit)).toEqual(Option.some(new ExportCancelled({ key: key(i + 1) })))
+      }
+      expect(trace.running.size).toBe(0)
+      expect(trace.finalized).toBe(trace.starts.length)
+      const alive = Chunk.fromIterable(yield* supervisor.value)
+      expect(Chunk.size(alive)).toBe(0)
+      // A submit after shutdown fails at once.
+      const late = yield* queue.submit(trace.job(9, "high"))
+      expect(failureOf(yield* Effect.exit(late))).toEqual(Option.some(new ExportCancelled({ key: key(9) })))
+    }))
+})
