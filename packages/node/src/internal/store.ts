@@ -1,0 +1,663 @@
+/**
+ * The disk cache store: implementation. See `FileSystemCacheStore` for the
+ * public API and the package README for the design.
+ *
+ * @internal
+ */
+import * as Crypto from "node:crypto"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { CacheEvent, Config, Domain, Errors, Metrics, Policy } from "@rallycache/core"
+import type { CacheStore } from "@rallycache/core"
+import { Clock, Data, Duration, Effect, Option, Queue, Schedule } from "effect"
+import type { Scope } from "effect"
+import * as Journal from "./storeJournal.js"
+import * as Lock from "./storeLock.js"
+
+type CacheEntry = Domain.CacheEntry
+type CacheKey = Domain.CacheKey
+type EvictionReason = Domain.EvictionReason
+type CacheStoreShape = CacheStore.CacheStoreShape
+type Reservation = CacheStore.Reservation
+
+/**
+ * Where everything lives under the cache folder.
+ *
+ * @internal
+ */
+export interface Layout {
+  readonly root: string
+  /** Complete clips only, named `<key>.mp4`. */
+  readonly clips: string
+  /** Partial files of running exports; emptied at start-up. */
+  readonly tmp: string
+  /** Pids of running exports (reaped by the exporter at start-up). */
+  readonly run: string
+  /** Lock files: one per key being exported, and `index.lock`. */
+  readonly locks: string
+  /** The index journal. */
+  readonly journal: string
+  readonly indexLock: string
+}
+
+export const layout = (cacheDir: string): Layout => {
+  const root = NodePath.resolve(cacheDir)
+  const locks = NodePath.join(root, "locks")
+  return {
+    root,
+    clips: NodePath.join(root, "clips"),
+    tmp: NodePath.join(root, "tmp"),
+    run: NodePath.join(root, "run"),
+    locks,
+    journal: NodePath.join(root, "index.jsonl"),
+    indexLock: NodePath.join(locks, "index.lock")
+  }
+}
+
+export interface StoreOptions {
+  readonly cacheDir: string
+  readonly touchFlushInterval?: Duration.DurationInput | undefined
+  readonly compactMinLines?: number | undefined
+  readonly compactFactor?: number | undefined
+  readonly indexLockTimeout?: Duration.DurationInput | undefined
+  readonly fs?: Journal.SyncFs | undefined
+}
+
+export interface StartupReport {
+  /** Entries in the index after reconciling. */
+  readonly entries: number
+  readonly bytes: number
+  /** Entries dropped because their clip was missing or had the wrong size. */
+  readonly dropped: ReadonlyArray<{ readonly key: CacheKey; readonly reason: string }>
+  /** Clip files the index did not know, removed. */
+  readonly removedUnknown: number
+  /** Partial files of dead exports, removed. */
+  readonly removedTemp: number
+  /** Journal lines that did not parse (a torn last line after a crash). */
+  readonly skippedLines: number
+  readonly compacted: boolean
+  readonly millis: number
+}
+
+export interface FileSystemCacheStoreShape extends CacheStoreShape {
+  readonly layout: Layout
+  readonly startup: StartupReport
+  /** Write batched touches to the journal now (also done every `touchFlushInterval` and on close). */
+  readonly flush: Effect.Effect<void, Errors.CacheIOError>
+}
+
+/** Contention on a lock: retried, never surfaced (the index lock gives up after its timeout). */
+class Busy extends Data.TaggedError("Busy")<{}> {}
+
+const keyPattern = /^[0-9a-f]{32}$/
+const clipName = /^([0-9a-f]{32})\.mp4$/
+const tempName = /^([0-9a-f]{32})\./
+
+const errnoOf = (error: unknown): string | undefined => {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  return typeof code === "string" ? code : undefined
+}
+
+const ioError = (op: string, path: string) => (error: unknown): Errors.CacheIOError => {
+  const code = errnoOf(error)
+  const message = error instanceof Error ? error.message : String(error)
+  return new Errors.CacheIOError({
+    op,
+    path: (error as NodeJS.ErrnoException | undefined)?.path ?? path,
+    // One line: node messages are, but a foreign error may not be.
+    reason: message.split("\n")[0] ?? "unknown error",
+    ...(code === undefined ? {} : { code })
+  })
+}
+
+const assertKey = (key: string): void => {
+  // Keys become file names: anything but a hash here is a bug, never a path.
+  if (!keyPattern.test(key)) throw new Error(`not a cache key: ${JSON.stringify(key).slice(0, 80)}`)
+}
+
+/** Waits for a key lock: fast at first (a copy export takes ~20 ms), then every 50 ms at most. */
+const keyLockSchedule = Schedule.exponential("2 millis", 1.5).pipe(
+  Schedule.union(Schedule.spaced("50 millis")),
+  Schedule.jittered
+)
+const indexLockSchedule = Schedule.exponential("1 millis", 1.5).pipe(
+  Schedule.union(Schedule.spaced("20 millis")),
+  Schedule.jittered
+)
+
+export const make = (
+  options: StoreOptions
+): Effect.Effect<
+  FileSystemCacheStoreShape,
+  Errors.CacheIOError,
+  Config.CacheConfig | CacheEvent.CacheEvents | Metrics.Metrics | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const config = yield* Config.CacheConfig
+    const events = yield* CacheEvent.CacheEvents
+    const metrics = yield* Metrics.Metrics
+    const fs: Journal.SyncFs = options.fs ?? NodeFs
+    const dirs = layout(options.cacheDir)
+    const maxAgeMillis = Duration.toMillis(config.maxAge)
+    const compactMinLines = options.compactMinLines ?? 1000
+    const compactFactor = options.compactFactor ?? 4
+    const indexLockTimeout = Duration.decode(options.indexLockTimeout ?? "30 seconds")
+
+    const index = new Journal.Index()
+    /** Active reservations of this process, by temp path. */
+    const reservations = new Map<string, { readonly key: CacheKey; readonly token: string }>()
+    const pins = new Map<CacheKey, number>()
+    const pendingTouches = new Map<CacheKey, number>()
+
+    const pathOf = (key: CacheKey): string => {
+      assertKey(key)
+      return NodePath.join(dirs.clips, `${key}.mp4`)
+    }
+    const keyLockPath = (key: CacheKey): string => NodePath.join(dirs.locks, `${key}.lock`)
+
+    // -- locks --------------------------------------------------------------
+
+    const tryLock = (path: string) =>
+      Effect.try({ try: () => Lock.tryAcquire(path), catch: ioError("lock", path) }).pipe(
+        Effect.flatMap((token) => token === undefined ? Effect.fail(new Busy()) : Effect.succeed(token))
+      )
+
+    const waitForKeyLock = (key: CacheKey): Effect.Effect<string, Errors.CacheIOError> =>
+      tryLock(keyLockPath(key)).pipe(
+        Effect.retry({ schedule: keyLockSchedule, while: (e) => e._tag === "Busy" }),
+        Effect.catchTag("Busy", () => Effect.die(new Error("unreachable: the key lock schedule never ends")))
+      )
+
+    /**
+     * Run `body` holding the index lock. Every journal append and compaction
+     * happens here; `body` is synchronous so the lock is held for
+     * microseconds (a few ms for a compaction).
+     */
+    const withIndexLock = <A>(op: string, body: () => A): Effect.Effect<A, Errors.CacheIOError> =>
+      Effect.uninterruptibleMask((restore) =>
+        restore(
+          tryLock(dirs.indexLock).pipe(
+            Effect.retry({ schedule: indexLockSchedule, while: (e) => e._tag === "Busy" }),
+            Effect.timeoutFail({
+              duration: indexLockTimeout,
+              onTimeout: () => new Busy()
+            }),
+            Effect.catchTag("Busy", () =>
+              Effect.fail(
+                new Errors.CacheIOError({
+                  op,
+                  path: dirs.indexLock,
+                  reason: `the index lock was held by another process for more than ${Duration.format(indexLockTimeout)}`
+                })
+              ))
+          )
+        ).pipe(
+          Effect.flatMap((token) =>
+            Effect.try({ try: body, catch: ioError(op, dirs.journal) }).pipe(
+              Effect.ensuring(Effect.sync(() => Lock.release(dirs.indexLock, token)))
+            )
+          )
+        )
+      )
+
+    /** Append under the (held) index lock, compacting when the journal has grown. */
+    const appendLocked = (records: ReadonlyArray<Journal.JournalRecord>): void => {
+      Journal.append(fs, dirs.journal, index, records)
+      if (Journal.compactionDue(index, compactMinLines, compactFactor)) Journal.compact(fs, dirs.journal, index)
+    }
+
+    const refresh = Effect.try({
+      try: () => Journal.refresh(fs, dirs.journal, index),
+      catch: ioError("read index", dirs.journal)
+    })
+
+    const publishUsage = Effect.suspend(() => metrics.usage(index.bytes, index.entries.size))
+
+    // -- validation ---------------------------------------------------------
+
+    /** The quick check: why `entry` cannot be served, or `undefined`. About 2 µs (one statSync). */
+    const problemOf = (entry: CacheEntry, now: number): string | undefined => {
+      const stat = fs.statSync(pathOf(entry.key), { throwIfNoEntry: false })
+      if (stat === undefined) return "clip file is missing"
+      if (stat.size !== entry.sizeBytes) return `clip file has ${stat.size} bytes, the index says ${entry.sizeBytes}`
+      // A pinned clip (being watched or streamed) outlives maxAge until it is released.
+      if (Policy.isExpired(entry, maxAgeMillis, now) && !pins.has(entry.key)) return "clip is older than maxAge"
+      return undefined
+    }
+
+    /**
+     * Remove entries (if they are still the same entries: another process
+     * may have replaced or removed them) and their files, under the index
+     * lock. The file goes first: a crash in between leaves an entry without
+     * a file, which the next lookup or start-up drops.
+     */
+    const removeEntries = (
+      victims: ReadonlyArray<{ readonly entry: CacheEntry; readonly reason: EvictionReason }>
+    ): Effect.Effect<ReadonlyArray<CacheStore.Eviction>, Errors.CacheIOError> =>
+      victims.length === 0 ? Effect.succeed([]) : withIndexLock("remove", () => {
+        Journal.refresh(fs, dirs.journal, index)
+        const gone: Array<CacheStore.Eviction> = []
+        const records: Array<Journal.JournalRecord> = []
+        for (const victim of victims) {
+          const current = index.entries.get(victim.entry.key)
+          if (current === undefined || current.id !== victim.entry.id) continue
+          fs.rmSync(pathOf(current.key), { force: true })
+          records.push({ o: "d", k: current.key })
+          gone.push({ entry: current, reason: victim.reason })
+        }
+        appendLocked(records)
+        return gone
+      }).pipe(
+        Effect.tap((gone) =>
+          Effect.forEach(gone, ({ entry, reason }) =>
+            Effect.zipRight(
+              metrics.evicted(reason),
+              events.publish(
+                new CacheEvent.Evicted({ key: entry.key, videoId: entry.videoId, rallyIndex: entry.rallyIndex, reason })
+              )
+            ), { discard: true })
+        ),
+        Effect.zipLeft(publishUsage)
+      )
+
+    /** An entry failed the quick check: report it and drop it. */
+    const invalidate = (entry: CacheEntry, problem: string, now: number) =>
+      Effect.gen(function*() {
+        yield* events.publish(new CacheEvent.EntryInvalid({ key: entry.key, reason: problem }))
+        const reason: EvictionReason = problem === "clip is older than maxAge" || Policy.isExpired(entry, maxAgeMillis, now)
+          ? "age"
+          : "invalid"
+        yield* removeEntries([{ entry, reason }])
+      })
+
+    // -- start-up -----------------------------------------------------------
+
+    const startup = yield* Effect.gen(function*() {
+      const started = performance.now()
+      yield* Effect.try({
+        try: () => {
+          for (const dir of [dirs.root, dirs.clips, dirs.tmp, dirs.run, dirs.locks]) fs.mkdirSync(dir, { recursive: true })
+          // Temp files of lock links, left by a crash between write and unlink.
+          const now = Date.now()
+          for (const name of fs.readdirSync(dirs.locks)) {
+            if (!Lock.isLockLeftover(name)) continue
+            const path = NodePath.join(dirs.locks, name)
+            const stat = fs.statSync(path, { throwIfNoEntry: false })
+            if (stat !== undefined && now - stat.mtimeMs > 60_000) fs.rmSync(path, { force: true })
+          }
+        },
+        catch: ioError("create cache folder", dirs.root)
+      })
+      const result = yield* withIndexLock("reconcile", () => {
+        // A compaction that died before its rename; no compaction runs now (we hold the lock).
+        const journalName = NodePath.basename(dirs.journal)
+        for (const name of fs.readdirSync(dirs.root)) {
+          if (name.startsWith(`${journalName}.`) && name.endsWith(".tmp")) {
+            fs.rmSync(NodePath.join(dirs.root, name), { force: true })
+          }
+        }
+        Journal.refresh(fs, dirs.journal, index)
+
+        // Partial files: only those whose key no live process is exporting.
+        let removedTemp = 0
+        for (const name of fs.readdirSync(dirs.tmp)) {
+          const path = NodePath.join(dirs.tmp, name)
+          const key = tempName.exec(name)?.[1] as CacheKey | undefined
+          if (key === undefined) {
+            fs.rmSync(path, { force: true, recursive: true })
+            removedTemp++
+            continue
+          }
+          const token = Lock.tryAcquire(keyLockPath(key))
+          if (token === undefined) continue
+          try {
+            fs.rmSync(path, { force: true })
+            removedTemp++
+          } finally {
+            Lock.release(keyLockPath(key), token)
+          }
+        }
+
+        // Entries against files.
+        const onDisk = new Set(fs.readdirSync(dirs.clips))
+        const dropped: Array<{ key: CacheKey; reason: string; entry: CacheEntry }> = []
+        for (const entry of index.entries.values()) {
+          const name = `${entry.key}.mp4`
+          if (!onDisk.delete(name)) {
+            dropped.push({ key: entry.key, reason: "clip file is missing", entry })
+            continue
+          }
+          const stat = fs.statSync(NodePath.join(dirs.clips, name), { throwIfNoEntry: false })
+          if (stat === undefined || stat.size !== entry.sizeBytes) {
+            dropped.push({
+              key: entry.key,
+              reason: stat === undefined
+                ? "clip file is missing"
+                : `clip file has ${stat.size} bytes, the index says ${entry.sizeBytes}`,
+              entry
+            })
+            fs.rmSync(NodePath.join(dirs.clips, name), { force: true })
+          }
+        }
+        // Clips the index does not know: without their entry (video, rally, times) they
+        // cannot be served, so they are removed, unless a live export is about to commit one.
+        let removedUnknown = 0
+        for (const name of onDisk) {
+          const key = clipName.exec(name)?.[1] as CacheKey | undefined
+          if (key === undefined) continue // not ours: never created by rallycache, left alone
+          const token = Lock.tryAcquire(keyLockPath(key))
+          if (token === undefined) continue
+          try {
+            // Re-check under the key lock: a commit may have landed since the listing.
+            Journal.refresh(fs, dirs.journal, index)
+            if (!index.entries.has(key)) {
+              fs.rmSync(NodePath.join(dirs.clips, name), { force: true })
+              removedUnknown++
+            }
+          } finally {
+            Lock.release(keyLockPath(key), token)
+          }
+        }
+        if (dropped.length > 0) appendLocked(dropped.map(({ key }) => ({ o: "d", k: key })))
+        const skippedLines = index.skipped
+        let compacted = false
+        if (Journal.compactionDue(index, compactMinLines, compactFactor)) {
+          Journal.compact(fs, dirs.journal, index)
+          compacted = true
+        }
+        return { dropped, removedUnknown, removedTemp, skippedLines, compacted }
+      })
+      for (const { entry, reason } of result.dropped) {
+        yield* events.publish(new CacheEvent.EntryInvalid({ key: entry.key, reason }))
+        yield* metrics.evicted("invalid")
+      }
+      yield* publishUsage
+      const report: StartupReport = {
+        entries: index.entries.size,
+        bytes: index.bytes,
+        dropped: result.dropped.map(({ key, reason }) => ({ key, reason })),
+        removedUnknown: result.removedUnknown,
+        removedTemp: result.removedTemp,
+        skippedLines: result.skippedLines,
+        compacted: result.compacted,
+        millis: performance.now() - started
+      }
+      return report
+    })
+
+    // -- touches ------------------------------------------------------------
+
+    const flush: Effect.Effect<void, Errors.CacheIOError> = Effect.suspend(() => {
+      if (pendingTouches.size === 0) return Effect.void
+      const batch = Array.from(pendingTouches)
+      pendingTouches.clear()
+      return withIndexLock("touch", () => {
+        Journal.refresh(fs, dirs.journal, index)
+        const records: Array<Journal.JournalRecord> = []
+        for (const [k, t] of batch) if (index.entries.has(k)) records.push({ o: "t", k, t })
+        appendLocked(records)
+      })
+    })
+
+    // The flusher sleeps until the first touch after a flush, so an idle store
+    // has no timer (and a TestClock jump of days runs one flush, not one per second).
+    const touched = yield* Queue.sliding<void>(1)
+    yield* Queue.take(touched).pipe(
+      Effect.zipRight(Effect.sleep(options.touchFlushInterval ?? "1 second")),
+      Effect.zipRight(flush),
+      Effect.catchAll((error) => Effect.logWarning(`rallycache: touches not saved: ${error.message}`)),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    // On close: save touches, give back the keys of exports that never finished.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* flush.pipe(Effect.catchAll((error) => Effect.logWarning(`rallycache: touches not saved: ${error.message}`)))
+        for (const [tempPath, held] of reservations) {
+          fs.rmSync(tempPath, { force: true })
+          Lock.release(keyLockPath(held.key), held.token)
+        }
+        reservations.clear()
+        index.close(fs)
+      })
+    )
+
+    // -- the service --------------------------------------------------------
+
+    const lookup = (key: CacheKey): Effect.Effect<Option.Option<CacheEntry>> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        let entry = index.entries.get(key)
+        if (entry === undefined) {
+          // Maybe another process committed it: read what it appended (one statSync when nothing changed).
+          try {
+            Journal.refresh(fs, dirs.journal, index)
+          } catch {
+            return Effect.succeed(Option.none())
+          }
+          entry = index.entries.get(key)
+          if (entry === undefined) return Effect.succeed(Option.none())
+        }
+        const problem = problemOf(entry, now)
+        if (problem === undefined) return Effect.succeed(Option.some(entry))
+        // Another process may have removed or replaced it: look again before blaming the entry.
+        try {
+          Journal.refresh(fs, dirs.journal, index)
+        } catch {
+          return Effect.succeed(Option.none())
+        }
+        const current = index.entries.get(key)
+        if (current === undefined) return Effect.succeed(Option.none())
+        const problemNow = current === entry ? problem : problemOf(current, now)
+        if (problemNow === undefined) return Effect.succeed(Option.some(current))
+        return invalidate(current, problemNow, now).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`rallycache: could not drop an invalid entry: ${error.message}`)),
+          Effect.as(Option.none())
+        )
+      })
+
+    const touch = (key: CacheKey): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          if (index.touchLocal(key, now)) {
+            if (pendingTouches.size === 0) touched.unsafeOffer(undefined)
+            pendingTouches.set(key, now)
+          }
+        }))
+
+    type Decision =
+      | { readonly _tag: "Reserved"; readonly reservation: Reservation }
+      | { readonly _tag: "Cached"; readonly entry: CacheEntry }
+      | { readonly _tag: "Invalid"; readonly entry: CacheEntry; readonly problem: string }
+
+    const decide = (key: CacheKey, token: string, now: number): Decision => {
+      Journal.refresh(fs, dirs.journal, index)
+      const entry = index.entries.get(key)
+      if (entry !== undefined) {
+        const problem = problemOf(entry, now)
+        if (problem === undefined) return { _tag: "Cached", entry }
+        return { _tag: "Invalid", entry, problem }
+      }
+      const tempPath = NodePath.join(dirs.tmp, `${key}.${Crypto.randomUUID()}.part`)
+      reservations.set(tempPath, { key, token })
+      return { _tag: "Reserved", reservation: { key, tempPath, finalPath: pathOf(key) } }
+    }
+
+    const reserve = (key: CacheKey): Effect.Effect<CacheStore.ReserveResult, Errors.CacheIOError> =>
+      Effect.suspend(() => {
+        assertKey(key)
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(restore(waitForKeyLock(key)), (token) => {
+            const unlock = Effect.sync(() => Lock.release(keyLockPath(key), token))
+            return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.try({ try: () => decide(key, token, now), catch: ioError("reserve", dirs.journal) }).pipe(
+                Effect.flatMap((decision): Effect.Effect<CacheStore.ReserveResult, Errors.CacheIOError> => {
+                  switch (decision._tag) {
+                    case "Cached":
+                      return Effect.as(unlock, { _tag: "Cached", entry: decision.entry })
+                    case "Reserved":
+                      return Effect.succeed({ _tag: "Reserved", reservation: decision.reservation })
+                    case "Invalid":
+                      // We hold the key: drop the bad entry, then the key is ours to re-export.
+                      return invalidate(decision.entry, decision.problem, now).pipe(
+                        Effect.flatMap(() =>
+                          Effect.sync(() => {
+                            const tempPath = NodePath.join(dirs.tmp, `${key}.${Crypto.randomUUID()}.part`)
+                            reservations.set(tempPath, { key, token })
+                            return {
+                              _tag: "Reserved",
+                              reservation: { key, tempPath, finalPath: pathOf(key) }
+                            } as const
+                          })
+                        )
+                      )
+                  }
+                }),
+                Effect.tapErrorCause(() => unlock)
+              )
+            )
+          })
+        )
+      })
+
+    const finish = (reservation: Reservation, removeFinal: boolean): void => {
+      const held = reservations.get(reservation.tempPath)
+      try {
+        fs.rmSync(reservation.tempPath, { force: true })
+      } catch {
+        // a temp file that cannot be removed now is removed at the next start-up
+      }
+      if (held === undefined) return
+      reservations.delete(reservation.tempPath)
+      if (removeFinal) {
+        try {
+          fs.rmSync(pathOf(held.key), { force: true })
+        } catch {
+          // not in the index: the next start-up removes it
+        }
+      }
+      Lock.release(keyLockPath(held.key), held.token)
+    }
+
+    const commit = (
+      reservation: Reservation,
+      input: CacheStore.NewEntry
+    ): Effect.Effect<CacheEntry, Errors.CacheIOError> =>
+      Effect.suspend(() => {
+        const held = reservations.get(reservation.tempPath)
+        if (held === undefined || held.key !== reservation.key) {
+          return Effect.fail(
+            new Errors.CacheIOError({
+              op: "commit",
+              path: reservation.finalPath,
+              reason: "this reservation is not active (already committed or aborted); reserve the key again"
+            })
+          )
+        }
+        const finalPath = pathOf(held.key)
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.try({
+            try: () => {
+              const stat = fs.statSync(finalPath)
+              // The rename into clips/ must be durable before the index points at it.
+              Journal.syncDir(fs, dirs.clips)
+              return stat.size
+            },
+            catch: ioError("commit", finalPath)
+          }).pipe(
+            Effect.flatMap((sizeBytes) => {
+              const entry = new Domain.CacheEntry({
+                id: Crypto.randomUUID(),
+                key: held.key,
+                videoId: input.videoId,
+                rallyIndex: input.rallyIndex,
+                mode: input.mode,
+                clipStart: input.clipStart,
+                clipEnd: input.clipEnd,
+                createdAt: now,
+                accessedAt: now,
+                sizeBytes,
+                priority: input.priority,
+                validation: "unchecked",
+                validatedAt: null
+              })
+              return Effect.as(withIndexLock("commit", () => appendLocked([{ o: "p", e: entry }])), entry)
+            }),
+            // Committed or not, the key is released; an unrecorded clip is removed, never left unknown.
+            Effect.onExit((exit) => Effect.sync(() => finish(reservation, exit._tag === "Failure"))),
+            Effect.zipLeft(publishUsage)
+          )
+        )
+      })
+
+    const abort = (reservation: Reservation): Effect.Effect<void> => Effect.sync(() => finish(reservation, true))
+
+    const remove = (key: CacheKey, reason: EvictionReason): Effect.Effect<boolean, Errors.CacheIOError> =>
+      Effect.suspend(() => {
+        assertKey(key)
+        return refresh.pipe(
+          Effect.flatMap(() => {
+            const entry = index.entries.get(key)
+            if (entry === undefined) return Effect.succeed(false)
+            return Effect.map(removeEntries([{ entry, reason }]), (gone) => gone.length > 0)
+          })
+        )
+      })
+
+    const list = Effect.map(refresh, () => Array.from(index.entries.values()))
+
+    const usage = refresh.pipe(
+      Effect.catchAll(() => Effect.succeed(false)),
+      Effect.map(() => ({ bytes: index.bytes, entries: index.entries.size }))
+    )
+
+    const markValidated = (key: CacheKey, status: Domain.ValidationStatus) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        withIndexLock("mark validated", () => {
+          Journal.refresh(fs, dirs.journal, index)
+          if (index.entries.has(key)) appendLocked([{ o: "v", k: key, s: status, t: now }])
+        }))
+
+    const pin = (key: CacheKey): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          pins.set(key, (pins.get(key) ?? 0) + 1)
+        }),
+        () =>
+          Effect.sync(() => {
+            const count = (pins.get(key) ?? 1) - 1
+            if (count <= 0) pins.delete(key)
+            else pins.set(key, count)
+          })
+      )
+
+    const enforce = Effect.gen(function*() {
+      yield* refresh
+      const now = yield* Clock.currentTimeMillis
+      const plan = Policy.planEviction(
+        Array.from(index.entries.values()),
+        { maxBytes: config.maxBytes, maxAge: config.maxAge, maxEntriesPerVideo: config.maxEntriesPerVideo },
+        now,
+        new Set(pins.keys())
+      )
+      return yield* removeEntries(plan)
+    })
+
+    return {
+      layout: dirs,
+      startup,
+      flush,
+      pathOf,
+      lookup,
+      touch,
+      reserve,
+      commit,
+      abort,
+      remove,
+      list,
+      usage,
+      markValidated,
+      pin,
+      enforce
+    } satisfies FileSystemCacheStoreShape
+  })

@@ -1,0 +1,378 @@
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { CacheEvent, CacheKey, Config, Domain, Metrics } from "@rallycache/core"
+import type { CacheStore } from "@rallycache/core"
+import { Chunk, Duration, Effect, Exit, Fiber, Layer, Option, Scope, Stream, TestClock } from "effect"
+import { FileSystemCacheStore } from "../src/index.js"
+import * as Lock from "../src/internal/storeLock.js"
+
+const keyOf = (i: number): Domain.CacheKey =>
+  CacheKey.make({ fingerprint: "store-test", start: i, end: i + 1, mode: "copy", settingsVersion: "v1" })
+
+const tempDir = (): string => Fs.mkdtempSync(Path.join(Os.tmpdir(), "rallycache-store-"))
+
+const services = (config: Config.Options = {}) =>
+  Layer.mergeAll(Config.CacheConfig.layer(config), CacheEvent.CacheEvents.layer(), Metrics.layer).pipe(Layer.orDie)
+
+/** Open a store in its own scope, so a test can close it (a restart) and open another on the same folder. */
+const open = (options: FileSystemCacheStore.Options) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const store = yield* FileSystemCacheStore.make(options).pipe(Scope.extend(scope))
+    return { store, close: Scope.close(scope, Exit.void) }
+  })
+
+const newEntry = (videoId: string, rallyIndex: number, sizeBytes: number): CacheStore.NewEntry => ({
+  videoId: videoId as Domain.VideoId,
+  rallyIndex,
+  mode: "copy",
+  clipStart: rallyIndex,
+  clipEnd: rallyIndex + 1,
+  sizeBytes,
+  priority: "normal"
+})
+
+/** What the exporter does: write the temp file, move it into place, then commit. */
+const put = (store: CacheStore.CacheStoreShape, key: Domain.CacheKey, bytes: number, videoId = "match", rally = 0) =>
+  Effect.gen(function*() {
+    const result = yield* store.reserve(key)
+    if (result._tag !== "Reserved") return result.entry
+    const { reservation } = result
+    Fs.writeFileSync(reservation.tempPath, Buffer.alloc(bytes, 7))
+    Fs.renameSync(reservation.tempPath, reservation.finalPath)
+    return yield* store.commit(reservation, newEntry(videoId, rally, bytes))
+  })
+
+const collect = <A>(events: Stream.Stream<A>) => Effect.map(Stream.runCollect(events), Chunk.toReadonlyArray)
+
+describe("FileSystemCacheStore", () => {
+  it.effect("commit, lookup, restart: the entry survives with the same id", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const a = yield* open({ cacheDir })
+      const key = keyOf(1)
+      const entry = yield* put(a.store, key, 1234, "final-2026", 3)
+      expect(entry.sizeBytes).toBe(1234)
+      expect(Fs.statSync(a.store.pathOf(key)).size).toBe(1234)
+      expect(Option.getOrThrow(yield* a.store.lookup(key)).id).toBe(entry.id)
+      expect(yield* a.store.usage).toEqual({ bytes: 1234, entries: 1 })
+      // A second reserve finds it committed.
+      const again = yield* a.store.reserve(key)
+      expect(again._tag).toBe("Cached")
+      yield* a.close
+
+      const b = yield* open({ cacheDir })
+      expect(b.store.startup.entries).toBe(1)
+      expect(b.store.startup.dropped).toEqual([])
+      const reloaded = Option.getOrThrow(yield* b.store.lookup(key))
+      expect(reloaded).toEqual(entry)
+      expect(reloaded.videoId).toBe("final-2026")
+      expect(reloaded.rallyIndex).toBe(3)
+      yield* b.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("a torn last journal line is dropped and does not swallow the next record", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const a = yield* open({ cacheDir })
+      yield* put(a.store, keyOf(1), 100)
+      yield* put(a.store, keyOf(2), 200)
+      yield* a.close
+      const journal = FileSystemCacheStore.layout(cacheDir).journal
+      // A crash in the middle of an append.
+      Fs.appendFileSync(journal, `{"o":"p","e":{"id":"0b6f`)
+
+      const b = yield* open({ cacheDir })
+      expect(b.store.startup.entries).toBe(2)
+      yield* put(b.store, keyOf(3), 300)
+      yield* b.close
+
+      const c = yield* open({ cacheDir })
+      expect(c.store.startup.entries).toBe(3)
+      expect(c.store.startup.skippedLines).toBe(1)
+      expect(Option.isSome(yield* c.store.lookup(keyOf(3)))).toBe(true)
+      yield* c.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("start-up removes partial files, but not those of a key a live process is exporting", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const dirs = FileSystemCacheStore.layout(cacheDir)
+      const a = yield* open({ cacheDir })
+      yield* a.close
+      const dead = Path.join(dirs.tmp, `${keyOf(1)}.0f0e5a4c-5a0b-4a8c-9a53-2bd7d1f0a001.part`)
+      const stray = Path.join(dirs.tmp, "something-else")
+      const live = Path.join(dirs.tmp, `${keyOf(2)}.0f0e5a4c-5a0b-4a8c-9a53-2bd7d1f0a002.part`)
+      for (const path of [dead, stray, live]) Fs.writeFileSync(path, "partial")
+      // This process holds key 2, as a running export would.
+      const token = Lock.tryAcquire(Path.join(dirs.locks, `${keyOf(2)}.lock`))
+      expect(token).toBeDefined()
+
+      const b = yield* open({ cacheDir })
+      expect(b.store.startup.removedTemp).toBe(2)
+      expect(Fs.existsSync(dead)).toBe(false)
+      expect(Fs.existsSync(stray)).toBe(false)
+      expect(Fs.existsSync(live)).toBe(true)
+      yield* b.close
+      Lock.release(Path.join(dirs.locks, `${keyOf(2)}.lock`), token!)
+    }).pipe(Effect.provide(services())))
+
+  it.effect("start-up drops entries whose clip is missing or has the wrong size", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const a = yield* open({ cacheDir })
+      for (const i of [1, 2, 3]) yield* put(a.store, keyOf(i), 1000 * i)
+      yield* a.close
+      Fs.rmSync(a.store.pathOf(keyOf(1)))
+      Fs.truncateSync(a.store.pathOf(keyOf(2)), 700)
+
+      const events = yield* CacheEvent.CacheEvents
+      const subscription = yield* events.subscribe
+      const b = yield* open({ cacheDir })
+      expect(b.store.startup.dropped.map((d) => d.key).sort()).toEqual([keyOf(1), keyOf(2)].sort())
+      expect(b.store.startup.dropped.find((d) => d.key === keyOf(2))?.reason).toContain("700 bytes")
+      expect(Fs.existsSync(b.store.pathOf(keyOf(2)))).toBe(false)
+      expect((yield* b.store.list).map((e) => e.key)).toEqual([keyOf(3)])
+      expect(yield* b.store.usage).toEqual({ bytes: 3000, entries: 1 })
+      const published = yield* collect(subscription.pipe(Stream.take(2)))
+      expect(published.map((e) => e._tag)).toEqual(["EntryInvalid", "EntryInvalid"])
+      yield* b.close
+
+      // The drops were journaled: the next start has nothing to fix.
+      const c = yield* open({ cacheDir })
+      expect(c.store.startup.dropped).toEqual([])
+      expect(c.store.startup.entries).toBe(1)
+      yield* c.close
+    }).pipe(Effect.provide(services()), Effect.scoped))
+
+  it.effect("start-up removes clip files the index does not know, and leaves foreign files alone", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const dirs = FileSystemCacheStore.layout(cacheDir)
+      const a = yield* open({ cacheDir })
+      yield* put(a.store, keyOf(1), 100)
+      yield* a.close
+      const unknown = Path.join(dirs.clips, `${keyOf(9)}.mp4`)
+      const foreign = Path.join(dirs.clips, "notes.txt")
+      Fs.writeFileSync(unknown, "a clip without an entry")
+      Fs.writeFileSync(foreign, "not ours")
+
+      const b = yield* open({ cacheDir })
+      expect(b.store.startup.removedUnknown).toBe(1)
+      expect(Fs.existsSync(unknown)).toBe(false)
+      expect(Fs.existsSync(foreign)).toBe(true)
+      expect(b.store.startup.entries).toBe(1)
+      yield* b.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("the quick validation of a lookup finds a truncated clip, drops it and reports it", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const events = yield* CacheEvent.CacheEvents
+      const subscription = yield* events.subscribe
+      const a = yield* open({ cacheDir })
+      const key = keyOf(1)
+      yield* put(a.store, key, 4000)
+      Fs.truncateSync(a.store.pathOf(key), 2000)
+      expect(Option.isNone(yield* a.store.lookup(key))).toBe(true)
+      const [invalid, evicted] = yield* collect(subscription.pipe(Stream.take(2)))
+      expect(invalid).toMatchObject({ _tag: "EntryInvalid", key })
+      expect(evicted).toMatchObject({ _tag: "Evicted", key, reason: "invalid" })
+      expect(Fs.existsSync(a.store.pathOf(key))).toBe(false)
+      expect(yield* a.store.list).toEqual([])
+      expect((yield* (yield* Metrics.Metrics).snapshot).evictions.invalid).toBe(1)
+      // The key is free to be exported again.
+      expect((yield* a.store.reserve(key))._tag).toBe("Reserved")
+      yield* a.close
+    }).pipe(Effect.provide(services()), Effect.scoped))
+
+  it.effect("an entry older than maxAge fails the quick validation (TestClock)", () =>
+    Effect.gen(function*() {
+      const a = yield* open({ cacheDir: tempDir() })
+      yield* put(a.store, keyOf(1), 100)
+      yield* TestClock.adjust(Duration.days(1))
+      expect(Option.isSome(yield* a.store.lookup(keyOf(1)))).toBe(true) // exactly maxAge: kept
+      yield* TestClock.adjust(Duration.millis(1))
+      expect(Option.isNone(yield* a.store.lookup(keyOf(1)))).toBe(true)
+      expect((yield* (yield* Metrics.Metrics).snapshot).evictions.age).toBe(1)
+      yield* a.close
+    }).pipe(Effect.provide(services({ maxAge: "1 day" }))))
+
+  it.effect("enforce evicts least recently used entries down to maxBytes, never a pinned one", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const a = yield* open({ cacheDir })
+      for (let i = 0; i < 5; i++) {
+        yield* put(a.store, keyOf(i), 1000, "match", i)
+        yield* TestClock.adjust(Duration.seconds(1))
+      }
+      // Rally 1 is used again: it becomes the most recently used.
+      yield* a.store.touch(keyOf(1))
+      const scope = yield* Scope.make()
+      yield* a.store.pin(keyOf(0)).pipe(Scope.extend(scope))
+      const evicted = yield* a.store.enforce
+      expect(evicted.map((e) => [e.entry.rallyIndex, e.reason])).toEqual([[2, "size"], [3, "size"]])
+      expect((yield* a.store.usage).bytes).toBeLessThanOrEqual(3000)
+      expect(Fs.existsSync(a.store.pathOf(keyOf(0)))).toBe(true)
+      expect(Fs.existsSync(a.store.pathOf(keyOf(2)))).toBe(false)
+      // Unpinned, the oldest goes next.
+      yield* Scope.close(scope, Exit.void)
+      yield* put(a.store, keyOf(5), 1000, "match", 5)
+      const next = yield* a.store.enforce
+      expect(next.map((e) => e.entry.rallyIndex)).toEqual([0])
+      yield* a.close
+
+      const b = yield* open({ cacheDir })
+      expect((yield* b.store.list).map((e) => e.rallyIndex).sort()).toEqual([1, 4, 5])
+      expect(b.store.startup.dropped).toEqual([])
+      yield* b.close
+    }).pipe(Effect.provide(services({ maxBytes: 3000 }))))
+
+  it.effect("enforce keeps the per-video limit", () =>
+    Effect.gen(function*() {
+      const a = yield* open({ cacheDir: tempDir() })
+      for (let i = 0; i < 4; i++) {
+        yield* put(a.store, keyOf(i), 10, "a", i)
+        yield* put(a.store, keyOf(100 + i), 10, "b", i)
+        yield* TestClock.adjust(Duration.seconds(1))
+      }
+      const evicted = yield* a.store.enforce
+      expect(evicted.every((e) => e.reason === "per-video")).toBe(true)
+      const left = yield* a.store.list
+      expect(left.filter((e) => e.videoId === "a").map((e) => e.rallyIndex).sort()).toEqual([2, 3])
+      expect(left.filter((e) => e.videoId === "b").map((e) => e.rallyIndex).sort()).toEqual([2, 3])
+      yield* a.close
+    }).pipe(Effect.provide(services({ maxEntriesPerVideo: 2 }))))
+
+  it.effect("touches and validation results are batched to the journal and survive a restart", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const a = yield* open({ cacheDir })
+      yield* put(a.store, keyOf(1), 10)
+      yield* TestClock.adjust(Duration.seconds(30))
+      yield* a.store.touch(keyOf(1))
+      yield* a.store.markValidated(keyOf(1), "valid")
+      yield* a.close
+      const b = yield* open({ cacheDir })
+      const entry = Option.getOrThrow(yield* b.store.lookup(keyOf(1)))
+      expect(entry.accessedAt).toBe(30_000)
+      expect(entry.validation).toBe("valid")
+      expect(entry.validatedAt).toBe(30_000)
+      yield* b.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("compaction rewrites the journal; another open store notices and reloads", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const journal = FileSystemCacheStore.layout(cacheDir).journal
+      const a = yield* open({ cacheDir, compactMinLines: 20, compactFactor: 2 })
+      const b = yield* open({ cacheDir, compactMinLines: 20, compactFactor: 2 })
+      for (let i = 0; i < 5; i++) yield* put(a.store, keyOf(i), 10 + i)
+      expect((yield* b.store.list).length).toBe(5)
+      const inode = Fs.statSync(journal).ino
+      for (let round = 0; round < 10; round++) {
+        yield* TestClock.adjust(Duration.seconds(1))
+        for (let i = 0; i < 5; i++) yield* a.store.touch(keyOf(i))
+        yield* a.store.flush
+      }
+      expect(Fs.statSync(journal).ino).not.toBe(inode)
+      expect(Fs.readFileSync(journal, "utf8").trim().split("\n").length).toBeLessThan(20)
+      // b read the old journal before; it follows the new one.
+      yield* put(b.store, keyOf(9), 99)
+      const seen = (yield* b.store.list).map((e) => [e.key, e.sizeBytes, e.accessedAt])
+      expect(seen.sort()).toEqual((yield* a.store.list).map((e) => [e.key, e.sizeBytes, e.accessedAt]).sort())
+      expect(seen.length).toBe(6)
+      yield* a.close
+      yield* b.close
+      const c = yield* open({ cacheDir })
+      expect(c.store.startup.entries).toBe(6)
+      expect(c.store.startup.dropped).toEqual([])
+      yield* c.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("two stores on one folder see each other's commits and removals", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const a = yield* open({ cacheDir })
+      const b = yield* open({ cacheDir })
+      yield* put(a.store, keyOf(1), 10)
+      expect(Option.isSome(yield* b.store.lookup(keyOf(1)))).toBe(true)
+      expect((yield* b.store.reserve(keyOf(1)))._tag).toBe("Cached")
+      expect(yield* b.store.remove(keyOf(1), "manual")).toBe(true)
+      expect(Option.isNone(yield* a.store.lookup(keyOf(1)))).toBe(true)
+      expect(yield* a.store.remove(keyOf(1), "manual")).toBe(false)
+      yield* a.close
+      yield* b.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("abort removes the partial and final files and frees the key; commit after abort fails", () =>
+    Effect.gen(function*() {
+      const a = yield* open({ cacheDir: tempDir() })
+      const result = yield* a.store.reserve(keyOf(1))
+      if (result._tag !== "Reserved") throw new Error("expected a reservation")
+      const { reservation } = result
+      expect(Path.dirname(reservation.tempPath)).toBe(a.store.layout.tmp)
+      expect(reservation.finalPath).toBe(a.store.pathOf(keyOf(1)))
+      Fs.writeFileSync(reservation.tempPath, "half")
+      yield* a.store.abort(reservation)
+      yield* a.store.abort(reservation) // twice is harmless
+      expect(Fs.existsSync(reservation.tempPath)).toBe(false)
+      const error = yield* Effect.flip(a.store.commit(reservation, newEntry("v", 0, 4)))
+      expect(error._tag).toBe("CacheIOError")
+      expect(error.message).toContain("not active")
+      expect((yield* a.store.reserve(keyOf(1)))._tag).toBe("Reserved")
+      yield* a.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("a commit without a clip at finalPath fails with a typed error and frees the key", () =>
+    Effect.gen(function*() {
+      const a = yield* open({ cacheDir: tempDir() })
+      const result = yield* a.store.reserve(keyOf(1))
+      if (result._tag !== "Reserved") throw new Error("expected a reservation")
+      const error = yield* Effect.flip(a.store.commit(result.reservation, newEntry("v", 0, 4)))
+      expect(error).toMatchObject({ _tag: "CacheIOError", op: "commit", code: "ENOENT" })
+      expect(yield* a.store.list).toEqual([])
+      expect((yield* a.store.reserve(keyOf(1)))._tag).toBe("Reserved")
+      yield* a.close
+    }).pipe(Effect.provide(services())))
+
+  it.live("a second reserve of a key waits for the first writer, then finds its clip", () =>
+    Effect.gen(function*() {
+      const a = yield* open({ cacheDir: tempDir() })
+      const first = yield* a.store.reserve(keyOf(1))
+      if (first._tag !== "Reserved") throw new Error("expected a reservation")
+      const waiter = yield* Effect.fork(a.store.reserve(keyOf(1)))
+      yield* Effect.sleep("30 millis")
+      expect(waiter.unsafePoll()).toBeNull()
+      Fs.writeFileSync(first.reservation.tempPath, Buffer.alloc(10))
+      Fs.renameSync(first.reservation.tempPath, first.reservation.finalPath)
+      const committed = yield* a.store.commit(first.reservation, newEntry("v", 0, 10))
+      const second = yield* Fiber.join(waiter)
+      expect(second).toEqual({ _tag: "Cached", entry: committed })
+      // A waiter can be interrupted.
+      const held = yield* a.store.reserve(keyOf(2))
+      const interrupted = yield* Effect.fork(a.store.reserve(keyOf(2)))
+      yield* Effect.sleep("10 millis")
+      yield* Fiber.interrupt(interrupted)
+      if (held._tag === "Reserved") yield* a.store.abort(held.reservation)
+      expect((yield* a.store.reserve(keyOf(2)))._tag).toBe("Reserved")
+      yield* a.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("a video id like ../../etc never reaches a path; nothing is written outside cacheDir", () =>
+    Effect.gen(function*() {
+      const parent = tempDir()
+      const cacheDir = Path.join(parent, "cache")
+      const a = yield* open({ cacheDir })
+      const entry = yield* put(a.store, keyOf(1), 10, "../../etc", 0)
+      expect(entry.videoId).toBe("../../etc")
+      expect(Path.dirname(a.store.pathOf(keyOf(1)))).toBe(Path.join(cacheDir, "clips"))
+      expect(() => a.store.pathOf("../../etc/passwd" as Domain.CacheKey)).toThrow(/not a cache key/)
+      const exit = yield* Effect.exit(a.store.reserve("../x" as Domain.CacheKey))
+      expect(Exit.isFailure(exit) && !Exit.isInterrupted(exit)).toBe(true)
+      yield* a.close
+      expect(Fs.readdirSync(parent)).toEqual(["cache"])
+    }).pipe(Effect.provide(services())))
+})
