@@ -5,3 +5,4 @@
  */
 export * as FfmpegResolver from "./FfmpegResolver.js"
 export * as SampleVideo from "./SampleVideo.js"
+export * as FileSystemCacheStore from "./FileSystemCacheStore.js"
