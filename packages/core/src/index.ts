@@ -6,6 +6,7 @@
 export * as CacheEvent from "./CacheEvent.js"
 export * as CacheKey from "./CacheKey.js"
 export * as CacheStore from "./CacheStore.js"
+export * as Cleanup from "./Cleanup.js"
 export * as Config from "./Config.js"
 export * as Domain from "./Domain.js"
 export * as Errors from "./Errors.js"
