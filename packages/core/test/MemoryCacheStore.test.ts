@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Option, Ref, Scope, Stream, TestClock } from "effect"
+import { Effect, Exit, FastCheck as fc, Fiber, Layer, Option, Ref, Scope, Stream, TestClock } from "effect"
 import type { CacheEvent } from "../src/CacheEvent.js"
 import { CacheEvents } from "../src/CacheEvent.js"
 import * as CacheKey from "../src/CacheKey.js"
@@ -225,6 +225,23 @@ describe("MemoryCacheStore", () => {
       const evicted = (yield* events).flatMap((e) => e._tag === "Evicted" ? [e.reason] : [])
       expect(evicted).toEqual(["age"])
     }).pipe(Effect.provide(testLayer({ maxAge: "1 hour" }))))
+
+  it.effect.prop(
+    "for any maxAge and any wait, an entry is served exactly while its age is at most maxAge",
+    { maxAge: fc.integer({ min: 1, max: 10 * 24 * 3600 * 1000 }), wait: fc.integer({ min: 0, max: 1000 }) },
+    ({ maxAge, wait }) =>
+      Effect.gen(function*() {
+        const cache = yield* CacheStore
+        yield* TestClock.adjust(wait)
+        yield* store(keyOf(12))
+        yield* TestClock.adjust(maxAge)
+        expect(Option.isSome(yield* cache.lookup(keyOf(12)))).toBe(true)
+        expect(yield* cache.enforce).toEqual([])
+        yield* TestClock.adjust(1)
+        expect((yield* cache.enforce).map((e) => e.reason)).toEqual(["age"])
+      }).pipe(Effect.provide(testLayer({ maxAge }))),
+    { fastCheck: { numRuns: 50 } }
+  )
 
   it.effect("enforce applies the age boundary exactly", () =>
     Effect.gen(function*() {
