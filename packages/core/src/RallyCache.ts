@@ -7,10 +7,23 @@
  * @since 0.1.0
  */
 import type { Effect, Scope, Stream } from "effect"
-import { Context } from "effect"
+import { Context, Layer } from "effect"
 import type { CacheEvent } from "./CacheEvent.js"
+import { CacheEvents } from "./CacheEvent.js"
+import { CacheStore } from "./CacheStore.js"
+import { Cleanup, layer as CleanupLayer } from "./Cleanup.js"
+import type * as Config from "./Config.js"
+import { CacheConfig } from "./Config.js"
+import { Exporter } from "./Exporter.js"
+import * as internal from "./internal/manager.js"
+import * as MemoryCacheStore from "./MemoryCacheStore.js"
+import { MemoryFileSystem } from "./MemoryFileSystem.js"
+import { layer as MetricsLayer, Metrics } from "./Metrics.js"
+import { layer as PreloadPolicyLayer, PreloadPolicy } from "./PreloadPolicy.js"
+import * as TestExporter from "./TestExporter.js"
 import type { CacheKey, Clip, ExportMode, Priority, Rally, SourceInfo, VideoSource } from "./Domain.js"
 import type {
+  CacheIOError,
   ExportCancelled,
   ExportError,
   InvalidInput,
@@ -109,7 +122,7 @@ export interface RallyCacheShape {
     options?: { readonly indexes?: ReadonlyArray<number>; readonly priority?: Priority }
   ) => Effect.Effect<void, UnknownVideo | RallyNotFound>
   /** Drop cached clips of a video (or of one rally); they are exported again on demand. Returns how many were removed. */
-  readonly invalidate: (videoId: string, index?: number) => Effect.Effect<number, UnknownVideo | RallyNotFound>
+  readonly invalidate: (videoId: string, index?: number) => Effect.Effect<number, UnknownVideo | RallyNotFound | CacheIOError>
   readonly status: (videoId: string) => Effect.Effect<VideoStatus, UnknownVideo>
   readonly stats: Effect.Effect<Stats>
   /** Forget a video: cancel its queued work and release its pins. Its clips stay cached. */
@@ -121,3 +134,89 @@ export interface RallyCacheShape {
  * @since 0.1.0
  */
 export class RallyCache extends Context.Tag("@rallycache/core/RallyCache")<RallyCache, RallyCacheShape>() {}
+
+/**
+ * The cache: the manager actor and its export queue over the given services.
+ * Closing the layer's scope stops the actor, cancels queued work and
+ * interrupts running exports (their partial files are removed): no fiber is
+ * left behind.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<
+  RallyCache,
+  never,
+  Exporter | CacheStore | PreloadPolicy | Metrics | CacheEvents | CacheConfig | Cleanup
+> = Layer.scoped(RallyCache, internal.make)
+
+/**
+ * Options of `layerTest`: the configuration, plus the test exporter's
+ * options (its sources and export time).
+ *
+ * @since 0.1.0
+ */
+export type TestOptions = Config.Options & TestExporter.Options
+
+const exporterKeys = ["sources", "exportTime", "progressSteps", "bytesPerSecond", "canPause"] as const
+
+/**
+ * A whole cache in memory, for tests with `TestClock`: the manager over
+ * `TestExporter` (exports take virtual time), `MemoryCacheStore` on a
+ * `MemoryFileSystem`, the default preload policy, metrics, events and
+ * cleanup. Every service is exposed, so a test can inject failures
+ * (`TestExporter.Control`), corrupt clips (`MemoryFileSystem`) or read the
+ * store.
+ *
+ * @example
+ * ```ts
+ * import { RallyCache } from "@rallycache/core"
+ * import { Effect, TestClock } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const cache = yield* RallyCache.RallyCache
+ *   const video = yield* cache.openVideo({ path: "/videos/final.mp4", rallies: [{ start: 0, end: 12 }, { start: 20, end: 31 }] })
+ *   yield* cache.navigate(video.source.id, 0)
+ *   yield* TestClock.adjust("3 seconds")
+ *   const clip = yield* cache.getClip(video.source.id, 0) // cached: true
+ * }).pipe(Effect.provide(RallyCache.layerTest({ sources: { "/videos/final.mp4": { duration: 60 } }, exportTime: "3 seconds" })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerTest = (
+  options: TestOptions = {}
+): Layer.Layer<
+  | RallyCache
+  | Exporter
+  | TestExporter.Control
+  | CacheStore
+  | MemoryFileSystem
+  | PreloadPolicy
+  | Metrics
+  | CacheEvents
+  | CacheConfig
+  | Cleanup,
+  InvalidInput
+> => {
+  const configOptions: Record<string, unknown> = { ...options }
+  const exporterOptions: Record<string, unknown> = {}
+  for (const key of exporterKeys) {
+    if (key in configOptions) {
+      exporterOptions[key] = configOptions[key]
+      delete configOptions[key]
+    }
+  }
+  const base = Layer.mergeAll(
+    CacheConfig.layer(configOptions as Config.Options),
+    CacheEvents.layer(),
+    MetricsLayer,
+    PreloadPolicyLayer,
+    MemoryFileSystem.layer
+  )
+  const services = Layer.mergeAll(
+    TestExporter.layer(exporterOptions as TestExporter.Options),
+    MemoryCacheStore.layer
+  ).pipe(Layer.provideMerge(base))
+  const withCleanup = CleanupLayer.pipe(Layer.provideMerge(services))
+  return layer.pipe(Layer.provideMerge(withCleanup))
+}
