@@ -51,11 +51,21 @@ const signalOf = (error: PlatformError): string | null => {
 export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
-    return true
   } catch (error) {
     // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM"
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false
   }
+  // A zombie (dead, not yet reaped by its parent) still answers signal 0.
+  if (process.platform === "linux") {
+    try {
+      const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
+      return state !== "Z" && state !== "X"
+    } catch {
+      return false
+    }
+  }
+  return true
 }
 
 /**

@@ -1,0 +1,106 @@
+/**
+ * The clip API outside the cache: probe a source, and export one rally
+ * straight to a path the user chooses, with the cache's safety rules: the
+ * clip is written to a temporary file beside the output, fsynced, checked
+ * and renamed into place, so the output path never holds a partial file;
+ * nothing is written anywhere else.
+ *
+ * @example
+ * ```ts
+ * import { Clip, FfmpegExporter } from "@rallycache/node"
+ * import { Domain } from "@rallycache/core"
+ * import { NodeContext } from "@effect/platform-node"
+ * import { Effect, Layer } from "effect"
+ *
+ * const program = Clip.exportRallyTo("match.mp4", new Domain.Rally({ index: 0, start: 12.5, end: 31 }), "rally-0.mp4", {
+ *   mode: "accurate"
+ * }).pipe(Effect.provide(FfmpegExporter.layer().pipe(Layer.provideMerge(NodeContext.layer))))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import { Domain, Errors, Exporter } from "@rallycache/core"
+import { Effect, Schema } from "effect"
+import * as NodeCrypto from "node:crypto"
+import * as NodePath from "node:path"
+
+/**
+ * What `exportRallyTo` produced.
+ *
+ * @since 0.1.0
+ */
+export interface ExportedClip extends Exporter.ExportResult {
+  /** Absolute path of the clip. */
+  readonly path: string
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface ExportToOptions {
+  /** Default "copy". */
+  readonly mode?: Domain.ExportMode | undefined
+  readonly onProgress?: ((ratio: number) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * Duration, keyframe interval, streams and fingerprint of a source (cached
+ * per source by the exporter).
+ *
+ * @since 0.1.0
+ */
+export const probe = (
+  path: string
+): Effect.Effect<Domain.SourceInfo, Errors.SourceNotFound | Errors.SourceUnreadable | Errors.NotMediaFile, Exporter.Exporter> =>
+  Effect.flatMap(Exporter.Exporter, (exporter) => exporter.probe(NodePath.resolve(path)))
+
+const invalidOutput = (path: string, reason: string, fix: string) =>
+  new Errors.InvalidInput({ field: "output", reason: `${path} ${reason}`, fix })
+
+/**
+ * Export one rally of `sourcePath` to `outputPath` (an mp4, overwritten if it
+ * exists). The output's folder must exist; a folder as output is refused.
+ *
+ * @since 0.1.0
+ */
+export const exportRallyTo = (
+  sourcePath: string,
+  rally: Domain.Rally,
+  outputPath: string,
+  options: ExportToOptions = {}
+): Effect.Effect<ExportedClip, Errors.ExportError | Errors.InvalidInput, Exporter.Exporter | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const exporter = yield* Exporter.Exporter
+    const output = NodePath.resolve(outputPath)
+    const source = NodePath.resolve(sourcePath)
+    const dir = NodePath.dirname(output)
+    if (output === source) {
+      return yield* invalidOutput(output, "is the source video", "choose another output path")
+    }
+    const existing = yield* Effect.option(fs.stat(output))
+    if (existing._tag === "Some" && existing.value.type === "Directory") {
+      return yield* invalidOutput(output, "is a directory", "give a file path such as clips/rally-3.mp4")
+    }
+    if (existing._tag === "Some" && existing.value.type !== "File") {
+      return yield* invalidOutput(output, `is not a regular file (${existing.value.type})`, "give a file path")
+    }
+    const parent = yield* Effect.option(fs.stat(dir))
+    if (parent._tag === "None" || parent.value.type !== "Directory") {
+      return yield* invalidOutput(output, "is in a folder that does not exist", "create the folder first")
+    }
+    const info = yield* exporter.probe(source)
+    const videoId = Schema.decodeSync(Domain.VideoId)(`file:${info.fingerprint}`)
+    const tempPath = NodePath.join(dir, `.${NodePath.basename(output)}.${NodeCrypto.randomUUID().slice(0, 8)}.part`)
+    const result = yield* exporter.export({
+      source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
+      rally,
+      mode: options.mode ?? "copy",
+      priority: "high",
+      tempPath,
+      outputPath: output,
+      onProgress: options.onProgress
+    })
+    return { ...result, path: output }
+  })

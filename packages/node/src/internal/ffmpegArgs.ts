@@ -1,0 +1,240 @@
+/**
+ * Pure parts of the ffmpeg exporter: where a copy-mode cut really starts,
+ * the argument lists, the `-progress` parser and the classification of a
+ * failed run. Kept free of effects so they can be property-tested.
+ *
+ * @internal
+ */
+
+/** A keyframe of the source's first video stream, times relative to the file's start_time. @internal */
+export interface Keyframe {
+  readonly pts: number
+  readonly dts: number
+}
+
+/**
+ * ffmpeg.c moves an input seek `3/23` s earlier when any stream has B-frames
+ * (its "dts heuristic"), and the mov demuxer then picks the last keyframe
+ * whose *dts* is at or before that target. With `-ss start` a start just after
+ * a keyframe therefore lands one GOP earlier than needed. We instead choose
+ * the keyframe ourselves and give ffmpeg a seek time that lands on it whether
+ * or not the heuristic applies.
+ *
+ * @internal
+ */
+export const dtsHeuristic = 3 / 23
+
+/** @internal */
+export interface CopyPlan {
+  /** The `-ss` given to ffmpeg (input seek), or `null` to read from the beginning. */
+  readonly seek: number | null
+  /** The `-t` given to ffmpeg. */
+  readonly duration: number
+  /** Source time of the clip's first frame (the keyframe). */
+  readonly clipStart: number
+  /** Source time where the clip ends. */
+  readonly clipEnd: number
+}
+
+/**
+ * Plan a stream-copy cut of `[start, end]` from the keyframe at or before
+ * `start`. `keyframes` must be sorted by pts.
+ *
+ * @internal
+ */
+export const copyPlan = (
+  keyframes: ReadonlyArray<Keyframe>,
+  start: number,
+  end: number,
+  sourceDuration: number
+): CopyPlan => {
+  const clippedEnd = Math.min(end, sourceDuration)
+  // The last keyframe at or before `start` whose successor is far enough
+  // (in dts) for a seek target that both the plain and the heuristic seek
+  // resolve to it. With a normal GOP (>= 0.3 s) that is simply the last
+  // keyframe at or before `start`.
+  let chosen = -1
+  for (let i = 0; i < keyframes.length; i++) {
+    const k = keyframes[i]!
+    if (k.pts > start + 1e-6) break
+    const next = keyframes[i + 1]
+    if (next === undefined || next.dts - k.dts > dtsHeuristic + 0.004) chosen = i
+  }
+  if (chosen < 0) {
+    const clipStart = Math.min(keyframes[0]?.pts ?? 0, start)
+    return { seek: null, duration: Math.max(clippedEnd, 0.001), clipStart: Math.max(0, clipStart), clipEnd: clippedEnd }
+  }
+  const k = keyframes[chosen]!
+  const next = keyframes[chosen + 1]
+  // Sit in the middle of the safe window so a small disagreement between
+  // ffprobe's and ffmpeg's timestamps (edit lists, rounding) is harmless.
+  const room = next === undefined ? 0.4 : next.dts - k.dts - dtsHeuristic
+  const seek = k.dts + dtsHeuristic + Math.min(0.2, room / 2)
+  return {
+    seek: Math.max(0, seek),
+    duration: Math.max(clippedEnd - Math.max(0, seek), 0.001),
+    clipStart: Math.max(0, k.pts),
+    clipEnd: clippedEnd
+  }
+}
+
+/**
+ * Typical keyframe interval: the median gap between consecutive keyframes.
+ *
+ * @internal
+ */
+export const keyframeInterval = (keyframes: ReadonlyArray<Keyframe>): number | null => {
+  if (keyframes.length < 2) return null
+  const gaps: Array<number> = []
+  for (let i = 1; i < keyframes.length; i++) gaps.push(keyframes[i]!.pts - keyframes[i - 1]!.pts)
+  gaps.sort((a, b) => a - b)
+  const median = gaps[Math.floor(gaps.length / 2)]!
+  return Math.round(median * 1000) / 1000
+}
+
+/**
+ * Parse ffprobe's `-show_entries packet=pts_time,dts_time,flags -of csv=p=0`
+ * output into keyframes relative to `startTime`, sorted by pts.
+ *
+ * @internal
+ */
+export const parseKeyframes = (csv: string, startTime: number): Array<Keyframe> => {
+  const keyframes: Array<Keyframe> = []
+  for (const line of csv.split("\n")) {
+    const [ptsText, dtsText, flags] = line.split(",")
+    if (flags === undefined || !flags.includes("K")) continue
+    const pts = Number(ptsText)
+    const dts = dtsText === "N/A" || dtsText === undefined ? pts : Number(dtsText)
+    if (!Number.isFinite(pts) || !Number.isFinite(dts)) continue
+    keyframes.push({ pts: pts - startTime, dts: dts - startTime })
+  }
+  keyframes.sort((a, b) => a.pts - b.pts)
+  return keyframes
+}
+
+/** @internal */
+export interface EncodeSettings {
+  readonly preset: string
+  readonly crf: number
+  readonly audioBitrate: string
+}
+
+const common = ["-nostdin", "-y", "-hide_banner", "-v", "error", "-progress", "pipe:1", "-nostats"]
+const maps = ["-map", "0:v:0?", "-map", "0:a:0?", "-dn", "-sn"]
+
+/**
+ * Arguments of a stream-copy cut. `-use_editlist 0`: the clip really begins
+ * at the keyframe (an edit list would hide the lead-in in some players but
+ * not in others, so where the clip starts would depend on the player).
+ *
+ * @internal
+ */
+export const copyArgs = (input: string, plan: CopyPlan, output: string): Array<string> => [
+  ...common,
+  ...(plan.seek === null ? [] : ["-ss", plan.seek.toFixed(6)]),
+  "-i",
+  input,
+  "-t",
+  plan.duration.toFixed(6),
+  ...maps,
+  "-c",
+  "copy",
+  "-use_editlist",
+  "0",
+  "-movflags",
+  "+faststart",
+  "-f",
+  "mp4",
+  output
+]
+
+/**
+ * Arguments of a frame-exact cut: input seek (fast) with re-encoding, which
+ * decodes from the previous keyframe and drops frames before `start`.
+ *
+ * @internal
+ */
+export const accurateArgs = (
+  input: string,
+  start: number,
+  end: number,
+  settings: EncodeSettings,
+  output: string
+): Array<string> => [
+  ...common,
+  "-ss",
+  start.toFixed(6),
+  "-i",
+  input,
+  "-t",
+  (end - start).toFixed(6),
+  ...maps,
+  "-c:v",
+  "libx264",
+  "-preset",
+  settings.preset,
+  "-crf",
+  String(settings.crf),
+  "-pix_fmt",
+  "yuv420p",
+  "-c:a",
+  "aac",
+  "-b:a",
+  settings.audioBitrate,
+  "-movflags",
+  "+faststart",
+  "-f",
+  "mp4",
+  output
+]
+
+/**
+ * Output time in seconds from one `-progress` line, `"end"` for the last
+ * block, or `null`. `out_time_ms` is really microseconds, like `out_time_us`.
+ *
+ * @internal
+ */
+export const parseProgressLine = (line: string): number | "end" | null => {
+  const eq = line.indexOf("=")
+  if (eq < 0) return null
+  const key = line.slice(0, eq).trim()
+  const value = line.slice(eq + 1).trim()
+  if (key === "progress") return value === "end" ? "end" : null
+  if (key === "out_time_us" || key === "out_time_ms") {
+    const us = Number(value)
+    return Number.isFinite(us) && us >= 0 ? us / 1e6 : null
+  }
+  return null
+}
+
+/** @internal */
+export type FailureClass =
+  | { readonly _tag: "NoSpace" }
+  | { readonly _tag: "Io" }
+  | { readonly _tag: "SourceMissing" }
+  | { readonly _tag: "SourceUnreadable" }
+  | { readonly _tag: "NotMedia" }
+  | { readonly _tag: "Exit" }
+
+/**
+ * What a non-zero ffmpeg exit means, from its last stderr lines.
+ *
+ * @internal
+ */
+export const classifyStderr = (lines: ReadonlyArray<string>, input: string): FailureClass => {
+  const text = lines.join("\n")
+  if (/No space left on device|ENOSPC/i.test(text)) return { _tag: "NoSpace" }
+  if (/Input\/output error|\bEIO\b/i.test(text)) return { _tag: "Io" }
+  const aboutInput = lines.filter((line) => line.includes(input)).join("\n")
+  if (/No such file or directory/i.test(aboutInput)) return { _tag: "SourceMissing" }
+  if (/Permission denied/i.test(aboutInput)) return { _tag: "SourceUnreadable" }
+  if (/Invalid data found when processing input|moov atom not found/i.test(aboutInput)) return { _tag: "NotMedia" }
+  return { _tag: "Exit" }
+}
+
+/**
+ * The last `n` lines as one string for an error's `stderr` field.
+ *
+ * @internal
+ */
+export const tail = (lines: ReadonlyArray<string>, n = 20): string => lines.slice(-n).join("\n")
