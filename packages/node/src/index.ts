@@ -6,3 +6,5 @@
 export * as FfmpegResolver from "./FfmpegResolver.js"
 export * as SampleVideo from "./SampleVideo.js"
 export * as FileSystemCacheStore from "./FileSystemCacheStore.js"
+export * as Clip from "./Clip.js"
+export * as FfmpegExporter from "./FfmpegExporter.js"
