@@ -240,7 +240,7 @@ describe("MemoryCacheStore", () => {
         yield* TestClock.adjust(1)
         expect((yield* cache.enforce).map((e) => e.reason)).toEqual(["age"])
       }).pipe(Effect.provide(testLayer({ maxAge }))),
-    { fastCheck: { numRuns: 50 } }
+    { fastCheck: { numRuns: 25 } }
   )
 
   it.effect("enforce applies the age boundary exactly", () =>
