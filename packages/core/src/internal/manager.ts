@@ -183,6 +183,8 @@ export const make: Effect.Effect<
   // ---- shared bookkeeping (changed in synchronous sections) -------------
 
   const jobs = new Map<CacheKey, JobInfo>()
+  /** The mode of each job we submitted (the queue hands the same object back in its events). */
+  const jobModes = new WeakMap<object, ExportMode>()
   const failures = new Map<CacheKey, string>()
   /** GetClip callers waiting per key: their jobs are never cancelled or lowered by navigation. */
   const waiters = new Map<CacheKey, number>()
@@ -205,7 +207,16 @@ export const make: Effect.Effect<
     Effect.suspend(() => {
       const { key, rallyIndex, videoId } = event.job
       const job = { key, videoId, rallyIndex }
-      const info = jobs.get(key)
+      let info = jobs.get(key)
+      if (info === undefined && (event._tag === "Queued" || event._tag === "Started")) {
+        // A job queued again right after its previous run ended: the end
+        // event of that run removed the entry.
+        const mode = jobModes.get(event.job)
+        if (mode !== undefined) {
+          info = { videoId, rallyIndex, mode, priority: event.priority, state: "queued", progress: 0 }
+          jobs.set(key, info)
+        }
+      }
       switch (event._tag) {
         case "Queued": {
           failures.delete(key)
@@ -341,13 +352,15 @@ export const make: Effect.Effect<
 
   const makeJob = (view: VideoView, index: number, priority: Priority): ExportQueue.ExportJob<CacheEntry, ExportError> => {
     const key = view.keys[index]!
-    return {
+    const job: ExportQueue.ExportJob<CacheEntry, ExportError> = {
       key,
       videoId: view.source.id,
       rallyIndex: index,
       priority,
       run: (context) => runExport(view, index, key, context)
     }
+    jobModes.set(job, view.mode)
+    return job
   }
 
   /** Queue a rally's export (or join the job of its key). */
