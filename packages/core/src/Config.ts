@@ -144,8 +144,8 @@ export const make = (options: Options = {}): Effect.Effect<RallyCacheConfig, Inv
   })
 
 /**
- * The configuration read from `RALLYCACHE_*` variables (through the current
- * `ConfigProvider`), falling back to `options`, then to the defaults.
+ * The configuration from `options`, then `RALLYCACHE_*` variables (through
+ * the current `ConfigProvider`), then the defaults.
  *
  * | variable                          | option             |
  * |-----------------------------------|--------------------|
@@ -197,7 +197,9 @@ export const fromConfig = (options: Options = {}): Effect.Effect<RallyCacheConfi
     for (const [key, value] of Object.entries(values)) {
       if (value._tag === "Some") fromEnv[key] = value.value
     }
-    return yield* make({ ...options, ...fromEnv } as Options)
+    // Explicit options (a CLI flag, code) win over the environment, which wins
+    // over the defaults.
+    return yield* make({ ...fromEnv, ...options } as Options)
   })
 
 /**
@@ -210,7 +212,7 @@ export class CacheConfig extends Context.Tag("@rallycache/core/CacheConfig")<Cac
   static readonly layer = (options: Options = {}): Layer.Layer<CacheConfig, InvalidInput> =>
     Layer.effect(CacheConfig, make(options))
 
-  /** From `RALLYCACHE_*` variables, then `options`, then defaults. */
+  /** From `options`, then `RALLYCACHE_*` variables, then defaults. */
   static readonly layerConfig = (options: Options = {}): Layer.Layer<CacheConfig, InvalidInput> =>
     Layer.effect(CacheConfig, fromConfig(options))
 }

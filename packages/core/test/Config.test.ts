@@ -33,12 +33,14 @@ describe("Config", () => {
       expect(duration.field).toBe("maxAge")
     }))
 
-  it.effect("reads RALLYCACHE_* variables over code options", () =>
+  it.effect("reads RALLYCACHE_* variables under explicit options", () =>
     Effect.gen(function*() {
+      const fromEnvOnly = yield* Config.fromConfig().pipe(withEnv({ RALLYCACHE_MAX_BYTES: "2048" }))
+      expect(fromEnvOnly.maxBytes).toBe(2048)
       const config = yield* Config.fromConfig({ maxBytes: 1000, concurrency: 3 }).pipe(
         withEnv({ RALLYCACHE_MAX_BYTES: "2048", RALLYCACHE_MAX_AGE: "2 hours", RALLYCACHE_MODE: "accurate" })
       )
-      expect(config.maxBytes).toBe(2048)
+      expect(config.maxBytes).toBe(1000)
       expect(config.concurrency).toBe(3)
       expect(Duration.toMillis(config.maxAge)).toBe(2 * 3600 * 1000)
       expect(config.mode).toBe("accurate")

@@ -1,0 +1,179 @@
+/**
+ * The default layer: everything a Node program needs to use rallycache,
+ * in one layer.
+ *
+ * - the manager actor (`RallyCache` from `@rallycache/core`),
+ * - ffmpeg resolved and wrapped as the `Exporter`,
+ * - the crash-safe `FileSystemCacheStore` in `cacheDir`,
+ * - the default `PreloadPolicy`, `Metrics`, `CacheEvents`, `Cleanup` fibers,
+ * - the Node platform (`NodeContext`).
+ *
+ * At start-up it ends the ffmpeg orphans of a crashed earlier process that
+ * shared the folder, and the store empties `tmp/` and reconciles its index.
+ *
+ * @since 0.1.0
+ */
+import { NodeContext } from "@effect/platform-node"
+import {
+  CacheEvent,
+  type CacheStore,
+  Cleanup,
+  Config,
+  type Errors,
+  type Exporter,
+  Metrics,
+  PreloadPolicy,
+  RallyCache as CoreRallyCache
+} from "@rallycache/core"
+import { Config as EffectConfig, Effect, Layer, Option, Schedule } from "effect"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import * as FfmpegExporter from "./FfmpegExporter.js"
+import * as FfmpegResolver from "./FfmpegResolver.js"
+import * as FileSystemCacheStore from "./FileSystemCacheStore.js"
+
+/**
+ * Options of the default layer: the cache configuration (see the table in
+ * `Config.defaults`), the cache folder, and the encoder and store settings.
+ *
+ * @since 0.1.0
+ */
+export interface Options extends Config.Options {
+  /** Default: `$RALLYCACHE_CACHE_DIR`, then `$XDG_CACHE_HOME/rallycache`, then `~/.cache/rallycache`. */
+  readonly cacheDir?: string | undefined
+  /** Encoder settings of accurate mode, process priority, kill grace. */
+  readonly ffmpeg?: Omit<FfmpegExporter.Options, "runDir" | "timeout"> | undefined
+  /** Journal and lock settings of the store. */
+  readonly store?: Omit<FileSystemCacheStore.Options, "cacheDir"> | undefined
+  /** How often the heap-in-use gauge is sampled. Default 10 seconds. */
+  readonly heapSampleInterval?: number | undefined
+}
+
+/**
+ * Every service the default layer provides.
+ *
+ * @since 0.1.0
+ */
+export type Services =
+  | CoreRallyCache.RallyCache
+  | CacheStore.CacheStore
+  | Exporter.Exporter
+  | FfmpegResolver.Ffmpeg
+  | PreloadPolicy.PreloadPolicy
+  | Metrics.Metrics
+  | CacheEvent.CacheEvents
+  | Config.CacheConfig
+  | Cleanup.Cleanup
+  | NodeContext.NodeContext
+
+/**
+ * What building the default layer can fail with: a bad option or variable,
+ * no usable ffmpeg, or a cache folder that cannot be used.
+ *
+ * @since 0.1.0
+ */
+export type LayerError = Errors.InvalidInput | FfmpegResolver.FfmpegNotFound | Errors.CacheIOError
+
+/**
+ * The user cache folder: `$RALLYCACHE_CACHE_DIR`, then
+ * `$XDG_CACHE_HOME/rallycache`, then `~/.cache/rallycache` (read through
+ * Effect's `Config`, so tests can supply a `ConfigProvider`).
+ *
+ * @since 0.1.0
+ */
+export const defaultCacheDir: Effect.Effect<string> = Effect.gen(function*() {
+  const explicit = yield* EffectConfig.option(EffectConfig.nonEmptyString("RALLYCACHE_CACHE_DIR"))
+  if (Option.isSome(explicit)) return NodePath.resolve(explicit.value)
+  const xdg = yield* EffectConfig.option(EffectConfig.nonEmptyString("XDG_CACHE_HOME"))
+  // XDG says a relative XDG_CACHE_HOME is invalid and must be ignored.
+  if (Option.isSome(xdg) && NodePath.isAbsolute(xdg.value)) return NodePath.join(xdg.value, "rallycache")
+  return NodePath.join(NodeOs.homedir(), ".cache", "rallycache")
+}).pipe(Effect.orElseSucceed(() => NodePath.join(NodeOs.homedir(), ".cache", "rallycache")))
+
+/**
+ * The folder the layer will use for `options`.
+ *
+ * @since 0.1.0
+ */
+export const resolveCacheDir = (options: Pick<Options, "cacheDir"> = {}): Effect.Effect<string> =>
+  options.cacheDir === undefined ? defaultCacheDir : Effect.succeed(NodePath.resolve(options.cacheDir))
+
+const heapSampler = (every: number) =>
+  Layer.scopedDiscard(
+    Effect.gen(function*() {
+      const metrics = yield* Metrics.Metrics
+      yield* Effect.suspend(() => metrics.heapUsed(process.memoryUsage().heapUsed)).pipe(
+        Effect.repeat(Schedule.spaced(every)),
+        Effect.forkScoped
+      )
+    })
+  )
+
+/**
+ * The default layer.
+ *
+ * @example
+ * ```ts
+ * import { RallyCache as Core } from "@rallycache/core"
+ * import { RallyCache } from "@rallycache/node"
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ *
+ * Effect.gen(function*() {
+ *   const cache = yield* Core.RallyCache
+ *   const video = yield* cache.openVideo({ path: "match.mp4", rallies: [{ start: 12.5, end: 31 }] })
+ *   const clip = yield* cache.getClip(video.source.id, 0)
+ *   console.log(clip.path)
+ * }).pipe(Effect.provide(RallyCache.layer({ maxBytes: 200 * 1024 * 1024 })), NodeRuntime.runMain)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const config = yield* Config.fromConfig(configOptions(options))
+      const cacheDir = yield* resolveCacheDir(options)
+      return layerWith({ ...options, cacheDir }, config)
+    })
+  )
+
+const configKeys = new Set(Object.keys(Config.defaults))
+
+const configOptions = (options: Options): Config.Options => {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(options)) {
+    if (configKeys.has(key) && value !== undefined) out[key] = value
+  }
+  return out as Config.Options
+}
+
+const layerWith = (
+  options: Options & { readonly cacheDir: string },
+  config: Config.RallyCacheConfig
+): Layer.Layer<Services, LayerError> => {
+  const runDir = NodePath.join(options.cacheDir, "run")
+  const base = Layer.mergeAll(
+    Layer.succeed(Config.CacheConfig, config),
+    CacheEvent.CacheEvents.layer(),
+    Metrics.layer,
+    PreloadPolicy.layer
+  )
+  const exporter = FfmpegExporter.layerWithFfmpeg({
+    ...options.ffmpeg,
+    runDir,
+    timeout: config.exportTimeout
+  }).pipe(Layer.provideMerge(FfmpegResolver.layer))
+  // Orphans of a crashed process must be gone before the store reconciles
+  // tmp/, or a still-running ffmpeg could write into a folder being emptied.
+  const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir))
+  const store = FileSystemCacheStore.layer({ ...options.store, cacheDir: options.cacheDir }).pipe(
+    Layer.provide(reap)
+  )
+  const services = Layer.mergeAll(exporter, store).pipe(Layer.provideMerge(base))
+  const cleanup = Cleanup.layer.pipe(Layer.provideMerge(services))
+  const manager = Layer.merge(CoreRallyCache.layer, heapSampler(options.heapSampleInterval ?? 10_000)).pipe(
+    Layer.provideMerge(cleanup)
+  )
+  return manager.pipe(Layer.provideMerge(NodeContext.layer))
+}
