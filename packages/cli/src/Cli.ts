@@ -1,0 +1,95 @@
+/**
+ * The `rallycache` command tree, and `run`, which turns any failure into
+ * one line on stderr and an exit code (0 success, 1 runtime failure, 2 bad
+ * usage or bad input).
+ *
+ * @since 0.1.0
+ */
+import { Command } from "@effect/cli"
+import type { CliApp } from "@effect/cli"
+import type { CommandExecutor } from "@effect/platform"
+import { Cause, Effect, Option } from "effect"
+import * as CacheCommand from "./commands/cache.js"
+import * as Demo from "./commands/demo.js"
+import * as Doctor from "./commands/doctor.js"
+import * as Export from "./commands/export.js"
+import * as Get from "./commands/get.js"
+import * as Watch from "./commands/watch.js"
+import type { CacheLayer } from "./internal/common.js"
+import { CliExit, exitCodeOf, firstError, messageOf, UsageError, verboseDetail } from "./internal/errors.js"
+import * as Output from "./internal/output.js"
+
+/**
+ * The version printed by `--version`.
+ *
+ * @since 0.1.0
+ */
+export const version = "0.1.0"
+
+const commands = "export, get, watch, cache, doctor or demo"
+
+/**
+ * The root command.
+ *
+ * @since 0.1.0
+ */
+export const root = Command.make(
+  "rallycache",
+  {},
+  () =>
+    Effect.fail(
+      new UsageError({ message: `missing command: use ${commands} (rallycache --help lists them; try rallycache demo)` })
+    )
+).pipe(
+  Command.withDescription(
+    "Cut a match video into rally clips in the background, in the order a viewer needs them, through a bounded on-disk cache"
+  ),
+  Command.withSubcommands([
+    Export.command,
+    Get.command,
+    Watch.command,
+    CacheCommand.command,
+    Doctor.command,
+    Demo.command
+  ])
+)
+
+const cli = Command.run(root, { name: "rallycache", version })
+
+/**
+ * @effect/cli prints its own (multi-line, coloured) parse errors with
+ * `Console.error`; the CLI prints one line of its own instead, so those are
+ * dropped. Help and version output (`Console.log`) still go to stdout.
+ */
+const withoutCliErrors = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Effect.console, (console) =>
+    Effect.withConsole(effect, {
+      ...console,
+      error: () => Effect.void,
+      unsafe: { ...console.unsafe, error: () => {} }
+    }))
+
+/**
+ * Run the CLI on `argv` (as in `process.argv`). Fails only with `CliExit`
+ * (after printing the error) or by interruption.
+ *
+ * @since 0.1.0
+ */
+export const run = (
+  argv: ReadonlyArray<string>
+): Effect.Effect<void, CliExit, CacheLayer | CliApp.CliApp.Environment | CommandExecutor.CommandExecutor> => {
+  const verbose = argv.includes("--verbose")
+  return withoutCliErrors(cli(argv)).pipe(
+    Effect.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+      const error = Option.getOrElse(firstError(cause), () => "unknown failure")
+      if (error instanceof CliExit) return Effect.fail(error)
+      return Effect.gen(function*() {
+        yield* Output.stderr(messageOf(error))
+        if (verbose) yield* Output.stderr(verboseDetail(cause))
+        return yield* new CliExit({ code: exitCodeOf(error) })
+      })
+    }),
+    Effect.onInterrupt(() => Output.stderr("interrupted: running exports were stopped and their temp files removed"))
+  )
+}

@@ -1,0 +1,47 @@
+/**
+ * The `rallycache` executable.
+ *
+ * Runs under `NodeRuntime.runMain`, so Ctrl-C (SIGINT) or SIGTERM interrupts
+ * the program: running ffmpeg processes end, temp files are removed and the
+ * index stays intact. A second Ctrl-C exits at once.
+ *
+ * @since 0.1.0
+ */
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Exit } from "effect"
+import * as Cli from "./Cli.js"
+import { CacheLayer } from "./internal/common.js"
+import { CliExit } from "./internal/errors.js"
+import * as NodeLayer from "./internal/nodeLayer.js"
+
+let interrupts = 0
+process.on("SIGINT", () => {
+  interrupts++
+  if (interrupts > 1) {
+    process.stderr.write("\ninterrupted again: exiting now\n")
+    process.exit(130)
+  }
+  process.stderr.write("\nstopping (press Ctrl-C again to exit at once)\n")
+})
+
+const program = Cli.run(process.argv).pipe(
+  Effect.provideService(CacheLayer, NodeLayer),
+  Effect.provide(NodeContext.layer)
+)
+
+const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit)) return 0
+  if (Cause.isInterruptedOnly(exit.cause)) return 130
+  const failure = Cause.failureOption(exit.cause)
+  return failure._tag === "Some" && failure.value instanceof CliExit ? failure.value.code : 1
+}
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => {
+    const code = exitCode(exit)
+    onExit(code)
+    // Exit even if a library left a handle open: the work is done.
+    process.exit(code)
+  }
+})

@@ -1,0 +1,215 @@
+/**
+ * What every command shares: the common options, the cache layer, reading
+ * the rallies file, `--only`, and running a command body with `--metrics`.
+ *
+ * @internal
+ */
+import { Options } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
+import type {
+  CacheEvent,
+  CacheStore,
+  Config,
+  Exporter,
+  Metrics as CoreMetrics,
+  RallyCache
+} from "@rallycache/core"
+import { Metrics } from "@rallycache/core"
+import type { FfmpegResolver } from "@rallycache/node"
+import { Context, Effect, Either, Layer, Option } from "effect"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import * as RalliesFile from "../RalliesFile.js"
+import { UsageError } from "./errors.js"
+import * as Output from "./output.js"
+
+/**
+ * The services a command may use.
+ *
+ * @internal
+ */
+export type Services =
+  | RallyCache.RallyCache
+  | CacheStore.CacheStore
+  | CoreMetrics.Metrics
+  | CacheEvent.CacheEvents
+  | Config.CacheConfig
+  | Exporter.Exporter
+  | FfmpegResolver.Ffmpeg
+
+/**
+ * Options of the cache layer: the folder, and settings given on the
+ * command line (they override `RALLYCACHE_*` variables).
+ *
+ * @internal
+ */
+export type LayerOptions = Config.Options & { readonly cacheDir: string }
+
+/**
+ * The services of the `cache` and `doctor` commands: no manager, no
+ * cleanup fibers.
+ *
+ * @internal
+ */
+export type MaintenanceServices = Exclude<Services, RallyCache.RallyCache>
+
+/**
+ * Builds the cache layers of commands. `bin.ts` provides the Node layers;
+ * tests and embedders may provide others.
+ *
+ * @internal
+ */
+export class CacheLayer extends Context.Tag("@rallycache/cli/CacheLayer")<CacheLayer, {
+  readonly full: (options: LayerOptions) => Layer.Layer<Services, unknown>
+  readonly maintenance: (options: LayerOptions) => Layer.Layer<MaintenanceServices, unknown>
+}>() {}
+
+/**
+ * The options every command takes.
+ *
+ * @internal
+ */
+export const common = {
+  cacheDir: Options.text("cache-dir").pipe(
+    Options.withDescription(
+      "Cache folder (default: $RALLYCACHE_CACHE_DIR, then $XDG_CACHE_HOME/rallycache or ~/.cache/rallycache)"
+    ),
+    Options.optional
+  ),
+  json: Options.boolean("json").pipe(Options.withDescription("Print one JSON object on stdout")),
+  metrics: Options.boolean("metrics").pipe(
+    Options.withDescription("Print the metrics snapshot after the command (on stderr with --json)")
+  ),
+  verbose: Options.boolean("verbose").pipe(Options.withDescription("Show the cause of errors"))
+} as const
+
+/** @internal */
+export interface Common {
+  readonly cacheDir: Option.Option<string>
+  readonly json: boolean
+  readonly metrics: boolean
+  readonly verbose: boolean
+}
+
+/**
+ * The cache folder: `--cache-dir`, `$RALLYCACHE_CACHE_DIR`,
+ * `$XDG_CACHE_HOME/rallycache`, `~/.cache/rallycache`.
+ *
+ * @internal
+ */
+export const resolveCacheDir = (flag: Option.Option<string>): string => {
+  const explicit = Option.getOrUndefined(flag) ?? nonEmpty(process.env["RALLYCACHE_CACHE_DIR"])
+  if (explicit !== undefined) return NodePath.resolve(explicit)
+  const xdg = nonEmpty(process.env["XDG_CACHE_HOME"])
+  return NodePath.join(xdg ?? NodePath.join(NodeOs.homedir(), ".cache"), "rallycache")
+}
+
+const nonEmpty = (value: string | undefined): string | undefined =>
+  value === undefined || value.trim().length === 0 ? undefined : value
+
+/**
+ * Run a command body on the cache layer, then print the metrics snapshot
+ * when `--metrics` is set (also after a failure).
+ *
+ * @internal
+ */
+export const withCache = <A, E, R>(
+  options: Common,
+  settings: Config.Options,
+  body: (cacheDir: string) => Effect.Effect<A, E, R>
+): Effect.Effect<A, unknown, Exclude<R, Services> | CacheLayer> =>
+  Effect.gen(function*() {
+    const makeLayer = (yield* CacheLayer).full
+    const cacheDir = resolveCacheDir(options.cacheDir)
+    const printMetrics = Effect.gen(function*() {
+      const metrics = yield* Metrics.Metrics
+      const snapshot = yield* metrics.snapshot
+      yield* options.json ? Output.stderr(JSON.stringify({ metrics: snapshot })) : Output.stdout(
+        "\n" + Output.metricsTable(snapshot)
+      )
+    })
+    const program = options.metrics ? Effect.ensuring(body(cacheDir), Effect.ignore(printMetrics)) : body(cacheDir)
+    return yield* Effect.provide(program, makeLayer({ ...settings, cacheDir }))
+  })
+
+/**
+ * `withCache` on the maintenance layer (store, exporter, ffmpeg).
+ *
+ * @internal
+ */
+export const withStore = <A, E, R>(
+  options: Common,
+  body: (cacheDir: string) => Effect.Effect<A, E, R>
+): Effect.Effect<A, unknown, Exclude<R, MaintenanceServices> | CacheLayer> =>
+  Effect.gen(function*() {
+    const makeLayer = (yield* CacheLayer).maintenance
+    const cacheDir = resolveCacheDir(options.cacheDir)
+    const printMetrics = Effect.gen(function*() {
+      const metrics = yield* Metrics.Metrics
+      const snapshot = yield* metrics.snapshot
+      yield* options.json ? Output.stderr(JSON.stringify({ metrics: snapshot })) : Output.stdout(
+        "\n" + Output.metricsTable(snapshot)
+      )
+    })
+    const program = options.metrics ? Effect.ensuring(body(cacheDir), Effect.ignore(printMetrics)) : body(cacheDir)
+    return yield* Effect.provide(program, makeLayer({ cacheDir }))
+  })
+
+/**
+ * Read and parse a rallies file; every problem is exit code 2.
+ *
+ * @internal
+ */
+export const readRallies = (path: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const info = yield* fs.stat(path).pipe(
+      Effect.mapError((error) =>
+        new UsageError({
+          message: error._tag === "SystemError" && error.reason === "NotFound"
+            ? `rallies file not found: ${path} (check the --rallies path)`
+            : `cannot read rallies file ${path}: ${error.message} (check the --rallies path)`
+        })
+      )
+    )
+    if (info.type !== "File") {
+      return yield* new UsageError({ message: `rallies file ${path} is not a file (pass a JSON file to --rallies)` })
+    }
+    if (Number(info.size) > RalliesFile.maxFileBytes) {
+      return yield* new UsageError({
+        message: `rallies file ${path} is ${Number(info.size)} bytes, larger than ${RalliesFile.maxFileBytes} (pass the rallies JSON file)`
+      })
+    }
+    const bytes = yield* fs.readFile(path).pipe(
+      Effect.mapError((error) =>
+        new UsageError({ message: `cannot read rallies file ${path}: ${error.message} (check its permissions)` })
+      )
+    )
+    return yield* RalliesFile.parseEffect(bytes, NodePath.basename(path))
+  })
+
+/**
+ * Parse `--only 3,5-7` into sorted, distinct rally indexes, checked
+ * against the number of rallies.
+ *
+ * @internal
+ */
+export const parseOnly = (spec: string, count: number): Either.Either<ReadonlyArray<number>, UsageError> => {
+  const fail = (reason: string) =>
+    Either.left(new UsageError({ message: `--only ${JSON.stringify(spec)}: ${reason} (for example --only 3,5-7)` }))
+  const indexes = new Set<number>()
+  const parts = spec.split(",").map((part) => part.trim())
+  if (spec.trim().length === 0) return fail("it is empty")
+  for (const part of parts) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part)
+    if (m === null) return fail(`${JSON.stringify(part)} is not an index or a range`)
+    const from = Number(m[1])
+    const to = m[2] === undefined ? from : Number(m[2])
+    if (to < from) return fail(`the range ${part} goes backwards`)
+    if (to >= count) {
+      return fail(`rally ${to} does not exist; the rallies file has ${count} (indexes 0 to ${count - 1})`)
+    }
+    for (let i = from; i <= to; i++) indexes.add(i)
+  }
+  return Either.right([...indexes].sort((a, b) => a - b))
+}
