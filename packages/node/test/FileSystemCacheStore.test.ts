@@ -4,8 +4,9 @@ import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { CacheEvent, CacheKey, Config, Domain, Metrics } from "@rallycache/core"
 import type { CacheStore } from "@rallycache/core"
-import { Chunk, Duration, Effect, Exit, Fiber, Layer, Option, Scope, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Equal, Exit, Fiber, Layer, Option, Schema, Scope, Stream, TestClock } from "effect"
 import { FileSystemCacheStore } from "../src/index.js"
+import * as Journal from "../src/internal/storeJournal.js"
 import * as Lock from "../src/internal/storeLock.js"
 
 const keyOf = (i: number): Domain.CacheKey =>
@@ -48,6 +49,33 @@ const put = (store: CacheStore.CacheStoreShape, key: Domain.CacheKey, bytes: num
 const collect = <A>(events: Stream.Stream<A>) => Effect.map(Stream.runCollect(events), Chunk.toReadonlyArray)
 
 describe("FileSystemCacheStore", () => {
+  it("the index's fast CacheEntry is the same object as a constructed one", () => {
+    const fields = {
+      id: "0b6f8a4e-1f5e-4c8e-9b1a-2a3b4c5d6e7f",
+      key: keyOf(1),
+      videoId: "v" as Domain.VideoId,
+      rallyIndex: 1,
+      mode: "copy" as const,
+      clipStart: 1,
+      clipEnd: 2,
+      createdAt: 1,
+      accessedAt: 2,
+      sizeBytes: 3,
+      priority: "low" as const,
+      validation: "unchecked" as const,
+      validatedAt: null
+    }
+    const constructed = new Domain.CacheEntry(fields)
+    const fast = Journal.makeEntry(fields as Domain.CacheEntry)
+    expect(fast).toBeInstanceOf(Domain.CacheEntry)
+    expect(Equal.equals(fast, constructed)).toBe(true)
+    expect(Schema.is(Domain.CacheEntry)(fast)).toBe(true)
+    expect(Object.getOwnPropertyNames(fast).sort()).toEqual(Object.getOwnPropertyNames(constructed).sort())
+    const line = Journal.encodeRecord({ o: "p", e: constructed })
+    expect(Journal.decodeLine(line)).toEqual({ o: "p", e: constructed })
+    expect(Journal.decodeLine(line.replace(keyOf(1), "../../etc/passwd"))).toBeUndefined()
+  })
+
   it.effect("commit, lookup, restart: the entry survives with the same id", () =>
     Effect.gen(function*() {
       const cacheDir = tempDir()

@@ -149,9 +149,11 @@ export const make = (
     const pins = new Map<CacheKey, number>()
     const pendingTouches = new Map<CacheKey, number>()
 
+    // Plain concatenation: `path.join` would normalise again on every hit; dirs.clips is already absolute.
+    const clipsPrefix = dirs.clips + NodePath.sep
     const pathOf = (key: CacheKey): string => {
       assertKey(key)
-      return NodePath.join(dirs.clips, `${key}.mp4`)
+      return `${clipsPrefix}${key}.mp4`
     }
     const keyLockPath = (key: CacheKey): string => NodePath.join(dirs.locks, `${key}.lock`)
 
@@ -327,7 +329,7 @@ export const make = (
             dropped.push({ key: entry.key, reason: "clip file is missing", entry })
             continue
           }
-          const stat = fs.statSync(NodePath.join(dirs.clips, name), { throwIfNoEntry: false })
+          const stat = fs.statSync(clipsPrefix + name, { throwIfNoEntry: false })
           if (stat === undefined || stat.size !== entry.sizeBytes) {
             dropped.push({
               key: entry.key,
