@@ -18,10 +18,14 @@ import { ensureFixture, fullSpec, quickSpec } from "./lib/fixture.js"
 import { log } from "./lib/log.js"
 import { describeMachine, machine } from "./lib/machine.js"
 import { renderJson, renderTable } from "./lib/table.js"
+import { exportScenario } from "./scenarios/export.js"
+import { navigationScenario } from "./scenarios/navigation.js"
 import { queueScenario } from "./scenarios/queue.js"
 import { storeIndexScenario } from "./scenarios/storeIndex.js"
 
 const scenarios: ReadonlyArray<Scenario> = [
+  navigationScenario,
+  exportScenario,
   queueScenario,
   storeIndexScenario
 ]

@@ -17,6 +17,8 @@ export interface Figure {
   readonly unit: string
   /** What the value is compared with, measured in the same run. */
   readonly baseline: number | null
+  /** Unit of the baseline when it differs from the value's (a ratio against milliseconds). */
+  readonly baselineUnit: string
   readonly baselineLabel: string | null
   /** `value / baseline` unless the figure is itself a ratio. */
   readonly ratio: number | null
@@ -31,6 +33,7 @@ export interface FigureInput {
   readonly value: number | null
   readonly unit: string
   readonly baseline?: number | null
+  readonly baselineUnit?: string
   readonly baselineLabel?: string
   /** Overrides `value / baseline`. */
   readonly ratio?: number | null
@@ -47,6 +50,7 @@ export const figure = (input: FigureInput): Figure => {
     value,
     unit: input.unit,
     baseline,
+    baselineUnit: input.baselineUnit ?? input.unit,
     baselineLabel: input.baselineLabel ?? null,
     ratio,
     goal: input.goal?.text ?? null,

@@ -27,7 +27,7 @@ export const renderTable = (figures: ReadonlyArray<Figure>): string => {
   const rows = figures.map((f) => [
     f.key,
     withUnit(f.value, f.unit),
-    f.baseline === null ? "—" : `${withUnit(f.baseline, f.unit)}${f.baselineLabel === null ? "" : ` (${f.baselineLabel})`}`,
+    f.baseline === null ? "—" : `${withUnit(f.baseline, f.baselineUnit)}${f.baselineLabel === null ? "" : ` (${f.baselineLabel})`}`,
     formatNumber(f.ratio),
     f.goal ?? "—",
     f.held === null ? (f.note !== null && f.value === null ? "n/a" : "—") : f.held ? "yes" : "NO"

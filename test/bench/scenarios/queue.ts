@@ -10,6 +10,7 @@ import PQueue from "p-queue"
 import type { BenchContext, Scenario } from "../lib/context.js"
 import { atMost, figure, ratioAtMost } from "../lib/figure.js"
 import type { Figure } from "../lib/figure.js"
+import { settledHeapUsed } from "../lib/gc.js"
 import { log } from "../lib/log.js"
 import { median, nowMs } from "../lib/stats.js"
 
@@ -60,7 +61,10 @@ const measure = async (n: number, repetitions: number) => {
   const ours: Array<number> = []
   const theirs: Array<number> = []
   for (let r = 0; r < repetitions; r++) {
+    // A collection before each run, so that no run pays for the garbage of the previous one.
+    settledHeapUsed()
     theirs.push(await pqueueRun(n))
+    settledHeapUsed()
     ours.push(await exportQueueRun(n))
     log(`queue ${n}: run ${r + 1}/${repetitions}: ExportQueue ${ours.at(-1)!.toFixed(2)} µs/job, p-queue ${theirs.at(-1)!.toFixed(2)} µs/job`)
   }
@@ -81,7 +85,7 @@ export const queueScenario: Scenario = {
     // Warm up the JIT on both before anything is timed.
     await pqueueRun(2_000)
     await exportQueueRun(2_000)
-    const small = await measure(10_000, context.quick ? 3 : 7)
+    const small = await measure(10_000, context.quick ? 5 : 9)
     const large = await measure(100_000, context.quick ? 1 : 3)
     const growth = large.ours / small.ours
     const pqueueGrowth = large.theirs / small.theirs

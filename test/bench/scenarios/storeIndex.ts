@@ -16,66 +16,15 @@ import { CacheEvent, Config, Metrics } from "@rallycache/core"
 import type { Domain } from "@rallycache/core"
 import { FileSystemCacheStore } from "@rallycache/node"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs"
+import { readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import type { BenchContext, Scenario } from "../lib/context.js"
 import { atMost, figure, ratioAtMost } from "../lib/figure.js"
 import type { Figure } from "../lib/figure.js"
 import { settledHeapUsed } from "../lib/gc.js"
 import { log } from "../lib/log.js"
+import { seedFolder } from "../lib/seed.js"
 import { median, nowMs, prng, quantile } from "../lib/stats.js"
-
-const clipBytes = 16
-
-const hexKey = (i: number): string => {
-  // Spread keys like real hashes (the first characters vary most).
-  const h = Math.imul(i + 1, 0x9e3779b1) >>> 0
-  return (h.toString(16).padStart(8, "0") + i.toString(16).padStart(24, "0"))
-}
-
-/** A cache folder with `n` entries in the journal and `n` clip files of `clipBytes`. */
-const seedFolder = (dir: string, n: number): ReadonlyArray<string> => {
-  const clips = join(dir, "clips")
-  mkdirSync(clips, { recursive: true })
-  const keys: Array<string> = new Array(n)
-  const now = Date.now()
-  const fd = openSync(join(dir, "index.jsonl"), "w")
-  try {
-    writeSync(fd, `${JSON.stringify({ o: "h", v: 1 })}\n`)
-    const content = Buffer.alloc(clipBytes, 7)
-    let batch = ""
-    for (let i = 0; i < n; i++) {
-      const key = hexKey(i)
-      keys[i] = key
-      const start = (i % 40) * 15 + 0.37
-      const entry = {
-        id: `00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`,
-        key,
-        videoId: `video-${Math.floor(i / 40)}`,
-        rallyIndex: i % 40,
-        mode: "copy",
-        clipStart: start - 0.37,
-        clipEnd: start + 12,
-        createdAt: now - (n - i),
-        accessedAt: now - (n - i),
-        sizeBytes: clipBytes,
-        priority: "low",
-        validation: "unchecked",
-        validatedAt: null
-      }
-      batch += `${JSON.stringify({ o: "p", e: entry })}\n`
-      if (batch.length > 1 << 20) {
-        writeSync(fd, batch)
-        batch = ""
-      }
-      writeFileSync(join(clips, `${key}.mp4`), content)
-    }
-    writeSync(fd, batch)
-  } finally {
-    closeSync(fd)
-  }
-  return keys
-}
 
 /** The floor: read the journal, parse each line, build a Map by key. */
 const rawLoad = (dir: string): number => {
