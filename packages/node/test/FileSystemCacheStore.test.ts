@@ -389,6 +389,20 @@ describe("FileSystemCacheStore", () => {
       yield* a.close
     }).pipe(Effect.provide(services())))
 
+  it.live("a hung holder of the index lock makes writes fail with a typed error after the timeout, then work again", () =>
+    Effect.gen(function*() {
+      const a = yield* open({ cacheDir: tempDir(), indexLockTimeout: "150 millis" })
+      yield* put(a.store, keyOf(1), 10)
+      const token = Lock.tryAcquire(a.store.layout.indexLock)
+      expect(token).toBeDefined()
+      const error = yield* Effect.flip(a.store.remove(keyOf(1), "manual"))
+      expect(error).toMatchObject({ _tag: "CacheIOError", op: "remove" })
+      expect(error.message).toContain("index lock")
+      Lock.release(a.store.layout.indexLock, token!)
+      expect(yield* a.store.remove(keyOf(1), "manual")).toBe(true)
+      yield* a.close
+    }).pipe(Effect.provide(services())))
+
   it.effect("a video id like ../../etc never reaches a path; nothing is written outside cacheDir", () =>
     Effect.gen(function*() {
       const parent = tempDir()

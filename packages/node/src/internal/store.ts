@@ -9,7 +9,7 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { CacheEvent, Config, Domain, Errors, Metrics, Policy } from "@rallycache/core"
 import type { CacheStore } from "@rallycache/core"
-import { Clock, Data, Duration, Effect, Option, Queue, Schedule } from "effect"
+import { Clock, Duration, Effect, Option, Queue, Schedule } from "effect"
 import type { Scope } from "effect"
 import * as Journal from "./storeJournal.js"
 import * as Lock from "./storeLock.js"
@@ -86,8 +86,6 @@ export interface FileSystemCacheStoreShape extends CacheStoreShape {
   readonly flush: Effect.Effect<void, Errors.CacheIOError>
 }
 
-/** Contention on a lock: retried, never surfaced (the index lock gives up after its timeout). */
-class Busy extends Data.TaggedError("Busy")<{}> {}
 
 const keyPattern = /^[0-9a-f]{32}$/
 const clipName = /^([0-9a-f]{32})\.mp4$/
@@ -120,10 +118,13 @@ const keyLockSchedule = Schedule.exponential("2 millis", 1.5).pipe(
   Schedule.union(Schedule.spaced("50 millis")),
   Schedule.jittered
 )
-const indexLockSchedule = Schedule.exponential("1 millis", 1.5).pipe(
-  Schedule.union(Schedule.spaced("20 millis")),
-  Schedule.jittered
-)
+/** The index lock is held for microseconds: try often, and give up after `timeout` (a hung process). */
+const indexLockSchedule = (timeout: Duration.Duration) =>
+  Schedule.exponential("1 millis", 1.5).pipe(
+    Schedule.union(Schedule.spaced("20 millis")),
+    Schedule.jittered,
+    Schedule.upTo(timeout)
+  )
 
 export const make = (
   options: StoreOptions
@@ -159,16 +160,35 @@ export const make = (
 
     // -- locks --------------------------------------------------------------
 
-    const tryLock = (path: string) =>
-      Effect.try({ try: () => Lock.tryAcquire(path), catch: ioError("lock", path) }).pipe(
-        Effect.flatMap((token) => token === undefined ? Effect.fail(new Busy()) : Effect.succeed(token))
-      )
+    /**
+     * Take the lock at `path`, trying again on the `schedule` while a live
+     * process holds it. Each try runs uninterruptibly, and only the sleeps
+     * between tries go through `restore`: an interruption can never land
+     * between taking the lock and handing its token to the caller, which
+     * would leak a lock this (live) process seems to hold forever. Call it
+     * inside `Effect.uninterruptibleMask` and pass its `restore`.
+     */
+    const acquireLock = (
+      path: string,
+      schedule: Schedule.Schedule<unknown, unknown>,
+      restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+      onGiveUp: () => Errors.CacheIOError
+    ): Effect.Effect<string, Errors.CacheIOError> =>
+      Effect.gen(function*() {
+        const driver = yield* Schedule.driver(schedule)
+        while (true) {
+          const token = yield* Effect.try({ try: () => Lock.tryAcquire(path), catch: ioError("lock", path) })
+          if (token !== undefined) return token
+          yield* restore(driver.next(undefined)).pipe(Effect.mapError(onGiveUp))
+        }
+      })
 
-    const waitForKeyLock = (key: CacheKey): Effect.Effect<string, Errors.CacheIOError> =>
-      tryLock(keyLockPath(key)).pipe(
-        Effect.retry({ schedule: keyLockSchedule, while: (e) => e._tag === "Busy" }),
-        Effect.catchTag("Busy", () => Effect.die(new Error("unreachable: the key lock schedule never ends")))
-      )
+    const indexLockGiveUp = (op: string) => () =>
+      new Errors.CacheIOError({
+        op,
+        path: dirs.indexLock,
+        reason: `the index lock was held by another process for more than ${Duration.format(indexLockTimeout)}`
+      })
 
     /**
      * Run `body` holding the index lock. Every journal append and compaction
@@ -177,28 +197,12 @@ export const make = (
      */
     const withIndexLock = <A>(op: string, body: () => A): Effect.Effect<A, Errors.CacheIOError> =>
       Effect.uninterruptibleMask((restore) =>
-        restore(
-          tryLock(dirs.indexLock).pipe(
-            Effect.retry({ schedule: indexLockSchedule, while: (e) => e._tag === "Busy" }),
-            Effect.timeoutFail({
-              duration: indexLockTimeout,
-              onTimeout: () => new Busy()
-            }),
-            Effect.catchTag("Busy", () =>
-              Effect.fail(
-                new Errors.CacheIOError({
-                  op,
-                  path: dirs.indexLock,
-                  reason: `the index lock was held by another process for more than ${Duration.format(indexLockTimeout)}`
-                })
-              ))
-          )
-        ).pipe(
-          Effect.flatMap((token) =>
+        Effect.flatMap(
+          acquireLock(dirs.indexLock, indexLockSchedule(indexLockTimeout), restore, indexLockGiveUp(op)),
+          (token) =>
             Effect.try({ try: body, catch: ioError(op, dirs.journal) }).pipe(
               Effect.ensuring(Effect.sync(() => Lock.release(dirs.indexLock, token)))
             )
-          )
         )
       )
 
@@ -489,7 +493,9 @@ export const make = (
       Effect.suspend(() => {
         assertKey(key)
         return Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(restore(waitForKeyLock(key)), (token) => {
+          Effect.flatMap(acquireLock(keyLockPath(key), keyLockSchedule, restore, () => {
+            throw new Error("unreachable: the key lock schedule never ends")
+          }), (token) => {
             const unlock = Effect.sync(() => Lock.release(keyLockPath(key), token))
             return Effect.flatMap(Clock.currentTimeMillis, (now) =>
               Effect.try({ try: () => decide(key, token, now), catch: ioError("reserve", dirs.journal) }).pipe(
