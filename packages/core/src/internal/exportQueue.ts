@@ -32,6 +32,7 @@
  */
 import {
   Cause,
+  Effectable,
 
   Effect,
   Exit,
@@ -58,10 +59,13 @@ type After = "none" | "cancel" | "requeue-front" | "requeue-back"
 
 type Waiter<A, E> = (exit: Exit.Exit<A, E | ExportCancelled>) => void
 
-class Job<A, E> {
+/**
+ * A job, and the effect that waits for its result: `submit` hands out the job
+ * itself, so waiting costs no allocation per job.
+ */
+class Job<A, E> extends Effectable.Class<A, E | ExportCancelled> {
   prev: Job<A, E> | undefined = undefined
   next: Job<A, E> | undefined = undefined
-  list: JobList<A, E> | undefined = undefined
   state: JobState = "queued"
   after: After = "none"
   waiters: Array<Waiter<A, E>> | undefined = undefined
@@ -76,20 +80,29 @@ class Job<A, E> {
   startedAt = 0
   timer: Fiber.RuntimeFiber<void> | undefined = undefined
   paused: SubscriptionRef.SubscriptionRef<boolean> | undefined = undefined
-  readonly await: Effect.Effect<A, E | ExportCancelled>
 
-  constructor(readonly job: ExportJob<A, E>, readonly key: CacheKey, public rank: number) {
-    this.await = Effect.suspend(() => {
-      if (this.exit !== undefined) return this.exit
-      return Effect.async<A, E | ExportCancelled>((resume) => {
-        const waiters = this.waiters ?? (this.waiters = [])
-        waiters.push(resume)
-        return Effect.sync(() => {
-          const current = this.waiters
-          if (current === undefined) return
-          const i = current.indexOf(resume)
-          if (i >= 0) current.splice(i, 1)
-        })
+  constructor(readonly job: ExportJob<A, E>, public rank: number) {
+    super()
+  }
+
+  get key(): CacheKey {
+    return this.job.key
+  }
+
+  commit(): Effect.Effect<A, E | ExportCancelled> {
+    return this.exit ?? this.wait()
+  }
+
+  private wait(): Effect.Effect<A, E | ExportCancelled> {
+    return Effect.async<A, E | ExportCancelled>((resume) => {
+      if (this.exit !== undefined) return resume(this.exit)
+      const waiters = this.waiters ?? (this.waiters = [])
+      waiters.push(resume)
+      return Effect.sync(() => {
+        const current = this.waiters
+        if (current === undefined) return
+        const i = current.indexOf(resume)
+        if (i >= 0) current.splice(i, 1)
       })
     })
   }
@@ -101,7 +114,6 @@ class JobList<A, E> {
   size = 0
 
   pushBack(job: Job<A, E>): void {
-    job.list = this
     job.next = undefined
     job.prev = this.tail
     if (this.tail === undefined) this.head = job
@@ -111,7 +123,6 @@ class JobList<A, E> {
   }
 
   pushFront(job: Job<A, E>): void {
-    job.list = this
     job.prev = undefined
     job.next = this.head
     if (this.head === undefined) this.tail = job
@@ -127,7 +138,6 @@ class JobList<A, E> {
     else job.next.prev = job.prev
     job.prev = undefined
     job.next = undefined
-    job.list = undefined
     this.size--
   }
 
@@ -172,8 +182,6 @@ export const make = <A, E>(
     const lists: ReadonlyArray<JobList<A, E>> = [new JobList(), new JobList(), new JobList()]
     const suspended: ReadonlyArray<Array<Job<A, E>>> = [[], [], []]
     const byKey = new Map<string, Job<A, E>>()
-    /** Jobs that own a worker: running, suspended, or being interrupted. */
-    const running = new Set<Job<A, E>>()
     const backoff = new Set<Job<A, E>>()
     const workers = new Set<Worker<A, E>>()
     const idle: Array<Worker<A, E>> = []
@@ -299,13 +307,12 @@ export const make = <A, E>(
 
     const assign = (worker: Worker<A, E>, job: Job<A, E>): void => {
       unidle(worker)
-      job.list!.remove(job)
+      lists[job.rank]!.remove(job)
       job.state = "running"
       job.worker = worker
       job.holdsSlot = true
       job.startedSeq = ++startSeq
       active++
-      running.add(job)
       worker.job = job
     }
 
@@ -364,8 +371,9 @@ export const make = <A, E>(
       if (preemption === "off" || active < concurrency) return
       if (lists[0]!.size === 0 && suspended[0]!.length === 0) return
       let victim: Job<A, E> | undefined
-      for (const job of running) {
-        if (!job.holdsSlot) continue
+      for (const worker of workers) {
+        const job = worker.job
+        if (job === undefined || !job.holdsSlot) continue
         // A slot is already being freed, or some slot runs work that matters.
         if (job.after !== "none" || job.rank !== 2) return
         if (victim === undefined || job.startedSeq > victim.startedSeq) victim = job
@@ -413,7 +421,6 @@ export const make = <A, E>(
     const release = (worker: Worker<A, E>, job: Job<A, E>): void => {
       worker.job = undefined
       job.worker = undefined
-      running.delete(job)
       if (job.holdsSlot) {
         job.holdsSlot = false
         active--
@@ -526,62 +533,90 @@ export const make = <A, E>(
       })
     }
 
-    const workerLoop = (worker: Worker<A, E>): Effect.Effect<void> =>
-      Effect.uninterruptibleMask((restore) => {
-        const waitForWork: Effect.Effect<void> = restore(
-          Effect.async<void>((wake) => {
-            // The fiber may have yielded since `pick` found nothing: look again.
-            if (
-              worker.job !== undefined || closed || worker.doomed ||
-              (active < concurrency && nextRunnable() !== undefined)
-            ) return wake(Effect.void)
-            worker.wake = wake
-            if (!worker.available) {
-              worker.available = true
-              idle.push(worker)
-            }
-            return Effect.sync(() => {
-              worker.wake = undefined
-            })
-          })
-        )
-
-        const runJob = (job: Job<A, E>): Effect.Effect<void> => {
-          if (onEvent !== undefined) {
-            job.startedAt = clock.unsafeCurrentTimeMillis()
-            emit({ _tag: "Started", job: job.job, priority: priorityOf(job.rank), attempt: job.attempt })
-          }
-          return Effect.flatMap(
-            Effect.zipRight(flush(), contextFor(job)),
-            (context) =>
-              Effect.flatMap(
-                Effect.exit(restore(Effect.suspend(() => job.job.run(context)))),
-                (exit): Effect.Effect<void> => {
-                  const settled = Exit.isSuccess(exit)
-                    ? Effect.sync(() => settle(worker, job, exit))
-                    : afterFailure(worker, job, exit)
-                  return Effect.zipRight(Effect.zipRight(settled, Effect.suspend(flush)), loop)
-                }
-              )
-          )
+    /**
+     * A worker's life: take the best job, run it, settle it, repeat.
+     *
+     * The loop is interruptible throughout, on purpose: interrupting the
+     * worker is how a running job is cancelled or preempted. Whatever op the
+     * interruption lands on, the job the worker holds is settled by
+     * `onWorkerEnd` once the fiber (and so the job's finalizers) has ended,
+     * and a new worker takes its place. Bookkeeping itself happens in
+     * synchronous sections, which an interruption cannot split.
+     */
+    const workerLoop = (worker: Worker<A, E>): Effect.Effect<void> => {
+      const waitForWork: Effect.Effect<void> = Effect.async<void>((wake) => {
+        // The fiber may have yielded since `pick` found nothing: look again.
+        if (
+          worker.job !== undefined || closed || worker.doomed ||
+          (active < concurrency && nextRunnable() !== undefined)
+        ) return wake(Effect.void)
+        worker.wake = wake
+        if (!worker.available) {
+          worker.available = true
+          idle.push(worker)
         }
-
-        const loop: Effect.Effect<void> = Effect.suspend(() => {
-          const job = pick(worker)
-          if (job === null) return Effect.void
-          if (job === undefined) return Effect.zipRight(waitForWork, loop)
-          return runJob(job)
+        return Effect.sync(() => {
+          worker.wake = undefined
         })
-
-        return loop
       })
+
+      // One set of handlers per worker (the job is `worker.job`), so that a
+      // run allocates nothing but its own effect.
+      const handlers = {
+        onFailure: (cause: Cause.Cause<E>): Effect.Effect<void> =>
+          Effect.zipRight(
+            Effect.zipRight(
+              afterFailure(worker, worker.job!, Exit.failCause(cause) as Exit.Failure<A, E>),
+              Effect.suspend(flush)
+            ),
+            loop
+          ),
+        onSuccess: (value: A): Effect.Effect<void> => {
+          // The common case stays synchronous: settle and take the next job.
+          settle(worker, worker.job!, Exit.succeed(value))
+          return pending.length === 0 ? next() : Effect.zipRight(flush(), loop)
+        }
+      }
+
+      const runWith = (job: Job<A, E>, context: JobContext): Effect.Effect<void> => {
+        let run: Effect.Effect<A, E>
+        try {
+          run = job.job.run(context)
+        } catch (defect) {
+          run = Effect.die(defect)
+        }
+        return Effect.matchCauseEffect(run, handlers)
+      }
+
+      const runJob = (job: Job<A, E>): Effect.Effect<void> => {
+        if (onEvent === undefined && preemption !== "suspend") {
+          return runWith(job, { attempt: job.attempt, paused: neverPaused })
+        }
+        if (onEvent !== undefined) {
+          job.startedAt = clock.unsafeCurrentTimeMillis()
+          emit({ _tag: "Started", job: job.job, priority: priorityOf(job.rank), attempt: job.attempt })
+        }
+        return Effect.flatMap(Effect.zipRight(flush(), contextFor(job)), (context) => runWith(job, context))
+      }
+
+      const next = (): Effect.Effect<void> => {
+        const job = pick(worker)
+        if (job === null) return Effect.void
+        if (job === undefined) return Effect.zipRight(waitForWork, loop)
+        return runJob(job)
+      }
+
+      const loop: Effect.Effect<void> = Effect.suspend(next)
+
+      return loop
+    }
 
     // ---- public operations --------------------------------------------------
 
     const reprioritize = (job: Job<A, E>, rank: number): void => {
       if (job.rank === rank) return
       if (job.state === "queued") {
-        job.list!.remove(job)
+        lists[job.rank]!.remove(job)
         job.rank = rank
         lists[rank]!.pushBack(job)
       } else if (job.state === "suspended") {
@@ -595,29 +630,39 @@ export const make = <A, E>(
       emit({ _tag: "Reprioritized", job: job.job, priority: priorityOf(rank) })
     }
 
-    const submit = (spec: ExportJob<A, E>): Effect.Effect<Effect.Effect<A, E | ExportCancelled>> =>
-      Effect.suspend(() => {
-        if (closed) return Effect.succeed(Effect.fail(new ExportCancelled({ key: spec.key })))
-        const rank = rankOf(spec.priority)
-        const existing = byKey.get(spec.key)
-        if (existing !== undefined) {
-          if (existing.after === "cancel") {
-            // Its run is still ending after a cancel: run it again once it has.
-            existing.after = "requeue-back"
-            existing.rank = rank
-          } else if (rank < existing.rank) {
-            reprioritize(existing, rank)
-            dispatch()
-          }
-          return Effect.as(flush(), existing.await)
+    const enqueue = (spec: ExportJob<A, E>): Effect.Effect<A, E | ExportCancelled> => {
+      if (closed) return Effect.fail(new ExportCancelled({ key: spec.key }))
+      const rank = rankOf(spec.priority)
+      const existing = byKey.get(spec.key)
+      if (existing !== undefined) {
+        if (existing.after === "cancel") {
+          // Its run is still ending after a cancel: run it again once it has.
+          existing.after = "requeue-back"
+          existing.rank = rank
+        } else if (rank < existing.rank) {
+          reprioritize(existing, rank)
+          dispatch()
         }
-        const job = new Job(spec, spec.key, rank)
-        byKey.set(spec.key, job)
-        lists[rank]!.pushBack(job)
-        emit({ _tag: "Queued", job: spec, priority: spec.priority })
-        dispatch()
-        return pending.length === 0 ? Effect.succeed(job.await) : Effect.as(flush(), job.await)
-      })
+        return existing
+      }
+      const job = new Job(spec, rank)
+      byKey.set(spec.key, job)
+      lists[rank]!.pushBack(job)
+      if (onEvent !== undefined) emit({ _tag: "Queued", job: spec, priority: spec.priority })
+      dispatch()
+      return job
+    }
+
+    // Only events and pause flags produce effects; without them a submit is
+    // one synchronous step.
+    const submit: (spec: ExportJob<A, E>) => Effect.Effect<Effect.Effect<A, E | ExportCancelled>> =
+      onEvent === undefined && preemption !== "suspend"
+        ? (spec) => Effect.sync(() => enqueue(spec))
+        : (spec) =>
+          Effect.suspend(() => {
+            const wait = enqueue(spec)
+            return pending.length === 0 ? Effect.succeed(wait) : Effect.as(flush(), wait)
+          })
 
     const setPriority = (key: CacheKey, priority: Priority): Effect.Effect<boolean> =>
       Effect.suspend(() => {
@@ -642,7 +687,7 @@ export const make = <A, E>(
         if (job === undefined || closed) return Effect.succeed(false)
         switch (job.state) {
           case "queued": {
-            job.list!.remove(job)
+            lists[job.rank]!.remove(job)
             finishCancelled(job, "cancelled")
             return Effect.as(flush(), true)
           }
@@ -671,10 +716,14 @@ export const make = <A, E>(
       })
 
     const status: Effect.Effect<QueueStatus> = Effect.sync(() => {
-      const runningStatus: Array<{ key: CacheKey; priority: Priority; paused: boolean }> = []
-      for (const job of running) {
-        runningStatus.push({ key: job.key, priority: priorityOf(job.rank), paused: job.state === "suspended" })
-      }
+      const owned: Array<Job<A, E>> = []
+      for (const worker of workers) if (worker.job !== undefined) owned.push(worker.job)
+      owned.sort((a, b) => a.startedSeq - b.startedSeq)
+      const runningStatus = owned.map((job) => ({
+        key: job.key,
+        priority: priorityOf(job.rank),
+        paused: job.state === "suspended"
+      }))
       const retrying: Array<{ key: CacheKey; priority: Priority; attempt: number }> = []
       for (const job of backoff) retrying.push({ key: job.key, priority: priorityOf(job.rank), attempt: job.attempt })
       return {
