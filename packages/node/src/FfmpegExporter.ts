@@ -29,11 +29,11 @@
  *
  * @since 0.1.0
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import type { Domain } from "@rallycache/core"
 import { Errors, Exporter } from "@rallycache/core"
-import { Duration, Effect, Exit, Layer } from "effect"
+import { Context, Duration, Effect, Exit, Layer } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -127,7 +127,11 @@ export const make = (
   Effect.gen(function*() {
     const { ffmpeg, ffprobe } = yield* Ffmpeg
     const fs = yield* FileSystem.FileSystem
-    const context = yield* Effect.context<CommandExecutor.CommandExecutor | FileSystem.FileSystem>()
+    // Only these two: the whole context would also carry the layer's Scope and
+    // attach per-export finalizers to the layer's lifetime.
+    const context = Context.make(CommandExecutor.CommandExecutor, yield* CommandExecutor.CommandExecutor).pipe(
+      Context.add(FileSystem.FileSystem, fs)
+    )
     const settings: EncodeSettings = {
       preset: options.preset ?? "veryfast",
       crf: options.crf ?? 20,

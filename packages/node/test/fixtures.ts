@@ -1,13 +1,14 @@
 /**
- * Shared helpers of the node package's tests: the generated fixture video
- * (cached per run under os.tmpdir()/rallycache-fixtures) and an ffprobe
- * JSON reader. Not a test file.
+ * Shared helpers of the node package's tests: the generated fixture videos
+ * (cached per run under os.tmpdir()/rallycache-fixtures), ffprobe/ffmpeg
+ * readers and process helpers. Not a test file.
  */
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
+import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { FfmpegResolver, SampleVideo } from "../src/index.js"
+import { FfmpegExporter, FfmpegResolver, SampleVideo } from "../src/index.js"
 import { run } from "../src/internal/process.js"
 
 export const fixtureDir = NodePath.join(NodeOs.tmpdir(), "rallycache-fixtures")
@@ -15,8 +16,32 @@ export const fixtureDir = NodePath.join(NodeOs.tmpdir(), "rallycache-fixtures")
 /** Resolver + platform, for tests. */
 export const Live = FfmpegResolver.layer.pipe(Layer.provideMerge(NodeContext.layer))
 
+/** Exporter + resolver + platform. */
+export const exporterLayer = (options: FfmpegExporter.Options = {}) =>
+  FfmpegExporter.layerWithFfmpeg(options).pipe(Layer.provideMerge(Live))
+
 /** The standard test video: 320x240, 25 fps, 6 s, keyframe every 1 s, audio, clock. */
 export const testVideo = SampleVideo.cached({ dir: fixtureDir, duration: 6, width: 320, height: 240, fps: 25, gop: 1 })
+
+/** A longer one, so an accurate export runs for a while (about 1-2 s). */
+export const longVideo = SampleVideo.cached({ dir: fixtureDir, duration: 20, width: 640, height: 360, fps: 25, gop: 1 })
+
+/** Video only. */
+export const silentVideo = SampleVideo.cached({
+  dir: fixtureDir,
+  duration: 4,
+  width: 320,
+  height: 240,
+  fps: 25,
+  gop: 1,
+  audio: false
+})
+
+export const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), `rallycache-${prefix}-`))),
+    (dir) => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true }))
+  )
 
 export const ffprobeJson = (path: string, args: ReadonlyArray<string>) =>
   Effect.gen(function*() {
@@ -25,3 +50,80 @@ export const ffprobeJson = (path: string, args: ReadonlyArray<string>) =>
     if (result.exitCode !== 0) return yield* Effect.dieMessage(`ffprobe failed: ${result.stderrTail.join("\n")}`)
     return JSON.parse(result.stdout) as Record<string, unknown>
   })
+
+/** Duration of a file's first video stream, from its frames' timestamps (edit lists ignored). */
+export const videoDuration = (path: string) =>
+  Effect.map(
+    ffprobeJson(path, ["-select_streams", "v:0", "-show_entries", "stream=duration,nb_frames,avg_frame_rate"]),
+    (json) => {
+      const stream = (json["streams"] as Array<Record<string, string>>)[0]!
+      const [num, den] = stream["avg_frame_rate"]!.split("/").map(Number) as [number, number]
+      return Number(stream["nb_frames"]) / (num / den)
+    }
+  )
+
+/** MD5 of one decoded video frame: the first of `path`, or the first at or after `at` seconds. */
+export const frameMd5 = (path: string, at?: number) =>
+  Effect.gen(function*() {
+    const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
+    const filter = at === undefined ? [] : ["-vf", `trim=start=${at}`]
+    const result = yield* run(
+      ffmpeg.path,
+      ["-nostdin", "-v", "error", "-i", path, "-map", "0:v:0", ...filter, "-frames:v", "1", "-f", "md5", "-"],
+      { collectStdout: true }
+    )
+    return result.stdout.trim()
+  })
+
+/** PSNR between the first video frame of `clip` and the first frame of `source` at or after `at`. */
+export const firstFramePsnr = (clip: string, source: string, at: number) =>
+  Effect.gen(function*() {
+    const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
+    const graph = `[0:v]trim=end_frame=1,setpts=PTS-STARTPTS[a];[1:v]trim=start=${at},setpts=PTS-STARTPTS,trim=end_frame=1[b];[a][b]psnr`
+    const result = yield* run(
+      ffmpeg.path,
+      ["-nostdin", "-hide_banner", "-i", clip, "-i", source, "-lavfi", graph, "-f", "null", "-"],
+      { stderrLines: 200 }
+    )
+    const line = result.stderrTail.find((l) => l.includes("PSNR")) ?? ""
+    const match = /average:(inf|[\d.]+)/.exec(line)
+    return match === null ? 0 : match[1] === "inf" ? Infinity : Number(match[1])
+  })
+
+/** The pid recorded in `runDir` by the running export. */
+export const waitForPid = (runDir: string) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1000; i++) {
+      const names = (() => {
+        try {
+          return NodeFs.readdirSync(runDir).filter((name) => name.endsWith(".json"))
+        } catch {
+          return []
+        }
+      })()
+      if (names.length > 0) return Number(names[0]!.replace(".json", ""))
+      yield* Effect.sleep("5 millis")
+    }
+    return yield* Effect.dieMessage(`no export recorded in ${runDir}`)
+  })
+
+/** Process state letter from /proc (R, S, T for stopped, Z...), or null when gone. */
+export const processState = (pid: number): string | null => {
+  try {
+    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
+  } catch {
+    return null
+  }
+}
+
+/** Niceness from /proc/<pid>/stat (field 19). */
+export const processNice = (pid: number): number | null => {
+  try {
+    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return Number(fields[16])
+  } catch {
+    return null
+  }
+}
