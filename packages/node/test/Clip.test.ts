@@ -1,0 +1,51 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Domain } from "@rallycache/core"
+import { Effect } from "effect"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { Clip } from "../src/index.js"
+import { exporterLayer, tempDir, testVideo, videoDuration } from "./fixtures.js"
+
+const rally = (start: number, end: number) => new Domain.Rally({ index: 0, start, end })
+
+describe("Clip", () => {
+  it.live("exportRallyTo writes exactly the output file, in both modes", () =>
+    Effect.gen(function*() {
+      const source = yield* testVideo
+      const dir = yield* tempDir("clip")
+      const info = yield* Clip.probe(source)
+      expect(info.duration).toBeCloseTo(6, 1)
+      for (const mode of ["copy", "accurate"] as const) {
+        const output = NodePath.join(dir, `rally-${mode}.mp4`)
+        const clip = yield* Clip.exportRallyTo(source, rally(1.5, 3.5), output, { mode })
+        expect(clip.path).toBe(output)
+        expect(clip.sizeBytes).toBe(NodeFs.statSync(output).size)
+        expect(yield* videoDuration(output)).toBeGreaterThanOrEqual(mode === "copy" ? 2.4 : 1.95)
+      }
+      expect(NodeFs.readdirSync(dir).sort()).toEqual(["rally-accurate.mp4", "rally-copy.mp4"])
+      // Overwrites an existing file atomically.
+      const again = yield* Clip.exportRallyTo(source, rally(0, 1), NodePath.join(dir, "rally-copy.mp4"))
+      expect(again.clipEnd).toBe(1)
+      expect(NodeFs.readdirSync(dir).sort()).toEqual(["rally-accurate.mp4", "rally-copy.mp4"])
+    }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
+
+  it.live("refuses a directory, a missing folder and the source itself; a failed export leaves nothing", () =>
+    Effect.gen(function*() {
+      const source = yield* testVideo
+      const dir = yield* tempDir("clip-bad")
+      const asDir = yield* Effect.flip(Clip.exportRallyTo(source, rally(1, 2), dir))
+      expect(asDir._tag).toBe("InvalidInput")
+      expect(asDir.message).toContain("is a directory")
+      const noFolder = yield* Effect.flip(Clip.exportRallyTo(source, rally(1, 2), NodePath.join(dir, "a", "b.mp4")))
+      expect(noFolder._tag).toBe("InvalidInput")
+      expect(NodeFs.existsSync(NodePath.join(dir, "a"))).toBe(false)
+      const onSource = yield* Effect.flip(Clip.exportRallyTo(source, rally(1, 2), source))
+      expect(onSource._tag).toBe("InvalidInput")
+      const pastEnd = yield* Effect.flip(Clip.exportRallyTo(source, rally(10, 12), NodePath.join(dir, "x.mp4")))
+      expect(pastEnd._tag).toBe("InvalidRally")
+      const missing = yield* Effect.flip(Clip.exportRallyTo(NodePath.join(dir, "none.mp4"), rally(1, 2), NodePath.join(dir, "y.mp4")))
+      expect(missing._tag).toBe("SourceNotFound")
+      for (const error of [asDir, noFolder, onSource, pastEnd, missing]) expect(error.message).not.toContain("\n")
+      expect(NodeFs.readdirSync(dir)).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
+})
