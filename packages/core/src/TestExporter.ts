@@ -103,10 +103,14 @@ export interface Counts {
   readonly succeeded: number
   readonly failed: number
   readonly interrupted: number
-  /** Exports running now. */
+  /** Exports started and not ended, paused ones included. */
   readonly running: number
-  /** Most exports that ever ran at once. */
+  /** Most exports that were ever running at once, paused ones included. */
   readonly maxRunning: number
+  /** Exports working now: running and not paused (what would hold a CPU). */
+  readonly active: number
+  /** Most exports that were ever working at once. */
+  readonly maxActive: number
   readonly verifies: number
 }
 
@@ -163,7 +167,23 @@ export const make = (
     const failures: Array<Failure> = []
     const corrupt = new Set<string>()
     const records: Array<ExportRecord> = []
-    const counts = { probes: 0, started: 0, succeeded: 0, failed: 0, interrupted: 0, running: 0, maxRunning: 0, verifies: 0 }
+    const counts = {
+      probes: 0,
+      started: 0,
+      succeeded: 0,
+      failed: 0,
+      interrupted: 0,
+      running: 0,
+      maxRunning: 0,
+      active: 0,
+      maxActive: 0,
+      verifies: 0
+    }
+    const setActive = (delta: number) =>
+      Effect.sync(() => {
+        counts.active += delta
+        counts.maxActive = Math.max(counts.maxActive, counts.active)
+      })
     const steps = Math.max(1, Math.trunc(options.progressSteps ?? 10))
     const bytesPerSecond = options.bytesPerSecond ?? 250_000
     const canPause = options.canPause ?? true
@@ -195,7 +215,10 @@ export const make = (
         let done = 0
         while (done < totalMs) {
           const paused = canPause ? request.paused : undefined
-          if (paused !== undefined) yield* waitUntilResumed(paused)
+          if (paused !== undefined && (yield* SubscriptionRef.get(paused))) {
+            yield* setActive(-1)
+            yield* waitUntilResumed(paused).pipe(Effect.ensuring(setActive(1)))
+          }
           const before = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
           const chunk = Math.min(slice, totalMs - done)
           if (paused === undefined) {
@@ -254,7 +277,11 @@ export const make = (
             const injected = takeFailure(request)
             if (injected !== undefined) return yield* Effect.fail(injected)
             yield* fs.write(request.tempPath, { sizeBytes: 0 })
-            yield* work(request, exportTime(request.rally, request.mode))
+            yield* Effect.acquireUseRelease(
+              setActive(1),
+              () => work(request, exportTime(request.rally, request.mode)),
+              () => setActive(-1)
+            )
             const keyframe = spec.keyframeInterval ?? 2
             const clipStart = request.mode === "copy" && keyframe > 0
               ? Math.floor(request.rally.start / keyframe) * keyframe

@@ -90,6 +90,7 @@ describe("TestExporter", () => {
   it.effect("a paused export stops its clock until resumed", () =>
     Effect.gen(function*() {
       const exporter = yield* Exporter
+      const control = yield* TestExporter.Control
       const paused = yield* SubscriptionRef.make(false)
       const fiber = yield* Effect.fork(exporter.export(request({ paused })))
       yield* Effect.yieldNow()
@@ -97,6 +98,7 @@ describe("TestExporter", () => {
       yield* SubscriptionRef.set(paused, true)
       yield* TestClock.adjust("1 minute")
       expect(fiber.unsafePoll()).toBeNull()
+      expect(yield* control.counts).toMatchObject({ running: 1, active: 0, maxActive: 1 })
       yield* SubscriptionRef.set(paused, false)
       yield* Effect.yieldNow()
       yield* TestClock.adjust("1900 millis")
