@@ -7,7 +7,7 @@
  * `rallies.json` is `[{ "start": 12.5, "end": 31 }, ...]` in seconds. The
  * cache folder and limits come from RALLYCACHE_* variables (see the README).
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { RallyCache } from "@rallycache/core"
 import { RallyCache as NodeRallyCache } from "@rallycache/node"
 import { Console, Effect, Schema, Stream } from "effect"
