@@ -1,0 +1,208 @@
+import { describe, expect, it } from "@effect/vitest"
+import {
+  Cause,
+  Effect,
+  Exit,
+  FastCheck as fc,
+  Fiber,
+  Option,
+  Schedule,
+  Scope,
+  SubscriptionRef,
+  Supervisor,
+  TestClock
+} from "effect"
+import type { CacheKey, Priority, VideoId } from "../src/Domain.js"
+import { priorityRank } from "../src/Domain.js"
+import { ExportCancelled, ExportFailed, SourceNotFound } from "../src/Errors.js"
+import * as ExportQueue from "../src/ExportQueue.js"
+
+const key = (n: number): CacheKey => n.toString(16).padStart(32, "0") as CacheKey
+
+type Outcome = "ok" | "flaky" | "permanent" | "defect"
+type Command =
+  | { readonly _tag: "submit"; readonly key: number; readonly priority: Priority; readonly millis: number }
+  | { readonly _tag: "cancel"; readonly key: number }
+  | { readonly _tag: "setPriority"; readonly key: number; readonly priority: Priority }
+  | { readonly _tag: "advance"; readonly millis: number }
+
+const keyArb = fc.integer({ min: 0, max: 7 })
+const priorityArb = fc.constantFrom<Priority>("high", "normal", "low")
+const commandArb: fc.Arbitrary<Command> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ _tag: fc.constant("submit" as const), key: keyArb, priority: priorityArb, millis: fc.integer({ min: 1, max: 4 }).map((n) => n * 250) }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("cancel" as const), key: keyArb }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("setPriority" as const), key: keyArb, priority: priorityArb }) },
+  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("advance" as const), millis: fc.integer({ min: 0, max: 1500 }) }) }
+)
+
+const transient = new ExportFailed({ reason: "io", detail: "EIO while writing", transient: true })
+const permanent = new SourceNotFound({ path: "/videos/gone.mp4" })
+const defect = new Error("exporter bug")
+
+const expectedExit = (k: number, outcome: Outcome): Exit.Exit<number, unknown> =>
+  outcome === "permanent" ? Exit.fail(permanent) : outcome === "defect" ? Exit.die(defect) : Exit.succeed(k)
+
+const sameExit = (a: Exit.Exit<unknown, unknown>, b: Exit.Exit<unknown, unknown>): boolean => {
+  if (Exit.isSuccess(a) || Exit.isSuccess(b)) return Exit.isSuccess(a) && Exit.isSuccess(b) && a.value === b.value
+  const fa = Cause.failureOption(a.cause)
+  const fb = Cause.failureOption(b.cause)
+  if (Option.isSome(fa) || Option.isSome(fb)) {
+    return Option.isSome(fa) && Option.isSome(fb) && fa.value === fb.value
+  }
+  return Cause.isDie(a.cause) && Cause.isDie(b.cause)
+}
+
+describe("ExportQueue properties", () => {
+  it.effect.prop(
+    "for any enqueue, cancel, re-prioritise and failure: at most `concurrency` run, higher priority first, one run per key, every waiter answered",
+    {
+      commands: fc.array(commandArb, { minLength: 1, maxLength: 40 }),
+      outcomes: fc.array(fc.constantFrom<Outcome>("ok", "ok", "flaky", "permanent", "defect"), {
+        minLength: 8,
+        maxLength: 8
+      }),
+      concurrency: fc.integer({ min: 1, max: 3 }),
+      preemption: fc.constantFrom<"off" | "interrupt" | "suspend">("off", "interrupt", "suspend")
+    },
+    ({ commands, concurrency, outcomes, preemption }) =>
+      Effect.gen(function*() {
+        const violations: Array<string> = []
+        const inFlight = new Map<number, SubscriptionRef.SubscriptionRef<boolean>>()
+        let runs = 0
+        const supervisor = yield* Supervisor.track
+        const scope = yield* Scope.make()
+        const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+          concurrency,
+          preemption,
+          retry: Schedule.spaced("300 millis").pipe(Schedule.intersect(Schedule.recurs(2)))
+        }).pipe(Scope.extend(scope), Effect.supervised(supervisor))
+
+        const job = (k: number, priority: Priority, millis: number): ExportQueue.ExportJob<number, ExportFailed | SourceNotFound> => ({
+          key: key(k),
+          videoId: "video" as VideoId,
+          rallyIndex: k,
+          priority,
+          run: (context) =>
+            Effect.gen(function*() {
+              runs++
+              const status = yield* queue.status
+              const me = status.running.find((r) => r.key === key(k))
+              if (me === undefined) violations.push(`job ${k} runs but is not listed as running`)
+              if (inFlight.has(k)) violations.push(`job ${k} started while a run of it is in flight`)
+              inFlight.set(k, context.paused)
+              let active = 0
+              for (const paused of inFlight.values()) if (!(yield* SubscriptionRef.get(paused))) active++
+              if (active > concurrency) violations.push(`${active} jobs run at once with concurrency ${concurrency}`)
+              const rank = priorityRank(me?.priority ?? priority)
+              for (const [p, keys] of Object.entries(status.queued)) {
+                if (priorityRank(p as Priority) < rank && keys.length > 0) {
+                  violations.push(`job ${k} (${me?.priority}) started while ${p} work was queued`)
+                }
+              }
+              for (const other of status.running) {
+                if (other.paused && priorityRank(other.priority) < rank) {
+                  violations.push(`job ${k} (${me?.priority}) started while paused ${other.priority} work waited`)
+                }
+              }
+              yield* Effect.sleep(millis)
+              const outcome = outcomes[k]!
+              if (outcome === "permanent") return yield* Effect.fail(permanent)
+              if (outcome === "defect") return yield* Effect.die(defect)
+              if (outcome === "flaky" && context.attempt === 1) return yield* Effect.fail(transient)
+              return k
+            }).pipe(Effect.ensuring(Effect.sync(() => inFlight.delete(k))))
+        })
+
+        const waiters: Array<{ readonly k: number; readonly at: number; readonly fiber: Fiber.RuntimeFiber<Exit.Exit<number, unknown>> }> = []
+        const cancels: Array<{ readonly k: number; readonly at: number }> = []
+        for (const [at, command] of commands.entries()) {
+          switch (command._tag) {
+            case "submit": {
+              const wait = yield* queue.submit(job(command.key, command.priority, command.millis))
+              waiters.push({ k: command.key, at, fiber: yield* Effect.fork(Effect.exit(wait)) })
+              break
+            }
+            case "cancel": {
+              // Cancelling a running job waits for it to end: don't block the script on it.
+              yield* Effect.fork(queue.cancel(key(command.key)))
+              cancels.push({ k: command.key, at })
+              break
+            }
+            case "setPriority": {
+              yield* queue.setPriority(key(command.key), command.priority)
+              break
+            }
+            case "advance": {
+              yield* TestClock.adjust(command.millis)
+              break
+            }
+          }
+          yield* Effect.yieldNow()
+        }
+        yield* TestClock.adjust("10 minutes")
+
+        for (const waiter of waiters) {
+          const exit = yield* Fiber.join(waiter.fiber)
+          const cancelledLater = cancels.some((c) => c.k === waiter.k && c.at > waiter.at)
+          const expected = expectedExit(waiter.k, outcomes[waiter.k]!)
+          const cancelled = Exit.isFailure(exit) &&
+            Option.getOrUndefined(Cause.failureOption(exit.cause)) instanceof ExportCancelled
+          if (!(sameExit(exit, expected) || (cancelledLater && cancelled))) {
+            violations.push(`waiter of job ${waiter.k} (command ${waiter.at}) got ${String(exit)}`)
+          }
+        }
+        const status = yield* queue.status
+        if (status.running.length + status.queued.high.length + status.queued.normal.length + status.queued.low.length > 0) {
+          violations.push(`work left after 10 minutes: ${JSON.stringify(status)}`)
+        }
+        yield* Scope.close(scope, Exit.void)
+        const alive = yield* supervisor.value
+        if (alive.length > 0) violations.push(`${alive.length} fibers alive after shutdown`)
+        expect(violations).toEqual([])
+        // The generator must exercise the queue, or the property says nothing.
+        expect(runs).toBeGreaterThanOrEqual(waiters.length === 0 ? 0 : 1)
+      }),
+    { timeout: 120_000, fastCheck: { numRuns: 40 } }
+  )
+
+  it.effect.prop(
+    "first-in first-out within a priority",
+    {
+      jobs: fc.array(fc.record({ priority: priorityArb, millis: fc.integer({ min: 1, max: 4 }).map((n) => n * 250), gap: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 600 })) }), {
+        minLength: 1,
+        maxLength: 30
+      }),
+      concurrency: fc.integer({ min: 1, max: 3 })
+    },
+    ({ concurrency, jobs }) =>
+      Effect.gen(function*() {
+        const starts: Array<{ readonly index: number; readonly priority: Priority }> = []
+        const queue = yield* ExportQueue.make<number, never>({ concurrency, preemption: "off" })
+        const waits: Array<Effect.Effect<number, unknown>> = []
+        for (const [index, spec] of jobs.entries()) {
+          waits.push(
+            yield* queue.submit({
+              key: key(index),
+              videoId: "video" as VideoId,
+              rallyIndex: index,
+              priority: spec.priority,
+              run: () =>
+                Effect.sync(() => starts.push({ index, priority: spec.priority })).pipe(
+                  Effect.zipRight(Effect.sleep(spec.millis)),
+                  Effect.as(index)
+                )
+            })
+          )
+          if (spec.gap > 0) yield* TestClock.adjust(spec.gap)
+        }
+        yield* TestClock.adjust("10 minutes")
+        expect(yield* Effect.all(waits)).toEqual(jobs.map((_, i) => i))
+        for (const priority of ["high", "normal", "low"] as const) {
+          const order = starts.filter((s) => s.priority === priority).map((s) => s.index)
+          expect(order).toEqual([...order].sort((a, b) => a - b))
+        }
+        expect(starts.length).toBe(jobs.length)
+      }).pipe(Effect.scoped),
+    { timeout: 120_000, fastCheck: { numRuns: 40 } }
+  )
+})
