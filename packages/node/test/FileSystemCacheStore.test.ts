@@ -389,6 +389,33 @@ describe("FileSystemCacheStore", () => {
       yield* a.close
     }).pipe(Effect.provide(services())))
 
+  it.effect("an EIO on the journal's fsync fails the commit with a typed error; the folder stays consistent", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      let failFsync = false
+      const faulty: FileSystemCacheStore.SyncFs = {
+        ...Fs,
+        fsyncSync: (fd) => {
+          if (failFsync) throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" })
+          return Fs.fsyncSync(fd)
+        }
+      }
+      const a = yield* open({ cacheDir, fs: faulty })
+      yield* put(a.store, keyOf(1), 10)
+      failFsync = true
+      const error = yield* Effect.flip(put(a.store, keyOf(2), 20))
+      expect(error).toMatchObject({ _tag: "CacheIOError", code: "EIO" })
+      expect(error.message).not.toContain("\n")
+      // The unrecorded clip is gone and the key is free again.
+      expect(Fs.existsSync(a.store.pathOf(keyOf(2)))).toBe(false)
+      failFsync = false
+      yield* put(a.store, keyOf(2), 20)
+      yield* a.close
+      const b = yield* open({ cacheDir })
+      expect(b.store.startup).toMatchObject({ entries: 2, dropped: [], removedUnknown: 0 })
+      yield* b.close
+    }).pipe(Effect.provide(services())))
+
   it.live("a hung holder of the index lock makes writes fail with a typed error after the timeout, then work again", () =>
     Effect.gen(function*() {
       const a = yield* open({ cacheDir: tempDir(), indexLockTimeout: "150 millis" })
