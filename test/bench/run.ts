@@ -19,13 +19,19 @@ import { log } from "./lib/log.js"
 import { describeMachine, machine } from "./lib/machine.js"
 import { renderJson, renderTable } from "./lib/table.js"
 import { exportScenario } from "./scenarios/export.js"
+import { matchScenario } from "./scenarios/match.js"
 import { navigationScenario } from "./scenarios/navigation.js"
+import { preloadScenario } from "./scenarios/preload.js"
+import { readyScenario } from "./scenarios/ready.js"
 import { queueScenario } from "./scenarios/queue.js"
 import { storeIndexScenario } from "./scenarios/storeIndex.js"
 
 const scenarios: ReadonlyArray<Scenario> = [
   navigationScenario,
   exportScenario,
+  matchScenario,
+  readyScenario,
+  preloadScenario,
   queueScenario,
   storeIndexScenario
 ]

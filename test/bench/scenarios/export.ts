@@ -39,7 +39,7 @@ interface ModeResult {
   readonly rallySeconds: number
 }
 
-const measureMode = (
+export const measureMode = (
   context: BenchContext,
   mode: "copy" | "accurate",
   rallyIndex: number,

@@ -1,0 +1,189 @@
+/**
+ * Scenario 3: the whole match. The time until every rally's clip is ready
+ * (makespan), five ways:
+ *
+ * - rallycache at concurrency 2 (the default), 1 and 3: from `openVideo`
+ *   and a `preload` of all rallies (at normal priority: low exports run
+ *   niced) to the last `ClipReady`;
+ * - a sequential loop of raw ffmpeg;
+ * - p-queue at concurrency 2 over `child_process`.
+ *
+ * The raw baselines replay the ffmpeg commands rallycache ran, so all five
+ * do the same cuts. Copy mode (the default) on every rally; accurate mode
+ * on a subset (each accurate cut takes seconds).
+ */
+import { CacheEvent, RallyCache } from "@rallycache/core"
+import { Effect, Fiber, Layer, Stream } from "effect"
+import { mkdirSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import PQueue from "p-queue"
+import type { BenchContext, Scenario } from "../lib/context.js"
+import { figure, ratioAtMost } from "../lib/figure.js"
+import type { Figure } from "../lib/figure.js"
+import type { Fixture } from "../lib/fixture.js"
+import { runRaw } from "../lib/ffmpeg.js"
+import { log } from "../lib/log.js"
+import type { RecordedCommand } from "../lib/nodeCache.js"
+import { ffmpegInvocation, nodeCacheLayer } from "../lib/nodeCache.js"
+import { median, nowMs } from "../lib/stats.js"
+
+type Mode = "copy" | "accurate"
+
+let runs = 0
+
+/** Makespan of rallycache exporting `indexes` at `concurrency`, and the ffmpeg commands it ran. */
+const throughCache = (
+  context: BenchContext,
+  fixture: Fixture,
+  mode: Mode,
+  concurrency: number,
+  indexes: ReadonlyArray<number>
+): Promise<{ ms: number; commands: Array<ReadonlyArray<string>> }> => {
+  const cacheDir = join(context.tmpRoot, `match-${mode}-${concurrency}-${runs++}`)
+  const recorder: Array<RecordedCommand> = []
+  const videoId = `bench-match-${mode}`
+  return Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function*() {
+        const services = yield* Layer.build(nodeCacheLayer({ cacheDir, recorder, config: { mode, concurrency } }))
+        const cache = yield* Effect.provide(RallyCache.RallyCache, services)
+        const events = yield* Effect.provide(CacheEvent.CacheEvents, services)
+        const subscription = yield* events.subscribe
+        const ready = yield* subscription.pipe(
+          Stream.filter((event) => event._tag === "ClipReady" && event.clip.videoId === videoId),
+          Stream.take(indexes.length),
+          Stream.runDrain,
+          Effect.fork
+        )
+        // From opening the video: its one-time probes (the keyframe list of copy mode) count.
+        const started = nowMs()
+        yield* cache.openVideo({ path: fixture.path, rallies: fixture.rallies, id: videoId, mode })
+        // Normal, not low: low exports run niced, which would measure the machine's other load, not the cache.
+        yield* cache.preload(videoId, { indexes, priority: "normal" })
+        yield* Fiber.join(ready)
+        const ms = nowMs() - started
+        const commands = recorder
+          .map((r) => ffmpegInvocation(r, context.binaries.ffmpeg))
+          .filter((c) => c !== undefined && c.args.includes(fixture.path))
+          .map((c) => c!.args)
+        return { ms, commands }
+      })
+    )
+  ).finally(() => rmSync(cacheDir, { recursive: true, force: true }))
+}
+
+const outputsDir = (context: BenchContext, name: string): string => {
+  const dir = join(context.tmpRoot, name)
+  mkdirSync(dir, { recursive: true })
+  return dir
+}
+
+const replay = (commands: ReadonlyArray<ReadonlyArray<string>>, dir: string) =>
+  commands.map((args, i) => [...args.slice(0, -1), join(dir, `${i}.mp4`)])
+
+const sequential = async (context: BenchContext, commands: ReadonlyArray<ReadonlyArray<string>>): Promise<number> => {
+  const dir = outputsDir(context, "match-sequential")
+  const started = nowMs()
+  for (const args of replay(commands, dir)) await runRaw(context.binaries.ffmpeg, args)
+  const ms = nowMs() - started
+  rmSync(dir, { recursive: true, force: true })
+  return ms
+}
+
+const pqueue = async (context: BenchContext, commands: ReadonlyArray<ReadonlyArray<string>>): Promise<number> => {
+  const dir = outputsDir(context, "match-pqueue")
+  const queue = new PQueue({ concurrency: 2 })
+  const started = nowMs()
+  await Promise.all(replay(commands, dir).map((args) => queue.add(() => runRaw(context.binaries.ffmpeg, args))))
+  const ms = nowMs() - started
+  rmSync(dir, { recursive: true, force: true })
+  return ms
+}
+
+interface Makespans {
+  readonly cache2: number
+  readonly cache1: number
+  readonly cache3: number
+  readonly sequential: number
+  readonly pqueue: number
+  readonly rallies: number
+}
+
+const measure = async (context: BenchContext, mode: Mode, indexes: ReadonlyArray<number>, repetitions: number): Promise<Makespans> => {
+  const fixture = await context.fixture()
+  const samples = { cache2: [] as Array<number>, cache1: [] as Array<number>, cache3: [] as Array<number>, sequential: [] as Array<number>, pqueue: [] as Array<number> }
+  for (let r = 0; r < repetitions; r++) {
+    const two = await throughCache(context, fixture, mode, 2, indexes)
+    if (two.commands.length < indexes.length) {
+      throw new Error(`rallycache ran ${two.commands.length} ffmpeg exports for ${indexes.length} rallies`)
+    }
+    const commands = two.commands.slice(0, indexes.length)
+    samples.cache2.push(two.ms)
+    samples.sequential.push(await sequential(context, commands))
+    samples.pqueue.push(await pqueue(context, commands))
+    samples.cache1.push((await throughCache(context, fixture, mode, 1, indexes)).ms)
+    samples.cache3.push((await throughCache(context, fixture, mode, 3, indexes)).ms)
+    log(`match ${mode} (${indexes.length} rallies) run ${r + 1}/${repetitions}: rallycache c2 ${two.ms.toFixed(0)} ms, c1 ${samples.cache1.at(-1)!.toFixed(0)} ms, c3 ${samples.cache3.at(-1)!.toFixed(0)} ms; sequential ffmpeg ${samples.sequential.at(-1)!.toFixed(0)} ms, p-queue c2 ${samples.pqueue.at(-1)!.toFixed(0)} ms`)
+  }
+  return {
+    cache2: median(samples.cache2),
+    cache1: median(samples.cache1),
+    cache3: median(samples.cache3),
+    sequential: median(samples.sequential),
+    pqueue: median(samples.pqueue),
+    rallies: indexes.length
+  }
+}
+
+const rows = (prefix: string, m: Makespans, mode: Mode): Array<Figure> => {
+  const note = `${m.rallies} rallies, ${mode} mode`
+  return [
+    figure({ key: `${prefix}.rallycache2Ms`, value: m.cache2, unit: "ms", baseline: m.sequential, baselineLabel: "sequential ffmpeg", note }),
+    figure({ key: `${prefix}.sequentialMs`, value: m.sequential, unit: "ms" }),
+    figure({ key: `${prefix}.pqueue2Ms`, value: m.pqueue, unit: "ms", baseline: m.sequential, baselineLabel: "sequential ffmpeg" }),
+    figure({ key: `${prefix}.rallycache1Ms`, value: m.cache1, unit: "ms", baseline: m.sequential, baselineLabel: "sequential ffmpeg" }),
+    figure({ key: `${prefix}.rallycache3Ms`, value: m.cache3, unit: "ms", baseline: m.sequential, baselineLabel: "sequential ffmpeg" }),
+    figure({ key: `${prefix}.makespanRatioVsSequential`, value: m.cache2 / m.sequential, unit: "x", ratio: m.cache2 / m.sequential }),
+    figure({
+      key: `${prefix}.makespanRatioVsPQueue`,
+      value: m.cache2 / m.pqueue,
+      unit: "x",
+      ratio: m.cache2 / m.pqueue,
+      goal: ratioAtMost(1.05),
+      note: "rallycache c2 / p-queue c2 over the same ffmpeg commands: the price of the cache's bookkeeping"
+    }),
+    figure({ key: `${prefix}.conc1RatioVsConc2`, value: m.cache1 / m.cache2, unit: "x", ratio: m.cache1 / m.cache2 }),
+    figure({ key: `${prefix}.conc3RatioVsConc2`, value: m.cache3 / m.cache2, unit: "x", ratio: m.cache3 / m.cache2 })
+  ]
+}
+
+const keys = (prefix: string) =>
+  [
+    "rallycache2Ms",
+    "sequentialMs",
+    "pqueue2Ms",
+    "rallycache1Ms",
+    "rallycache3Ms",
+    "makespanRatioVsSequential",
+    "makespanRatioVsPQueue",
+    "conc1RatioVsConc2",
+    "conc3RatioVsConc2"
+  ].map((k) => ({ key: `${prefix}.${k}`, unit: k.endsWith("Ms") ? "ms" : "x" }))
+
+export const matchScenario: Scenario = {
+  name: "match",
+  title: "3. Whole match makespan: rallycache c1/c2/c3 vs sequential ffmpeg vs p-queue c2",
+  expected: [...keys("match"), ...keys("match.accurate")],
+  run: async (context: BenchContext): Promise<ReadonlyArray<Figure>> => {
+    const fixture = await context.fixture()
+    const all = fixture.rallies.map((_, i) => i)
+    const copy = await measure(context, "copy", all, context.quick ? 1 : 3)
+    // Accurate: the shortest rallies, so that five passes stay affordable.
+    const byLength = all.slice().sort((a, b) =>
+      (fixture.rallies[a]!.end - fixture.rallies[a]!.start) - (fixture.rallies[b]!.end - fixture.rallies[b]!.start)
+    )
+    const subset = byLength.slice(0, context.quick ? 2 : 6).sort((a, b) => a - b)
+    const accurate = await measure(context, "accurate", subset, 1)
+    return [...rows("match", copy, "copy"), ...rows("match.accurate", accurate, "accurate")]
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Scenario 4: time to ready under load. The viewer navigates to a rally
+ * that is not cached while both export slots run low-priority work
+ * (accurate mode: x264 encodes that fill the CPU). The time until its clip
+ * is ready, with preemption, without it, and with the cache idle as the
+ * reference.
+ */
+import { RallyCache } from "@rallycache/core"
+import { Effect, Layer } from "effect"
+import { rmSync } from "node:fs"
+import { join } from "node:path"
+import type { BenchContext, Scenario } from "../lib/context.js"
+import { figure, ratioAtMost } from "../lib/figure.js"
+import type { Figure } from "../lib/figure.js"
+import { log } from "../lib/log.js"
+import { nodeCacheLayer } from "../lib/nodeCache.js"
+import { median, nowMs } from "../lib/stats.js"
+import { rallyNear } from "./export.js"
+
+type Variant = "idle" | "preempt" | "noPreempt"
+
+let runs = 0
+
+const timeToReady = (context: BenchContext, variant: Variant, target: number): Promise<number> =>
+  context.fixture().then((fixture) => {
+    const cacheDir = join(context.tmpRoot, `ready-${variant}-${runs++}`)
+    const videoId = "bench-ready"
+    return Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function*() {
+          const services = yield* Layer.build(
+            nodeCacheLayer({ cacheDir, config: { mode: "accurate", preemption: variant !== "noPreempt" } })
+          )
+          const cache = yield* Effect.provide(RallyCache.RallyCache, services)
+          yield* cache.openVideo({ path: fixture.path, rallies: fixture.rallies, id: videoId, mode: "accurate" })
+          if (variant !== "idle") {
+            const others = fixture.rallies.map((_, i) => i).filter((i) => i !== target)
+            yield* cache.preload(videoId, { indexes: others, priority: "low" })
+            // Both slots busy, and their ffmpegs past start-up.
+            const deadline = nowMs() + 30_000
+            for (;;) {
+              const status = yield* cache.status(videoId)
+              if (status.rallies.filter((r) => r._tag === "Running").length >= 2) break
+              if (nowMs() > deadline) return yield* Effect.dieMessage("the low-priority exports never filled both slots")
+              yield* Effect.sleep("20 millis")
+            }
+            yield* Effect.sleep("500 millis")
+          }
+          const started = nowMs()
+          const clip = yield* cache.getClip(videoId, target)
+          const ms = nowMs() - started
+          if (clip.cached) return yield* Effect.dieMessage("the target clip was already cached")
+          return ms
+        })
+      )
+    ).finally(() => rmSync(cacheDir, { recursive: true, force: true }))
+  })
+
+export const readyScenario: Scenario = {
+  name: "ready",
+  title: "4. Time to ready under load (accurate mode): preemption vs none vs idle",
+  expected: [
+    { key: "ready.idleMs", unit: "ms" },
+    { key: "ready.preemptMs", unit: "ms" },
+    { key: "ready.noPreemptMs", unit: "ms" },
+    { key: "ready.preemptRatio", unit: "x" },
+    { key: "ready.noPreemptRatio", unit: "x" }
+  ],
+  run: async (context: BenchContext): Promise<ReadonlyArray<Figure>> => {
+    const fixture = await context.fixture()
+    const target = context.quick ? rallyNear(fixture.rallies, 6) : rallyNear(fixture.rallies, 10)
+    const seconds = fixture.rallies[target]!.end - fixture.rallies[target]!.start
+    const samples: Record<Variant, Array<number>> = { idle: [], preempt: [], noPreempt: [] }
+    const repetitions = context.quick ? 1 : 3
+    for (let r = 0; r < repetitions; r++) {
+      for (const variant of ["idle", "preempt", "noPreempt"] as const) {
+        samples[variant].push(await timeToReady(context, variant, target))
+      }
+      log(`ready run ${r + 1}/${repetitions} (rally ${target}, ${seconds.toFixed(1)} s): idle ${samples.idle.at(-1)!.toFixed(0)} ms, preemption ${samples.preempt.at(-1)!.toFixed(0)} ms, none ${samples.noPreempt.at(-1)!.toFixed(0)} ms`)
+    }
+    const idle = median(samples.idle)
+    const preempt = median(samples.preempt)
+    const noPreempt = median(samples.noPreempt)
+    return [
+      figure({ key: "ready.idleMs", value: idle, unit: "ms", note: `rally ${target} (${seconds.toFixed(1)} s), accurate mode, median of ${repetitions}` }),
+      figure({ key: "ready.preemptMs", value: preempt, unit: "ms", baseline: idle, baselineLabel: "idle" }),
+      figure({ key: "ready.noPreemptMs", value: noPreempt, unit: "ms", baseline: idle, baselineLabel: "idle" }),
+      figure({ key: "ready.preemptRatio", value: preempt / idle, unit: "x", ratio: preempt / idle, goal: ratioAtMost(1.2) }),
+      figure({ key: "ready.noPreemptRatio", value: noPreempt / idle, unit: "x", ratio: noPreempt / idle })
+    ]
+  }
+}
