@@ -17,7 +17,8 @@ const clock = /^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$/
  * @since 0.1.0
  */
 export const Seconds = Schema.Union(
-  Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
+  // The string form first, so a malformed time is reported as such rather
+  // than as "Expected number".
   Schema.transformOrFail(Schema.String, Schema.Number, {
     strict: true,
     decode: (text, _, ast) => {
@@ -33,7 +34,8 @@ export const Seconds = Schema.Union(
       return ParseResult.succeed(Number(hours) * 3600 + Number(minutes) * 60 + Number(seconds))
     },
     encode: (seconds) => ParseResult.succeed(String(seconds))
-  })
+  }),
+  Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
 )
 
 /**

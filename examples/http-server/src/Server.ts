@@ -34,6 +34,17 @@ export interface ServerSettings {
 }
 
 /**
+ * Settings in code: durations as any `Duration.DurationInput`.
+ *
+ * @since 0.1.0
+ */
+export interface ServerOptions {
+  readonly mediaRoot?: string | undefined
+  readonly clipTimeout?: Duration.DurationInput | undefined
+  readonly shutdownGrace?: Duration.DurationInput | undefined
+}
+
+/**
  * @since 0.1.0
  */
 export class ServerConfig extends Context.Tag("http-server/ServerConfig")<ServerConfig, ServerSettings>() {
@@ -44,7 +55,7 @@ export class ServerConfig extends Context.Tag("http-server/ServerConfig")<Server
    * | RALLYCACHE_CLIP_TIMEOUT       | 30 seconds         |
    * | RALLYCACHE_SHUTDOWN_GRACE     | 30 seconds         |
    */
-  static readonly layerConfig = (defaults: Partial<ServerSettings> = {}) =>
+  static readonly layerConfig = (defaults: ServerOptions = {}) =>
     Layer.effect(
       ServerConfig,
       Config.all({
@@ -52,19 +63,20 @@ export class ServerConfig extends Context.Tag("http-server/ServerConfig")<Server
           Config.withDefault(defaults.mediaRoot ?? process.cwd())
         ),
         clipTimeout: Config.duration("RALLYCACHE_CLIP_TIMEOUT").pipe(
-          Config.withDefault(defaults.clipTimeout ?? Duration.seconds(30))
+          Config.withDefault(Duration.decode(defaults.clipTimeout ?? "30 seconds"))
         ),
         shutdownGrace: Config.duration("RALLYCACHE_SHUTDOWN_GRACE").pipe(
-          Config.withDefault(defaults.shutdownGrace ?? Duration.seconds(30))
+          Config.withDefault(Duration.decode(defaults.shutdownGrace ?? "30 seconds"))
         )
       })
     )
 
-  static readonly layer = (settings: Partial<ServerSettings> = {}) =>
+  /** From code only, ignoring the environment. */
+  static readonly layer = (options: ServerOptions = {}) =>
     Layer.succeed(ServerConfig, {
-      mediaRoot: settings.mediaRoot ?? process.cwd(),
-      clipTimeout: settings.clipTimeout ?? Duration.seconds(30),
-      shutdownGrace: settings.shutdownGrace ?? Duration.seconds(30)
+      mediaRoot: options.mediaRoot ?? process.cwd(),
+      clipTimeout: Duration.decode(options.clipTimeout ?? "30 seconds"),
+      shutdownGrace: Duration.decode(options.shutdownGrace ?? "30 seconds")
     })
 }
 
@@ -225,32 +237,35 @@ const serveClip = Effect.gen(function*() {
   )
   const size = Number((yield* fs.stat(clip.path)).size)
   const outcome = clip.cached ? "hit" : "miss"
-  const headers = { ...common, "x-cache": outcome, "content-type": "video/mp4" }
+  const headers = { ...common, "x-cache": outcome }
   const rangeHeader = Conditional.rangeApplies(request.headers["if-range"], etag) ? request.headers["range"] : undefined
   const decision = Range.decide(rangeHeader, size)
-  const withHeaders = (response: HttpServerResponse.HttpServerResponse) =>
-    HttpServerResponse.setHeaders(response, headers)
+  // The clip's bytes as an Effect stream rather than HttpServerResponse.file:
+  // @effect/platform-node 0.108 passes an exclusive end to
+  // fs.createReadStream, whose `end` is inclusive, so a bounded range would
+  // read one byte more than its Content-Length.
+  const body = (start: number, length: number) =>
+    fs.stream(clip.path, { offset: start, bytesToRead: length, chunkSize: FileSystem.KiB(64) })
   switch (decision._tag) {
     case "Unsatisfiable":
       yield* countClip(416, outcome)
       return HttpServerResponse.empty({
         status: 416,
-        headers: { ...headers, "content-range": Range.unsatisfiedRange(size) }
+        headers: { ...common, "content-range": Range.unsatisfiedRange(size), "content-length": "0" }
       })
     case "Partial": {
       yield* countClip(206, outcome)
-      const response = yield* HttpServerResponse.file(clip.path, {
+      const length = decision.end - decision.start + 1
+      return HttpServerResponse.stream(body(decision.start, length), {
         status: 206,
-        offset: decision.start,
-        bytesToRead: decision.end - decision.start + 1
+        contentType: "video/mp4",
+        contentLength: length,
+        headers: { ...headers, "content-range": Range.contentRange(decision.start, decision.end, size) }
       })
-      return withHeaders(response).pipe(
-        HttpServerResponse.setHeader("content-range", Range.contentRange(decision.start, decision.end, size))
-      )
     }
     case "Full": {
       yield* countClip(200, outcome)
-      return withHeaders(yield* HttpServerResponse.file(clip.path))
+      return HttpServerResponse.stream(body(0, size), { contentType: "video/mp4", contentLength: size, headers })
     }
   }
 })
@@ -297,14 +312,24 @@ const events = Effect.gen(function*() {
   const cache = yield* RallyCache.RallyCache
   const shuttingDown = yield* ShuttingDown
   const encoder = new TextEncoder()
-  const messages = cache.events.pipe(Stream.map((event) => `data: ${JSON.stringify(publicEvent(event))}\n\n`))
+  const hub = yield* Effect.serviceOption(CacheEvent.CacheEvents)
+  // Subscribe before the first byte goes out: a client that has read the
+  // `retry` line misses no event that happens after it.
+  const subscribed = Option.match(hub, {
+    onNone: () => Effect.succeed(cache.events),
+    onSome: (events) => events.subscribe
+  })
   // A comment now and then keeps proxies and browsers from closing an idle stream.
-  const keepAlive = Stream.tick(Duration.seconds(15)).pipe(Stream.map(() => ": keep-alive\n\n"))
-  const body = Stream.make("retry: 2000\n\n").pipe(
-    Stream.concat(Stream.merge(messages, keepAlive)),
-    Stream.interruptWhen(Deferred.await(shuttingDown)),
-    Stream.map((text) => encoder.encode(text))
-  )
+  const keepAlive = Stream.tick(Duration.seconds(15)).pipe(Stream.drop(1), Stream.map(() => ": keep-alive\n\n"))
+  const body = Stream.unwrapScoped(Effect.map(subscribed, (events) =>
+    Stream.make("retry: 2000\n\n").pipe(
+      Stream.concat(
+        Stream.merge(events.pipe(Stream.map((event) => `data: ${JSON.stringify(publicEvent(event))}\n\n`)), keepAlive)
+      )
+    ))).pipe(
+      Stream.interruptWhen(Deferred.await(shuttingDown)),
+      Stream.map((text) => encoder.encode(text))
+    )
   return HttpServerResponse.stream(body, {
     contentType: "text/event-stream",
     headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }

@@ -1,0 +1,58 @@
+/**
+ * The whole service as one layer: the routes of `Server`, a Node HTTP
+ * server, and rallycache's default Node layer (ffmpeg exporter, disk cache,
+ * `RALLYCACHE_*` settings). `main.ts` runs it; the tests build it in-process.
+ *
+ * @since 0.1.0
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type { Config as CacheConfig } from "@rallycache/core"
+import { RallyCache } from "@rallycache/node"
+import { Config, Effect, Layer } from "effect"
+import * as Http from "node:http"
+import { PlayerAssets } from "./Player.js"
+import { Prometheus } from "./Prometheus.js"
+import * as Server from "./Server.js"
+
+/**
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Default: `PORT`, else a free port. */
+  readonly port?: number | undefined
+  /** Default: `HOST`, else 127.0.0.1. */
+  readonly host?: string | undefined
+  /** Default: `RALLYCACHE_CACHE_DIR`, else the user cache folder. */
+  readonly cacheDir?: string | undefined
+  /** Cache settings in code; `RALLYCACHE_*` variables still override them. */
+  readonly cache?: CacheConfig.Options | undefined
+  /** Default: `RALLYCACHE_MEDIA_ROOT`, `RALLYCACHE_CLIP_TIMEOUT`, `RALLYCACHE_SHUTDOWN_GRACE`. */
+  readonly server?: Server.ServerOptions | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}) =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const port = options.port ?? (yield* Config.integer("PORT").pipe(Config.withDefault(0)))
+    const host = options.host ?? (yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1")))
+    const server = Http.createServer()
+    const support = Layer.mergeAll(
+      Server.Videos.layer,
+      Server.ServerConfig.layerConfig(options.server),
+      PlayerAssets.layer,
+      Prometheus.layer(),
+      Layer.succeed(Server.NodeServer, server)
+    )
+    const cache = RallyCache.layer({
+      ...options.cache,
+      ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir })
+    })
+    return Server.layer.pipe(
+      Layer.provideMerge(support),
+      Layer.provideMerge(NodeHttpServer.layer(() => server, { port, host })),
+      // Built first, released last: the cache outlives every response.
+      Layer.provideMerge(cache)
+    )
+  }))

@@ -1,0 +1,264 @@
+/**
+ * The HTTP API against the real service in-process: default Node cache
+ * layer, real ffmpeg, a generated video.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { SampleVideo } from "@rallycache/node"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { sampleVideo, startServer, type TestServer, workspace } from "./fixtures.js"
+
+interface SseEvent {
+  readonly _tag: string
+  readonly key?: string
+  readonly rallyIndex?: number
+  readonly attempt?: number
+  readonly clip?: { readonly key: string; readonly rallyIndex: number; readonly path?: string }
+}
+
+/** Read `/api/events` in the background; resolves once subscribed. */
+const listen = async (url: string) => {
+  const controller = new AbortController()
+  const response = await fetch(`${url}/api/events`, { signal: controller.signal })
+  expect(response.headers.get("content-type")).toContain("text/event-stream")
+  const reader = response.body!.getReader()
+  const decoder = new TextDecoder()
+  const events: Array<SseEvent> = []
+  let buffer = ""
+  let subscribed: () => void = () => {}
+  const ready = new Promise<void>((resolve) => (subscribed = resolve))
+  const pump = (async () => {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      buffer += decoder.decode(value, { stream: true })
+      let end: number
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        if (block.startsWith("retry:")) subscribed()
+        for (const line of block.split("\n")) {
+          if (line.startsWith("data: ")) events.push(JSON.parse(line.slice(6)) as SseEvent)
+        }
+      }
+    }
+  })().catch(() => {})
+  await ready
+  return { events, close: () => { controller.abort(); return pump } }
+}
+
+/** Byte equality without vitest's element-by-element deep equality (seconds on 60 kB). */
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
+
+const until = async (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+describe("http-server API", () => {
+  let ws: ReturnType<typeof workspace>
+  let server: TestServer
+  let id: string
+  const rallies = SampleVideo.sampleRallies(8, 4).map(({ start, end }) => ({ start, end }))
+  const clipUrl = (n: number) => `${server.url}/api/videos/${id}/rallies/${n}/clip`
+
+  beforeAll(async () => {
+    ws = workspace(await sampleVideo({ duration: 8 }))
+    server = await startServer({ cacheDir: ws.cacheDir, server: { mediaRoot: ws.mediaRoot } })
+    id = (await server.register({ path: "match.mp4", rallies })).id
+  })
+  afterAll(async () => {
+    await server?.dispose()
+    ws?.cleanup()
+  })
+
+  it("serves a clip as mp4 with Accept-Ranges and an ETag from the cache key; If-None-Match gives 304", async () => {
+    const first = await fetch(clipUrl(0))
+    expect(first.status).toBe(200)
+    expect(first.headers.get("content-type")).toBe("video/mp4")
+    expect(first.headers.get("accept-ranges")).toBe("bytes")
+    const body = new Uint8Array(await first.arrayBuffer())
+    expect(Number(first.headers.get("content-length"))).toBe(body.length)
+    // An mp4 starts with an ftyp box.
+    expect(new TextDecoder().decode(body.subarray(4, 8))).toBe("ftyp")
+
+    const status = await server.json<{ rallies: Array<{ key: string; state: string }> }>(`/api/videos/${id}/status`)
+    const key = status.body.rallies[0]!.key
+    expect(status.body.rallies[0]!.state).toBe("cached")
+    expect(first.headers.get("etag")).toBe(`"${key}"`)
+
+    const again = await fetch(clipUrl(0), { headers: { "if-none-match": `"${key}"` } })
+    expect(again.status).toBe(304)
+    const other = await fetch(clipUrl(0), { headers: { "if-none-match": "\"something-else\"" } })
+    expect(other.status).toBe(200)
+    expect(other.headers.get("x-cache")).toBe("hit")
+    expect(sameBytes(new Uint8Array(await other.arrayBuffer()), body)).toBe(true)
+  })
+
+  it("answers Range requests: first bytes, middle, open-ended and suffix with 206; invalid with 416", async () => {
+    const full = new Uint8Array(await (await fetch(clipUrl(0))).arrayBuffer())
+    const size = full.length
+    expect(size).toBeGreaterThan(1000)
+    const ranged = async (range: string) => {
+      const response = await fetch(clipUrl(0), { headers: { range } })
+      return { response, body: new Uint8Array(await response.arrayBuffer()) }
+    }
+    const middle = Math.floor(size / 2)
+    const cases: Array<[string, number, number]> = [
+      ["bytes=0-99", 0, 99],
+      [`bytes=${middle}-${middle + 499}`, middle, middle + 499],
+      [`bytes=${size - 300}-`, size - 300, size - 1],
+      ["bytes=-256", size - 256, size - 1],
+      [`bytes=${size - 10}-${size + 1000}`, size - 10, size - 1]
+    ]
+    for (const [range, start, end] of cases) {
+      const { response, body } = await ranged(range)
+      expect(response.status, range).toBe(206)
+      expect(response.headers.get("content-range"), range).toBe(`bytes ${start}-${end}/${size}`)
+      expect(Number(response.headers.get("content-length")), range).toBe(end - start + 1)
+      expect(sameBytes(body, full.subarray(start, end + 1)), range).toBe(true)
+    }
+    for (const range of [`bytes=${size}-`, "bytes=500-100", "bytes=-0", "bytes=x-y"]) {
+      const { response, body } = await ranged(range)
+      expect(response.status, range).toBe(416)
+      expect(response.headers.get("content-range"), range).toBe(`bytes */${size}`)
+      expect(body.length).toBe(0)
+    }
+    // If-Range with a stale tag: the whole current clip.
+    const stale = await fetch(clipUrl(0), { headers: { range: "bytes=0-9", "if-range": "\"stale\"" } })
+    expect(stale.status).toBe(200)
+    expect(sameBytes(new Uint8Array(await stale.arrayBuffer()), full)).toBe(true)
+  })
+
+  it("concurrent requests for one missing clip start a single export and all get the same clip", async () => {
+    const sse = await listen(server.url)
+    const before = await server.json<{ stats: { exports: number } }>(`/api/videos/${id}/status`)
+    const responses = await Promise.all(Array.from({ length: 6 }, () => fetch(clipUrl(3))))
+    const bodies = await Promise.all(responses.map(async (r) => new Uint8Array(await r.arrayBuffer())))
+    for (const response of responses) expect(response.status).toBe(200)
+    for (const body of bodies) expect(sameBytes(body, bodies[0]!)).toBe(true)
+    expect(responses.filter((r) => r.headers.get("x-cache") === "miss").length).toBeGreaterThanOrEqual(1)
+
+    const after = await server.json<{ rallies: Array<{ key: string }>; stats: { exports: number } }>(`/api/videos/${id}/status`)
+    const key = after.body.rallies[3]!.key
+    await until("ClipReady of rally 3", () => sse.events.some((e) => e._tag === "ClipReady" && e.clip?.key === key))
+    await sse.close()
+    const started = sse.events.filter((e) => e._tag === "JobStarted" && e.key === key && e.attempt === 1)
+    const ready = sse.events.filter((e) => e._tag === "ClipReady" && e.clip?.key === key)
+    expect(started.length).toBe(1)
+    expect(ready.length).toBe(1)
+    expect(after.body.stats.exports - before.body.stats.exports).toBe(1)
+    // Events never reveal the server's file paths.
+    expect(ready[0]!.clip?.path).toBeUndefined()
+  })
+
+  it("refuses paths outside the media root with 403, and a missing file under it with 404", async () => {
+    const outside = path.join(ws.dir, "outside.mp4")
+    fs.copyFileSync(ws.video, outside)
+    const link = path.join(ws.mediaRoot, "link.mp4")
+    if (!fs.existsSync(link)) fs.symlinkSync(outside, link)
+    for (const requested of ["../outside.mp4", outside, "link.mp4", "/etc/passwd", "."]) {
+      const response = await server.post("/api/videos", { path: requested, rallies })
+      expect(response.status, requested).toBe(403)
+      expect(response.body["error"]).toBe("OutsideMediaRoot")
+      expect(String(response.body["message"])).not.toContain("\n")
+    }
+    const missing = await server.post("/api/videos", { path: "nope.mp4", rallies })
+    expect(missing.status).toBe(404)
+  })
+
+  it("answers malformed bodies with 400 and a one-line message naming the field", async () => {
+    const raw = await fetch(`${server.url}/api/videos`, { method: "POST", body: "{not json" })
+    expect(raw.status).toBe(400)
+    const cases: Array<[unknown, string]> = [
+      [{ rallies }, "path"],
+      [{ path: "match.mp4" }, "rallies"],
+      [{ path: "match.mp4", rallies: [] }, "rallies"],
+      [{ path: "match.mp4", rallies: [{ start: "soon", end: 2 }] }, "rallies.0.start"],
+      [{ path: "match.mp4", rallies: [{ start: -1, end: 2 }] }, "rallies.0.start"],
+      [{ path: 42, rallies }, "path"],
+      [[1, 2], "body"]
+    ]
+    for (const [body, field] of cases) {
+      const response = await server.post("/api/videos", body)
+      expect(response.status, JSON.stringify(body)).toBe(400)
+      expect(String(response.body["message"]), JSON.stringify(body)).toMatch(new RegExp(`^${field.replace(/\./g, "\\.")}`))
+      expect(String(response.body["message"])).not.toContain("\n")
+    }
+    // Well-formed, but the rally runs past the end of the video.
+    const late = await server.post("/api/videos", { path: "match.mp4", rallies: [{ start: 1, end: 60 }] })
+    expect(late.status).toBe(400)
+    expect(late.body["error"]).toBe("InvalidRally")
+    const navigate = await server.post(`/api/videos/${id}/navigate`, { index: -1 })
+    expect(navigate.status).toBe(400)
+  })
+
+  it("answers unknown videos and rallies with 404", async () => {
+    expect((await server.json("/api/videos/nope/status")).status).toBe(404)
+    expect((await fetch(`${server.url}/api/videos/nope/rallies/0/clip`)).status).toBe(404)
+    expect((await fetch(clipUrl(99))).status).toBe(404)
+    expect((await server.post(`/api/videos/${id}/navigate`, { index: 99 })).status).toBe(404)
+  })
+
+  it("navigate preloads the next rallies, and status reports each rally's state and the queue", async () => {
+    const response = await server.post(`/api/videos/${id}/navigate`, { index: 1 })
+    expect(response.status).toBe(200)
+    await until("rally 2 cached after navigate(1)", async () => {
+      const status = await server.json<{ rallies: Array<{ state: string }> }>(`/api/videos/${id}/status`)
+      return status.body.rallies[2]?.state === "cached"
+    })
+    const status = await server.json<{
+      current: number
+      rallies: Array<{ index: number; start: number; end: number; state: string }>
+      queue: Record<string, number>
+    }>(`/api/videos/${id}/status`)
+    expect(status.body.current).toBe(1)
+    expect(status.body.rallies.map((r) => ({ start: r.start, end: r.end }))).toEqual(rallies)
+    expect(Object.keys(status.body.queue).sort()).toEqual(["high", "low", "normal", "running"])
+  })
+
+  it("exposes Prometheus text at /metrics, with the cache's and the server's metrics", async () => {
+    const response = await fetch(`${server.url}/metrics`)
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-type")).toContain("text/plain")
+    const text = await response.text()
+    expect(text).toMatch(/^# TYPE rallycache_cache_hits\w* \w+$/m)
+    const hits = /^rallycache_cache_hits\w*\{[^}]*\} (\d+)/m.exec(text)
+    expect(Number(hits?.[1])).toBeGreaterThan(0)
+    expect(text).toMatch(/^rallycache_http_clip_responses_total\{status="206",cache="hit"[^}]*\} \d+/m)
+    expect(text).toMatch(/^rallycache_http_clip_responses_total\{status="416",cache="hit"[^}]*\} \d+/m)
+  })
+
+  it("serves the player page and its script", async () => {
+    const page = await fetch(`${server.url}/`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get("content-type")).toContain("text/html")
+    expect(await page.text()).toContain("<video")
+    const script = await fetch(`${server.url}/player.js`)
+    expect(script.headers.get("content-type")).toContain("javascript")
+    expect(await script.text()).toContain("EventSource")
+  })
+})
+
+describe("http-server clip timeout", () => {
+  it("answers 504 when a miss is not exported within the server's clip timeout", async () => {
+    const ws = workspace(await sampleVideo({ duration: 8 }))
+    const server = await startServer({
+      cacheDir: ws.cacheDir,
+      cache: { mode: "accurate" },
+      server: { mediaRoot: ws.mediaRoot, clipTimeout: "1 millis" }
+    })
+    try {
+      const { id } = await server.register({ path: "match.mp4", rallies: [{ start: 0, end: 6 }] })
+      const response = await server.json(`/api/videos/${id}/rallies/0/clip`)
+      expect(response.status).toBe(504)
+      expect(response.body["error"]).toBe("ClipTimeout")
+    } finally {
+      await server.dispose()
+      ws.cleanup()
+    }
+  })
+})
