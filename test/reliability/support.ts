@@ -1,0 +1,491 @@
+/**
+ * Shared helpers of the reliability suite: fixtures, the CLI as a real
+ * process, a node stack with injectable faults, process-table scans, folder
+ * snapshots, a seeded random source, figures for the README. Not a test file.
+ */
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import { SystemError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { NodeContext, NodeFileSystem } from "@effect/platform-node"
+import {
+  CacheEvent,
+  Cleanup,
+  Config,
+  Exporter,
+  Metrics,
+  PreloadPolicy,
+  RallyCache as CoreRallyCache
+} from "@rallycache/core"
+import { FfmpegExporter, FfmpegResolver, FileSystemCacheStore, SampleVideo } from "@rallycache/node"
+import { Effect, Layer } from "effect"
+import { spawn, spawnSync } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
+
+export const repoRoot = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
+const tsx = NodePath.join(repoRoot, "node_modules", ".bin", "tsx")
+export const cliBin = NodePath.join(repoRoot, "packages", "cli", "src", "bin.ts")
+
+/** `RELIABILITY_LONG=1` turns on the soak sizes. */
+export const long = process.env["RELIABILITY_LONG"] === "1"
+
+/** A size for CI, or for a soak run. */
+export const size = (ci: number, soak: number): number => (long ? soak : ci)
+
+// ---------------------------------------------------------------------------
+// Random
+// ---------------------------------------------------------------------------
+
+/** mulberry32: a small seeded generator, so a failing run can be replayed from its seed. */
+export const rng = (seed: number) => {
+  let a = seed >>> 0
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return {
+    next,
+    int: (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: <A>(items: ReadonlyArray<A>): A => items[Math.floor(next() * items.length)]!
+  }
+}
+
+/** The seed of this run: `RELIABILITY_SEED`, else the time. Printed with every figure. */
+export const seed = Number(process.env["RELIABILITY_SEED"] ?? Date.now() % 1_000_000)
+
+// ---------------------------------------------------------------------------
+// ffmpeg and fixtures
+// ---------------------------------------------------------------------------
+
+export const fixtureDir = NodePath.join(NodeOs.tmpdir(), "rallycache-fixtures")
+
+const platform = FfmpegResolver.layer.pipe(Layer.provideMerge(NodeContext.layer))
+
+/** The ffmpeg and ffprobe the library would use. */
+export const binaries: Effect.Effect<FfmpegResolver.FfmpegShape> = Effect.orDie(
+  Effect.provide(FfmpegResolver.Ffmpeg, platform)
+)
+
+/** A generated match video (cached per machine). */
+export const sampleVideo = (options: SampleVideo.Options): Effect.Effect<string> =>
+  SampleVideo.cached({ dir: fixtureDir, ...options }).pipe(Effect.provide(platform), Effect.orDie)
+
+/**
+ * A deep check of a clip, independent of the library: every packet is read
+ * (`-xerror`, so a truncated file fails) and its duration is returned.
+ */
+export const mediaCheck = (
+  ffmpeg: string,
+  ffprobe: string,
+  file: string
+): { readonly ok: boolean; readonly duration: number; readonly detail: string } => {
+  const read = spawnSync(ffmpeg, ["-nostdin", "-v", "error", "-xerror", "-i", file, "-map", "0", "-c", "copy", "-f", "null", "-"], {
+    encoding: "utf8"
+  })
+  const probe = spawnSync(ffprobe, ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", file], {
+    encoding: "utf8"
+  })
+  const duration = probe.status === 0 ? Number(probe.stdout.trim()) : NaN
+  const ok = read.status === 0 && read.stderr.trim().length === 0 && Number.isFinite(duration) && duration > 0
+  return { ok, duration, detail: (read.stderr || probe.stderr || "").trim().split("\n").at(-1) ?? "" }
+}
+
+// ---------------------------------------------------------------------------
+// Folders and processes
+// ---------------------------------------------------------------------------
+
+export const tempDir = (prefix: string): string =>
+  NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), `rallycache-rel-${prefix}-`))
+
+/** Every path under `dir` (relative, sorted), folders marked with a trailing `/`. */
+export const snapshot = (dir: string): Array<string> => {
+  const out: Array<string> = []
+  const walk = (abs: string, rel: string) => {
+    for (const entry of NodeFs.readdirSync(abs, { withFileTypes: true })) {
+      const r = rel === "" ? entry.name : `${rel}/${entry.name}`
+      if (entry.isDirectory()) {
+        out.push(`${r}/`)
+        walk(NodePath.join(abs, entry.name), r)
+      } else {
+        out.push(r)
+      }
+    }
+  }
+  walk(dir, "")
+  return out.sort()
+}
+
+export interface ProcInfo {
+  readonly pid: number
+  readonly state: string
+  readonly cmdline: string
+}
+
+/** Live (not zombie) processes whose command line contains every one of `needles`. */
+export const processesWith = (...needles: ReadonlyArray<string>): Array<ProcInfo> => {
+  const found: Array<ProcInfo> = []
+  let names: Array<string>
+  try {
+    names = NodeFs.readdirSync("/proc")
+  } catch {
+    return found
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const cmdline = NodeFs.readFileSync(`/proc/${name}/cmdline`, "utf8").replace(/\0/g, " ")
+      if (!needles.every((n) => cmdline.includes(n))) continue
+      const stat = NodeFs.readFileSync(`/proc/${name}/stat`, "utf8")
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
+      if (state === "Z" || state === "X") continue
+      found.push({ pid: Number(name), state, cmdline })
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found
+}
+
+/** ffmpeg processes (not ffprobe) working in `dir`. */
+export const ffmpegIn = (dir: string): Array<ProcInfo> =>
+  processesWith(dir).filter((p) => /(^|\/)ffmpeg /.test(p.cmdline) || /\/ffmpeg(\s|$)/.test(p.cmdline.split(" ")[0] ?? ""))
+
+/**
+ * Sample the process table every `everyMs` while the returned `stop` is not
+ * called: the most ffmpeg processes seen at once in `dir` (all, and those
+ * not stopped by SIGSTOP).
+ */
+export const sampleFfmpeg = (dir: string, everyMs = 5) => {
+  let max = 0
+  let maxActive = 0
+  let samples = 0
+  const timer = setInterval(() => {
+    const procs = ffmpegIn(dir)
+    samples++
+    max = Math.max(max, procs.length)
+    maxActive = Math.max(maxActive, procs.filter((p) => p.state !== "T" && p.state !== "t").length)
+  }, everyMs)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      return { max, maxActive, samples }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The CLI as a real process
+// ---------------------------------------------------------------------------
+
+export interface CliResult {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** No inherited RALLYCACHE_* variable, no colours. */
+export const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith("RALLYCACHE_") && key !== "FORCE_COLOR") env[key] = value
+  }
+  return { ...env, NO_COLOR: "1", ...extra }
+}
+
+/** Start the CLI (tsx, not `pnpm rallycache`: pnpm adds a warning line to stderr). */
+export const spawnCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): ChildProcess =>
+  spawn(tsx, [cliBin, ...args], { cwd: repoRoot, env: cliEnv(env), stdio: ["ignore", "pipe", "pipe"] })
+
+/** Wait for a started CLI to end, collecting its output. */
+export const collect = (child: ChildProcess, timeoutMs = 180_000): Promise<CliResult> =>
+  new Promise((resolve) => {
+    let stdout = ""
+    let stderr = ""
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+
+export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}, timeoutMs?: number) =>
+  Effect.promise(() => collect(spawnCli(args, env), timeoutMs))
+
+/** stderr lines that are not blank. */
+export const errorLines = (result: CliResult): Array<string> =>
+  result.stderr.split("\n").filter((line) => line.trim().length > 0)
+
+// ---------------------------------------------------------------------------
+// Fault injection
+// ---------------------------------------------------------------------------
+
+export type FaultCode = "ENOSPC" | "EIO"
+
+/**
+ * A switchable fault source shared by the faulty file systems: while
+ * `enabled`, each faultable operation fails with probability `rate`
+ * (ENOSPC or EIO at random). Every injection is counted per operation.
+ */
+export class Faults {
+  enabled = false
+  rate = 0.1
+  readonly injected = new Map<string, number>()
+  readonly random: ReturnType<typeof rng>
+  constructor(seedValue: number, readonly ops: ReadonlySet<string>) {
+    this.random = rng(seedValue)
+  }
+  /** The fault to inject now for `op`, if any. */
+  draw(op: string): FaultCode | undefined {
+    if (!this.enabled || !this.ops.has(op) || this.random.next() >= this.rate) return undefined
+    this.injected.set(op, (this.injected.get(op) ?? 0) + 1)
+    return this.random.next() < 0.5 ? "ENOSPC" : "EIO"
+  }
+  get total(): number {
+    let n = 0
+    for (const v of this.injected.values()) n += v
+    return n
+  }
+}
+
+/** An error shaped like node's fs errors. */
+export const errnoError = (code: FaultCode, syscall: string, path?: string): NodeJS.ErrnoException => {
+  const text = code === "ENOSPC" ? "no space left on device" : "i/o error"
+  const error: NodeJS.ErrnoException = new Error(
+    `${code}: ${text}, ${syscall}${path === undefined ? "" : ` '${path}'`}`
+  )
+  error.code = code
+  error.errno = code === "ENOSPC" ? -28 : -5
+  error.syscall = syscall
+  if (path !== undefined) error.path = path
+  return error
+}
+
+const pathArg = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined)
+
+/**
+ * `node:fs` for `FileSystemCacheStore`'s `fs` option, failing at random
+ * while `faults.enabled`. A faulty `writeSync` first writes part of the
+ * buffer (a torn write, as a full disk does), then throws.
+ */
+export const faultyFs = (faults: Faults, base: FileSystemCacheStore.SyncFs = NodeFs): FileSystemCacheStore.SyncFs => {
+  const guard = (op: string, path?: string) => {
+    const code = faults.draw(op)
+    if (code !== undefined) throw errnoError(code, op, path)
+  }
+  const wrapped: FileSystemCacheStore.SyncFs = {
+    ...base,
+    openSync: ((path: NodeFs.PathLike, ...rest: Array<unknown>) => {
+      guard("open", pathArg(path))
+      return (base.openSync as (...args: Array<unknown>) => number)(path, ...rest)
+    }) as typeof NodeFs.openSync,
+    writeSync: ((fd: number, buffer: unknown, ...rest: Array<unknown>) => {
+      const code = faults.draw("write")
+      if (code !== undefined) {
+        if (Buffer.isBuffer(buffer)) {
+          const offset = typeof rest[0] === "number" ? rest[0] : 0
+          const length = typeof rest[1] === "number" ? rest[1] : buffer.length - offset
+          const part = Math.floor(length * faults.random.next())
+          if (part > 0) base.writeSync(fd, buffer, offset, part)
+        }
+        throw errnoError(code, "write")
+      }
+      return (base.writeSync as (...args: Array<unknown>) => number)(fd, buffer, ...rest)
+    }) as typeof NodeFs.writeSync,
+    fsyncSync: ((fd: number) => {
+      guard("fsync")
+      return base.fsyncSync(fd)
+    }) as typeof NodeFs.fsyncSync,
+    renameSync: ((from: NodeFs.PathLike, to: NodeFs.PathLike) => {
+      guard("rename", pathArg(from))
+      return base.renameSync(from, to)
+    }) as typeof NodeFs.renameSync,
+    statSync: ((path: NodeFs.PathLike, ...rest: Array<unknown>) => {
+      guard("stat", pathArg(path))
+      return (base.statSync as (...args: Array<unknown>) => unknown)(path, ...rest)
+    }) as typeof NodeFs.statSync,
+    rmSync: ((path: NodeFs.PathLike, ...rest: Array<unknown>) => {
+      guard("rm", pathArg(path))
+      return (base.rmSync as (...args: Array<unknown>) => void)(path, ...rest)
+    }) as typeof NodeFs.rmSync
+  }
+  return wrapped
+}
+
+const platformError = (code: FaultCode, method: string, path: string) =>
+  new SystemError({
+    reason: "Unknown",
+    module: "FileSystem",
+    method,
+    pathOrDescriptor: path,
+    description: `${code}: ${code === "ENOSPC" ? "no space left on device" : "i/o error"}`
+  })
+
+/**
+ * @effect/platform's `FileSystem` (what the ffmpeg exporter uses to create
+ * folders, fsync, stat and rename its clips), failing at random while
+ * `faults.enabled`, and/or slowed by `latencyMs` on every operation.
+ */
+export const faultyPlatformFs = (
+  faults: Faults | undefined,
+  latencyMs = 0
+): Layer.Layer<FileSystem.FileSystem> =>
+  Layer.effect(
+    FileSystem.FileSystem,
+    Effect.map(FileSystem.FileSystem, (live) => {
+      const gate = (method: string, path: string) =>
+        Effect.suspend(() => {
+          const code = faults?.draw(`platform.${method}`)
+          const fail = code === undefined ? Effect.void : Effect.fail(platformError(code, method, path))
+          return latencyMs > 0 ? Effect.zipRight(Effect.sleep(latencyMs), fail) : fail
+        })
+      const fs: FileSystem.FileSystem = {
+        ...live,
+        makeDirectory: (path, options) => Effect.zipRight(gate("mkdir", path), live.makeDirectory(path, options)),
+        open: (path, options) => Effect.zipRight(gate("open", path), live.open(path, options)),
+        stat: (path) => Effect.zipRight(gate("stat", path), live.stat(path)),
+        rename: (from, to) => Effect.zipRight(gate("rename", from), live.rename(from, to)),
+        exists: (path) => latencyMs > 0 ? Effect.zipRight(Effect.sleep(latencyMs), live.exists(path)) : live.exists(path)
+      }
+      return fs
+    })
+  ).pipe(Layer.provide(NodeFileSystem.layer))
+
+/** A synchronous sleep (a slow disk blocks the calling thread, as real sync I/O does). */
+export const blockFor = (ms: number): void => {
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+/** `node:fs` with `latencyMs` added to every call. */
+export const slowFs = (latencyMs: number, base: FileSystemCacheStore.SyncFs = NodeFs): FileSystemCacheStore.SyncFs => {
+  const out: Record<string, unknown> = {}
+  for (const [name, fn] of Object.entries(base)) {
+    out[name] = typeof fn === "function"
+      ? (...args: Array<unknown>) => {
+        blockFor(latencyMs)
+        return (fn as (...a: Array<unknown>) => unknown)(...args)
+      }
+      : fn
+  }
+  return out as unknown as FileSystemCacheStore.SyncFs
+}
+
+// ---------------------------------------------------------------------------
+// A node stack with injectable parts
+// ---------------------------------------------------------------------------
+
+export interface StackOptions {
+  readonly cacheDir: string
+  readonly config?: Config.Options
+  /** The store's `node:fs`. */
+  readonly storeFs?: FileSystemCacheStore.SyncFs
+  /** The exporter's platform FileSystem. */
+  readonly exporterFs?: Layer.Layer<FileSystem.FileSystem>
+  /** Binaries (e.g. a fake ffmpeg). Default: resolved. */
+  readonly ffmpeg?: FfmpegResolver.FfmpegShape
+  readonly exporter?: Omit<FfmpegExporter.Options, "runDir">
+  readonly store?: Omit<FileSystemCacheStore.Options, "cacheDir" | "fs">
+  /** Wrap the exporter (count exports, inject failures). */
+  readonly wrapExporter?: (exporter: Exporter.ExporterShape) => Exporter.ExporterShape
+}
+
+/**
+ * What `RallyCache.layer` of `@rallycache/node` builds, with every part
+ * replaceable: the store's fs, the exporter's FileSystem, the binaries.
+ */
+export const nodeStack = (options: StackOptions) => {
+  const runDir = NodePath.join(options.cacheDir, "run")
+  const base = Layer.mergeAll(
+    Config.CacheConfig.layer(options.config ?? {}),
+    CacheEvent.CacheEvents.layer(),
+    Metrics.layer,
+    PreloadPolicy.layer
+  )
+  const ffmpeg = options.ffmpeg === undefined
+    ? FfmpegResolver.layer.pipe(Layer.provide(NodeContext.layer))
+    : FfmpegResolver.layerStatic(options.ffmpeg)
+  let exporter: Layer.Layer<Exporter.Exporter, FfmpegResolver.FfmpegNotFound, CommandExecutor.CommandExecutor> =
+    FfmpegExporter.layerWithFfmpeg({ ...options.exporter, runDir }).pipe(
+      Layer.provide(options.exporterFs ?? NodeFileSystem.layer),
+      Layer.provide(ffmpeg)
+    )
+  const wrap = options.wrapExporter
+  if (wrap !== undefined) {
+    exporter = Layer.effect(Exporter.Exporter, Effect.map(Exporter.Exporter, wrap)).pipe(Layer.provide(exporter))
+  }
+  const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir)).pipe(Layer.provide(NodeFileSystem.layer))
+  const store = FileSystemCacheStore.layer({
+    ...options.store,
+    cacheDir: options.cacheDir,
+    ...(options.storeFs === undefined ? {} : { fs: options.storeFs })
+  }).pipe(Layer.provide(reap))
+  const services = Layer.mergeAll(exporter.pipe(Layer.provide(NodeContext.layer)), store).pipe(
+    Layer.provideMerge(base)
+  )
+  const cleanup = Cleanup.layer.pipe(Layer.provideMerge(services))
+  return CoreRallyCache.layer.pipe(Layer.provideMerge(cleanup))
+}
+
+/** Count exports through the `Exporter`: running now, and the most at once. */
+export const exportCounter = () => {
+  const counter = { running: 0, max: 0, started: 0 }
+  const wrap = (exporter: Exporter.ExporterShape): Exporter.ExporterShape => ({
+    ...exporter,
+    export: (request) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => {
+          counter.running++
+          counter.started++
+          counter.max = Math.max(counter.max, counter.running)
+        }),
+        () => exporter.export(request),
+        () => Effect.sync(() => void counter.running--)
+      )
+  })
+  return { counter, wrap }
+}
+
+// ---------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------
+
+/** A forced full GC (the flag is set at run time; vitest workers do not start with --expose-gc). */
+export const forceGc: () => void = (() => {
+  const existing = (globalThis as { gc?: () => void }).gc
+  if (typeof existing === "function") return existing
+  v8.setFlagsFromString("--expose-gc")
+  const gc = vm.runInNewContext("gc") as () => void
+  return gc
+})()
+
+export const heapMiB = (): number => Math.round((process.memoryUsage().heapUsed / 1024 / 1024) * 10) / 10
+
+// ---------------------------------------------------------------------------
+// Figures
+// ---------------------------------------------------------------------------
+
+const figuresFile = process.env["RELIABILITY_FIGURES"] ?? NodePath.join(NodeOs.tmpdir(), "rallycache-reliability-figures.jsonl")
+
+/**
+ * Record the figures of a test: printed, and appended as one JSON line to
+ * `$RELIABILITY_FIGURES` (default in the temp folder) for the README table.
+ */
+export const report = (test: string, figures: Record<string, unknown>): void => {
+  const line = JSON.stringify({ test, seed, long, at: new Date().toISOString(), ...figures })
+  console.log(`[reliability] ${line}`)
+  try {
+    NodeFs.appendFileSync(figuresFile, line + "\n")
+  } catch {
+    // figures are a report, not a result
+  }
+}
