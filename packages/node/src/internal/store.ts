@@ -444,17 +444,26 @@ export const make = (
           entry = index.entries.get(key)
           if (entry === undefined) return Effect.succeed(Option.none())
         }
-        const problem = problemOf(entry, now)
-        if (problem === undefined) return Effect.succeed(Option.some(entry))
-        // Another process may have removed or replaced it: look again before blaming the entry.
+        // A stat that fails (EIO...) proves nothing against the clip: a miss, and the entry stays
+        // (reserve checks it again and fails with a typed CacheIOError). lookup never fails.
+        let problem: string | undefined
         try {
-          Journal.refresh(fs, dirs.journal, index)
+          problem = problemOf(entry, now)
         } catch {
           return Effect.succeed(Option.none())
         }
-        const current = index.entries.get(key)
-        if (current === undefined) return Effect.succeed(Option.none())
-        const problemNow = current === entry ? problem : problemOf(current, now)
+        if (problem === undefined) return Effect.succeed(Option.some(entry))
+        // Another process may have removed or replaced it: look again before blaming the entry.
+        let problemNow: string | undefined
+        let current: CacheEntry | undefined
+        try {
+          Journal.refresh(fs, dirs.journal, index)
+          current = index.entries.get(key)
+          if (current === undefined) return Effect.succeed(Option.none())
+          problemNow = current === entry ? problem : problemOf(current, now)
+        } catch {
+          return Effect.succeed(Option.none())
+        }
         if (problemNow === undefined) return Effect.succeed(Option.some(current))
         return invalidate(current, problemNow, now).pipe(
           Effect.catchAll((error) => Effect.logWarning(`rallycache: could not drop an invalid entry: ${error.message}`)),
