@@ -1,18 +1,32 @@
 /**
  * A fiber-based priority queue of exports.
  *
- * - At most `concurrency` jobs run at once (a Semaphore of `concurrency`
- *   guards a fixed pool of supervised workers; no fiber per queued job).
+ * - At most `concurrency` jobs run at once: `concurrency` slots (permits)
+ *   shared by a fixed pool of supervised worker fibers. No fiber per queued
+ *   job; a job runs inside the worker that took it.
  * - Strict priority order, first-in first-out within a priority.
  * - A job is identified by its key: submitting a key that is queued or
- *   running joins it (and raises its priority if the new one is higher).
- * - Queued jobs can be re-prioritised or cancelled; cancelling a running
- *   job interrupts its fiber.
- * - Preemption: when a high job arrives and every slot runs low work, one
- *   low job is paused (if the exporter can pause) or interrupted and queued
- *   again.
- * - Transient failures are retried on the retry schedule; permanent ones,
- *   cancellations and preemptions are not counted as retries.
+ *   running joins it (and raises its priority if the new one is higher), so
+ *   a key never has two runs in flight.
+ * - Queued jobs can be re-prioritised (a moved job goes to the back of its
+ *   new priority) or cancelled; cancelling a running job interrupts it, and
+ *   `cancel` returns once its finalizers have run.
+ * - Preemption: when high work waits and every slot runs low work, the low
+ *   job started last is either interrupted and queued again at the front of
+ *   its priority (`interrupt`), or paused through `JobContext.paused` while
+ *   the high job takes its slot, then resumed (ahead of queued low work)
+ *   when a slot frees (`suspend`; the job must honour `paused`).
+ * - Transient failures are retried on the retry schedule. While it waits
+ *   for its next attempt a job holds no slot (a backoff can last seconds,
+ *   and two slots are all there is), then it goes to the front of its
+ *   priority. Permanent failures are not retried. Cancellations and
+ *   preemptions are neither failures nor retries.
+ * - A defect in a job fails that job only; its worker carries on.
+ * - When the scope closes, running jobs are interrupted, every waiter fails
+ *   with `ExportCancelled`, and no fiber of the queue is left.
+ *
+ * Cost: about 2-3 µs of CPU per job, flat from 10k to 100k queued jobs (run
+ * `pnpm bench --only queue` for the comparison with p-queue).
  *
  * @since 0.1.0
  */
@@ -90,7 +104,10 @@ export interface Options<E> {
   readonly concurrency?: number
   /** `interrupt` (default): stop a low job and queue it again; `suspend`: pause it in place; `off`. */
   readonly preemption?: "interrupt" | "suspend" | "off"
-  /** Delays between retries of a transient failure. Default: no retry. */
+  /**
+   * Delays between retries of a transient failure (fed the error). Default:
+   * no retry. `Config.retrySchedule(config)` gives the configured backoff.
+   */
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** Which failures are worth retrying. Default: `Errors.isTransient`. */
   readonly isTransient?: (error: E) => boolean
@@ -108,9 +125,19 @@ export interface ExportQueue<A, E> {
    * its result. Interrupting a waiter does not cancel the job.
    */
   readonly submit: (job: ExportJob<A, E>) => Effect.Effect<Effect.Effect<A, E | ExportCancelled>>
-  /** Change the priority of a queued or running job. `false` if unknown. */
+  /**
+   * Change the priority of a job. A queued job moves to the back of its new
+   * priority; for a running one the priority is recorded (it decides
+   * preemption and where the job goes if it is queued again). `false` if the
+   * key is unknown.
+   */
   readonly setPriority: (key: CacheKey, priority: Priority) => Effect.Effect<boolean>
-  /** Drop a queued job, or interrupt a running one; its waiters fail with `ExportCancelled`. */
+  /**
+   * Drop a queued job, or interrupt a running one; its waiters fail with
+   * `ExportCancelled` at once. For a running job the effect returns once its
+   * run has ended, so whatever it started (an ffmpeg process) is gone; the
+   * key stays taken until then. `false` if the key is unknown.
+   */
   readonly cancel: (key: CacheKey) => Effect.Effect<boolean>
   readonly status: Effect.Effect<QueueStatus>
 }

@@ -59,6 +59,17 @@ type After = "none" | "cancel" | "requeue-front" | "requeue-back"
 
 type Waiter<A, E> = (exit: Exit.Exit<A, E | ExportCancelled>) => void
 
+class JobExtra {
+  endWaiters: Array<() => void> | undefined = undefined
+  retryState: unknown = undefined
+  hasRetryState = false
+  startedAt = 0
+  timer: Fiber.RuntimeFiber<void> | undefined = undefined
+  paused: SubscriptionRef.SubscriptionRef<boolean> | undefined = undefined
+}
+
+const extraOf = <A, E>(job: Job<A, E>): JobExtra => job.extra ?? (job.extra = new JobExtra())
+
 /**
  * A job, and the effect that waits for its result: `submit` hands out the job
  * itself, so waiting costs no allocation per job.
@@ -69,17 +80,13 @@ class Job<A, E> extends Effectable.Class<A, E | ExportCancelled> {
   state: JobState = "queued"
   after: After = "none"
   waiters: Array<Waiter<A, E>> | undefined = undefined
-  endWaiters: Array<() => void> | undefined = undefined
   exit: Exit.Exit<A, E | ExportCancelled> | undefined = undefined
   attempt = 1
-  retryState: unknown = undefined
-  hasRetryState = false
   worker: Worker<A, E> | undefined = undefined
   holdsSlot = false
   startedSeq = 0
-  startedAt = 0
-  timer: Fiber.RuntimeFiber<void> | undefined = undefined
-  paused: SubscriptionRef.SubscriptionRef<boolean> | undefined = undefined
+  /** Rarely needed state, apart to keep the many queued jobs small. */
+  extra: JobExtra | undefined = undefined
 
   constructor(readonly job: ExportJob<A, E>, public rank: number) {
     super()
@@ -230,9 +237,9 @@ export const make = <A, E>(
       job.exit = exit
       if (byKey.get(job.key) === job) byKey.delete(job.key)
       failWaiters(job, exit)
-      const ends = job.endWaiters
+      const ends = job.extra?.endWaiters
       if (ends !== undefined) {
-        job.endWaiters = undefined
+        job.extra!.endWaiters = undefined
         for (let i = 0; i < ends.length; i++) ends[i]!()
       }
     }
@@ -324,7 +331,7 @@ export const make = <A, E>(
       job.holdsSlot = true
       job.startedSeq = ++startSeq
       active++
-      const paused = job.paused
+      const paused = job.extra?.paused
       if (paused !== undefined) pending.push(SubscriptionRef.set(paused, false))
       trimWorkers()
     }
@@ -389,7 +396,8 @@ export const make = <A, E>(
       active--
       suspended[victim.rank]!.push(victim)
       suspendedCount++
-      if (victim.paused !== undefined) pending.push(SubscriptionRef.set(victim.paused, true))
+      const paused = victim.extra?.paused
+      if (paused !== undefined) pending.push(SubscriptionRef.set(paused, true))
       while (workers.size < targetWorkers()) spawnWorker()
       dispatch()
     }
@@ -445,7 +453,7 @@ export const make = <A, E>(
       if (closed) return finishCancelled(job, "shutdown")
       if (Exit.isSuccess(exit)) {
         completed++
-        const millis = onEvent === undefined ? 0 : clock.unsafeCurrentTimeMillis() - job.startedAt
+        const millis = onEvent === undefined ? 0 : clock.unsafeCurrentTimeMillis() - (job.extra?.startedAt ?? 0)
         emit({ _tag: "Succeeded", job: job.job, priority: priorityOf(job.rank), millis })
         finish(job, exit)
       } else if (after === "requeue-front") {
@@ -454,7 +462,7 @@ export const make = <A, E>(
       } else if (after === "requeue-back") {
         // Cancelled while running, then requested again before it ended.
         job.attempt = 1
-        job.hasRetryState = false
+        if (job.extra !== undefined) job.extra.hasRetryState = false
         requeue(job, false)
         emit({ _tag: "Queued", job: job.job, priority: priorityOf(job.rank) })
       } else if (after === "cancel" || Cause.isInterruptedOnly(exit.cause)) {
@@ -481,12 +489,13 @@ export const make = <A, E>(
       job.attempt++
       backoff.add(job)
       emit({ _tag: "Failed", job: job.job, error, willRetry: true })
-      job.timer = Runtime.runFork(
+      const extra = extraOf(job)
+      extra.timer = Runtime.runFork(
         runtime,
         Effect.zipRight(
           Effect.sleep(Math.max(0, delay)),
           Effect.suspend(() => {
-            job.timer = undefined
+            extra.timer = undefined
             if (job.state !== "backoff" || closed) return Effect.void
             backoff.delete(job)
             requeue(job, true)
@@ -511,24 +520,26 @@ export const make = <A, E>(
       }
       const error = failure.value
       const now = clock.unsafeCurrentTimeMillis()
-      const state = job.hasRetryState ? job.retryState : retry.initial
+      const state = job.extra?.hasRetryState ? job.extra.retryState : retry.initial
       return Effect.map(retry.step(now, error, state), ([next, , decision]) => {
         // A cancel or shutdown may have come while the schedule was stepping.
         if (closed || job.after !== "none" || ScheduleDecision.isDone(decision)) {
           settle(worker, job, exit)
           return
         }
-        job.retryState = next
-        job.hasRetryState = true
+        const extra = extraOf(job)
+        extra.retryState = next
+        extra.hasRetryState = true
         scheduleRetry(worker, job, error, ScheduleIntervals.start(decision.intervals) - now)
       })
     }
 
     const contextFor = (job: Job<A, E>): Effect.Effect<JobContext> => {
       if (preemption !== "suspend") return Effect.succeed({ attempt: job.attempt, paused: neverPaused })
-      if (job.paused !== undefined) return Effect.succeed({ attempt: job.attempt, paused: job.paused })
+      const existing = job.extra?.paused
+      if (existing !== undefined) return Effect.succeed({ attempt: job.attempt, paused: existing })
       return Effect.map(SubscriptionRef.make(false), (paused) => {
-        job.paused = paused
+        extraOf(job).paused = paused
         return { attempt: job.attempt, paused }
       })
     }
@@ -593,7 +604,7 @@ export const make = <A, E>(
           return runWith(job, { attempt: job.attempt, paused: neverPaused })
         }
         if (onEvent !== undefined) {
-          job.startedAt = clock.unsafeCurrentTimeMillis()
+          extraOf(job).startedAt = clock.unsafeCurrentTimeMillis()
           emit({ _tag: "Started", job: job.job, priority: priorityOf(job.rank), attempt: job.attempt })
         }
         return Effect.flatMap(Effect.zipRight(flush(), contextFor(job)), (context) => runWith(job, context))
@@ -676,7 +687,8 @@ export const make = <A, E>(
     const awaitEnd = (job: Job<A, E>): Effect.Effect<void> =>
       Effect.async<void>((done) => {
         if (job.state === "done") return done(Effect.void)
-        const ends = job.endWaiters ?? (job.endWaiters = [])
+        const extra = extraOf(job)
+        const ends = extra.endWaiters ?? (extra.endWaiters = [])
         const callback = () => done(Effect.void)
         ends.push(callback)
       })
@@ -693,8 +705,9 @@ export const make = <A, E>(
           }
           case "backoff": {
             backoff.delete(job)
-            job.timer?.unsafeInterruptAsFork(FiberId.none)
-            job.timer = undefined
+            const extra = job.extra
+            extra?.timer?.unsafeInterruptAsFork(FiberId.none)
+            if (extra !== undefined) extra.timer = undefined
             finishCancelled(job, "cancelled")
             return Effect.as(flush(), true)
           }
@@ -704,9 +717,10 @@ export const make = <A, E>(
             failWaiters(job, cancelledExit(job))
             if (job.after !== "cancel") {
               job.after = "cancel"
-              if (job.state === "suspended" && job.paused !== undefined) {
+              const paused = job.extra?.paused
+              if (job.state === "suspended" && paused !== undefined) {
                 // A stopped process must be continued to handle its signal.
-                pending.push(SubscriptionRef.set(job.paused, false))
+                pending.push(SubscriptionRef.set(paused, false))
               }
               pending.push(Effect.sync(() => interruptWorker(job.worker!)))
             }
@@ -750,7 +764,8 @@ export const make = <A, E>(
         }
         const fibers: Array<Fiber.RuntimeFiber<void>> = []
         for (const job of backoff) {
-          if (job.timer !== undefined) fibers.push(job.timer)
+          const timer = job.extra?.timer
+          if (timer !== undefined) fibers.push(timer)
           finishCancelled(job, "shutdown")
         }
         backoff.clear()
