@@ -77,6 +77,16 @@ export interface Options {
    * rejected; within it the clip ends with the source. Default 0.5.
    */
   readonly endSlack?: number | undefined
+  /**
+   * How each new clip is checked before it is renamed into place:
+   * - `"ffprobe"` (default): ffprobe reads the file back (streams present,
+   *   duration within tolerance). Costs one ffprobe start (10-20 ms), about
+   *   as much as a copy-mode cut itself.
+   * - `"progress"`: trusts ffmpeg's own final `-progress` report (frames
+   *   written, output duration) and its exit code; no extra process.
+   * Either way the deep check (`verify`) runs in the store's sweeps.
+   */
+  readonly verifyOutput?: "ffprobe" | "progress" | undefined
 }
 
 /**
@@ -140,6 +150,7 @@ export const make = (
     const killGrace = Duration.decode(options.killGrace ?? Duration.seconds(2))
     const lowNice = options.lowPriorityNice ?? 10
     const endSlack = options.endSlack ?? 0.5
+    const verifyOutput = options.verifyOutput ?? "ffprobe"
 
     // Probes per (path, fingerprint); bounded, oldest first out.
     const sources = new Map<string, SourceEntry>()
@@ -200,6 +211,19 @@ export const make = (
           Effect.succeed<OutputCheck>({ ok: false, detail: `cannot run ffprobe: ${error.message}`, duration: 0 })
         )
       )
+
+    const checkProgress = (entry: SourceEntry, expected: number, outTime: number, frames: number): OutputCheck => {
+      const tolerance = 0.5 + 0.02 * expected
+      if (entry.info.hasVideo && frames <= 0) return { ok: false, detail: "ffmpeg wrote no video frame", duration: outTime }
+      if (outTime < 0 || Math.abs(outTime - expected) > tolerance) {
+        return {
+          ok: false,
+          detail: `ffmpeg wrote ${outTime.toFixed(3)} s instead of ${expected.toFixed(3)} s`,
+          duration: outTime
+        }
+      }
+      return { ok: true, detail: "", duration: outTime }
+    }
 
     const fsyncFile = (path: string) =>
       Effect.scoped(Effect.flatMap(fs.open(path, { flag: "r+" }), (file) => file.sync))
@@ -268,9 +292,15 @@ export const make = (
         const expected = Math.max(plan.clipEnd - plan.clipStart, 0.001)
         const onProgress = request.onProgress
         let reported = 0
-        const onStdoutLine = onProgress === undefined ? undefined : (line: string) => {
+        // What ffmpeg itself says it wrote (the last -progress block).
+        let outTime = -1
+        let videoFrames = 0
+        const onStdoutLine = (line: string) => {
+          if (line.startsWith("frame=")) videoFrames = Number(line.slice(6)) || 0
           const parsed = parseProgressLine(line)
           if (parsed === null) return Effect.void
+          if (parsed !== "end") outTime = parsed
+          if (onProgress === undefined) return Effect.void
           const ratio = parsed === "end" ? 1 : Math.min(0.999, parsed / expected)
           if (ratio < reported + 0.01 && parsed !== "end") return Effect.void
           reported = ratio
@@ -348,7 +378,9 @@ export const make = (
         }
 
         yield* fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error)))
-        const check = yield* checkOutput(request.tempPath, entry, expected)
+        const check = verifyOutput === "ffprobe"
+          ? yield* checkOutput(request.tempPath, entry, expected)
+          : checkProgress(entry, expected, outTime, videoFrames)
         if (!check.ok) {
           return yield* new Errors.ExportFailed({ reason: "verify", detail: check.detail, transient: true, stderr })
         }

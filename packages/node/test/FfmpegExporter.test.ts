@@ -132,6 +132,19 @@ describe("FfmpegExporter", () => {
       }
     }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
 
+  it.live("verifyOutput \"progress\": checks what ffmpeg reports instead of running ffprobe", () =>
+    Effect.gen(function*() {
+      const source = yield* testVideo
+      const dir = yield* tempDir("progress-check")
+      for (const mode of ["copy", "accurate"] as const) {
+        for (const [start, end] of [[0.3, 2.3], [2.05, 5.9]] as const) {
+          const { request, result } = yield* exportRally(source, dir, { start, end }, mode)
+          expect(result.clipEnd).toBe(end)
+          expect((yield* (yield* Exporter.Exporter).verify(request.outputPath))._tag).toBe("Valid")
+        }
+      }
+    }).pipe(Effect.scoped, Effect.provide(exporterLayer({ verifyOutput: "progress" }))), 60_000)
+
   it.live("progress reaches 1 and never goes back", () =>
     Effect.gen(function*() {
       const source = yield* longVideo
