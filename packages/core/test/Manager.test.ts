@@ -288,6 +288,26 @@ describe("Manager", () => {
       expect(yield* Effect.flip(cache.getClip(id, 0))).toEqual(new UnknownVideo({ videoId: id }))
     }).pipe(Effect.provide(RallyCache.layerTest(baseOptions))))
 
+  it.effect("close cancels the video's queued work, lets running exports finish and forgets the video", () =>
+    Effect.gen(function*() {
+      const { cache, id } = yield* open
+      const control = yield* TestExporter.Control
+      yield* cache.preload(id)
+      yield* settle
+      let stats = yield* cache.stats
+      expect(stats.queue.running.length).toBe(2)
+      expect(stats.queue.queued.low.length).toBe(28)
+      yield* cache.close(id)
+      stats = yield* cache.stats
+      expect(stats.queue.queued.low).toEqual([])
+      expect(stats.videos).toBe(0)
+      yield* TestClock.adjust("1 minute")
+      expect((yield* control.counts).succeeded).toBe(2)
+      expect(yield* Effect.flip(cache.status(id))).toEqual(new UnknownVideo({ videoId: id }))
+      // Closing twice is harmless.
+      yield* cache.close(id)
+    }).pipe(Effect.provide(RallyCache.layerTest(baseOptions))))
+
   it.effect("a permanent failure fails getClip without a retry", () =>
     Effect.gen(function*() {
       const { cache, id } = yield* open

@@ -421,8 +421,18 @@ export const make: Effect.Effect<
       { discard: true }
     )
 
-  const forget = (state: VideoState) =>
-    Effect.zipRight(cancelQueued(state.plan.keys()), releasePin(state))
+  /**
+   * Drop a video's state: cancel its queued work (planned or preloaded),
+   * except the clips in `keep`, and release its pin.
+   */
+  const forget = (state: VideoState, keep: ReadonlySet<CacheKey> = new Set()) =>
+    Effect.suspend(() => {
+      const videoId = state.view.source.id
+      const keys: Array<CacheKey> = []
+      for (const [key, info] of jobs) if (info.videoId === videoId && !keep.has(key)) keys.push(key)
+      for (const key of state.plan.keys()) if (!keep.has(key)) keys.push(key)
+      return Effect.zipRight(cancelQueued(new Set(keys)), releasePin(state))
+    })
 
   // ---- handlers ------------------------------------------------------------
 
@@ -469,7 +479,8 @@ export const make: Effect.Effect<
         CacheKeys.make({ fingerprint: info.fingerprint, start: rally.start, end: rally.end, mode, settingsVersion })
       )
       const previous = videos.get(id)
-      if (previous !== undefined) yield* forget(previous)
+      // Reopened: work queued for rallies that are still there stays queued.
+      if (previous !== undefined) yield* forget(previous, new Set(keys))
       const view: VideoView = { source, info, rallies, keys, mode }
       videos.set(id, { view, current: null, plan: new Map(), pin: null })
       yield* republish
