@@ -112,10 +112,13 @@ const verify = Command.make("verify", { ...Common.common, deep }, (options) =>
       const store = yield* CacheStore.CacheStore
       const config = yield* Config.CacheConfig
       const exporter = yield* Exporter.Exporter
+      const startup = yield* Common.StoreStartup
       const entries = yield* store.list
       const now = yield* Clock.currentTimeMillis
       const maxAgeMillis = Duration.toMillis(config.maxAge)
-      const removed: Array<{ key: string; reason: string; videoId: string; rallyIndex: number }> = []
+      // Entries the store itself dropped when it opened (missing file, wrong size) count as checked and removed.
+      const removed: Array<{ key: string; reason: string; videoId?: string; rallyIndex?: number }> = startup.dropped
+        .map(({ key, reason }) => ({ key, reason: `${/missing/.test(reason) ? "missing" : "size"}: ${reason}` }))
       yield* Effect.forEach(entries, (entry) =>
         Effect.gen(function*() {
           const path = store.pathOf(entry.key)
@@ -131,10 +134,13 @@ const verify = Command.make("verify", { ...Common.common, deep }, (options) =>
             removed.push({ key: entry.key, reason: reason.value, videoId: entry.videoId, rallyIndex: entry.rallyIndex })
           }
         }), { concurrency: options.deep ? 2 : 8 })
-      const result = { checked: entries.length, valid: entries.length - removed.length, removed }
+      const checked = entries.length + startup.dropped.length
+      const result = { checked, valid: checked - removed.length, removed }
       if (options.json) return yield* Output.json(result)
       for (const r of removed) {
-        yield* Output.stdout(`removed ${r.key} (${r.videoId} rally ${r.rallyIndex}): ${r.reason}`)
+        yield* Output.stdout(
+          `removed ${r.key}${r.videoId === undefined ? "" : ` (${r.videoId} rally ${r.rallyIndex})`}: ${r.reason}`
+        )
       }
       yield* Output.stdout(
         `checked ${result.checked} clip${result.checked === 1 ? "" : "s"}${options.deep ? " (deep)" : ""}: ${result.valid} valid, ${removed.length} removed`

@@ -106,6 +106,7 @@ export const command = Command.make(
             display
           })
           yield* display.clear
+          yield* Watch.record(cacheDir, report)
 
           // Every clip, placed beside the sample so they are easy to open.
           const clipsDir = NodePath.join(demoDir, "clips")

@@ -9,6 +9,7 @@ import type { Domain } from "@rallycache/core"
 import { RallyCache } from "@rallycache/core"
 import { Effect, Either, Exit, Option } from "effect"
 import * as NodePath from "node:path"
+import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
 import { CliExit, exitCodeOf, firstError, messageOf } from "../internal/errors.js"
 import * as Output from "../internal/output.js"
@@ -71,7 +72,7 @@ export const command = Command.make(
       const outDir = Option.map(options.out, (dir) => NodePath.resolve(dir))
       if (Option.isSome(outDir)) yield* ensureDir(outDir.value)
 
-      yield* Common.withCache(options, Video.settings(options), () =>
+      yield* Common.withCache(options, Video.settings(options), (cacheDir) =>
         Effect.scoped(Effect.gen(function*() {
           const rc = yield* RallyCache.RallyCache
           const opened = yield* Video.open({ path: source, file, videoId: options.videoId, mode: options.mode })
@@ -130,6 +131,7 @@ export const command = Command.make(
             failed: errors.length,
             bytes: clips.reduce((sum, c) => sum + c.bytes, 0)
           }
+          yield* CliStats.add(cacheDir, { hits, misses: clips.length - hits })
           if (options.json) {
             yield* Output.json({
               videoId,

@@ -7,6 +7,7 @@
 import { Command, Options } from "@effect/cli"
 import { RallyCache } from "@rallycache/core"
 import { Effect, Option } from "effect"
+import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
 import { UsageError } from "../internal/errors.js"
 import * as Output from "../internal/output.js"
@@ -40,7 +41,7 @@ export const command = Command.make(
         })
       }
       const source = yield* Video.checkSource(options.video)
-      yield* Common.withCache(options, Video.settings({ mode: options.mode, concurrency: Option.none() }), () =>
+      yield* Common.withCache(options, Video.settings({ mode: options.mode, concurrency: Option.none() }), (cacheDir) =>
         Effect.scoped(Effect.gen(function*() {
           const rc = yield* RallyCache.RallyCache
           const opened = yield* Video.open({ path: source, file, videoId: options.videoId, mode: options.mode })
@@ -51,6 +52,7 @@ export const command = Command.make(
           const clip = yield* rc.getClip(videoId, options.index)
           const waitMs = Output.round((yield* Output.nowMs) - started, 1)
           yield* display.clear
+          yield* CliStats.add(cacheDir, clip.cached ? { hits: 1, misses: 0 } : { hits: 0, misses: 1 })
           yield* options.json
             ? Output.json({ path: clip.path, cached: clip.cached, waitMs })
             : Output.stdout(clip.path)

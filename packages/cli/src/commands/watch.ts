@@ -9,6 +9,7 @@ import { Command, Options } from "@effect/cli"
 import type { Domain } from "@rallycache/core"
 import { RallyCache } from "@rallycache/core"
 import { Duration, Effect, Option } from "effect"
+import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
 import * as Output from "../internal/output.js"
 import * as Progress from "../internal/progress.js"
@@ -107,6 +108,16 @@ export const session = (input: {
   })
 
 /**
+ * Add a session's hits and misses to the cache folder's CLI statistics.
+ *
+ * @since 0.1.0
+ */
+export const record = (cacheDir: string, r: WatchReport) => {
+  const hits = r.navigations.filter((n) => n.hit).length
+  return CliStats.add(cacheDir, { hits, misses: r.navigations.length - hits })
+}
+
+/**
  * A watch report for people.
  *
  * @since 0.1.0
@@ -153,7 +164,7 @@ export const command = Command.make(
     Effect.gen(function*() {
       const file = yield* Common.readRallies(options.rallies)
       const source = yield* Video.checkSource(options.video)
-      yield* Common.withCache(options, Video.settings(options), () =>
+      yield* Common.withCache(options, Video.settings(options), (cacheDir) =>
         Effect.scoped(Effect.gen(function*() {
           const opened = yield* Video.open({ path: source, file, videoId: options.videoId, mode: options.mode })
           const display = yield* Progress.makeDisplay({ tty: Output.isTTY(), plain: !options.json })
@@ -164,6 +175,7 @@ export const command = Command.make(
           yield* Progress.follow(opened.source.id, display)
           const result = yield* session({ videoId: opened.source.id, rallies, speed: options.speed, display })
           yield* display.clear
+          yield* record(cacheDir, result)
           yield* options.json ? Output.json(result) : Output.stdout(summary(result))
         })))
     })

@@ -46,12 +46,22 @@ export type Services =
 export type LayerOptions = Config.Options & { readonly cacheDir: string }
 
 /**
+ * What the store removed when it opened (entries whose file was missing or
+ * had the wrong size), so `cache verify` can report them.
+ *
+ * @internal
+ */
+export class StoreStartup extends Context.Tag("@rallycache/cli/StoreStartup")<StoreStartup, {
+  readonly dropped: ReadonlyArray<{ readonly key: string; readonly reason: string }>
+}>() {}
+
+/**
  * The services of the `cache` and `doctor` commands: no manager, no
  * cleanup fibers.
  *
  * @internal
  */
-export type MaintenanceServices = Exclude<Services, RallyCache.RallyCache>
+export type MaintenanceServices = Exclude<Services, RallyCache.RallyCache> | StoreStartup
 
 /**
  * Builds the cache layers of commands. `bin.ts` provides the Node layers;
@@ -101,7 +111,8 @@ export const resolveCacheDir = (flag: Option.Option<string>): string => {
   const explicit = Option.getOrUndefined(flag) ?? nonEmpty(process.env["RALLYCACHE_CACHE_DIR"])
   if (explicit !== undefined) return NodePath.resolve(explicit)
   const xdg = nonEmpty(process.env["XDG_CACHE_HOME"])
-  return NodePath.join(xdg ?? NodePath.join(NodeOs.homedir(), ".cache"), "rallycache")
+  // XDG says a relative XDG_CACHE_HOME is invalid and must be ignored.
+  return NodePath.join(xdg !== undefined && NodePath.isAbsolute(xdg) ? xdg : NodePath.join(NodeOs.homedir(), ".cache"), "rallycache")
 }
 
 const nonEmpty = (value: string | undefined): string | undefined =>

@@ -10,12 +10,12 @@
  *
  * @internal
  */
-import { NodeContext } from "@effect/platform-node"
-import { CacheEvent, Cleanup, Config, Metrics, PreloadPolicy, RallyCache } from "@rallycache/core"
-import { FfmpegExporter, FfmpegResolver, FileSystemCacheStore } from "@rallycache/node"
-import { Layer } from "effect"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { CacheEvent, CacheStore, Config, Metrics } from "@rallycache/core"
+import { FfmpegExporter, FfmpegResolver, FileSystemCacheStore, RallyCache } from "@rallycache/node"
+import { Context, Effect, Layer } from "effect"
 import * as NodePath from "node:path"
-import type { LayerOptions } from "./common.js"
+import { type LayerOptions, StoreStartup } from "./common.js"
 
 const base = (options: LayerOptions) => {
   const { cacheDir, ...settings } = options
@@ -25,20 +25,25 @@ const base = (options: LayerOptions) => {
     Metrics.layer
   )
   const ffmpeg = FfmpegResolver.layer.pipe(Layer.provide(NodeContext.layer))
-  const exporter = FfmpegExporter.layerWithFfmpeg({ runDir: NodePath.join(cacheDir, "run") }).pipe(
+  const runDir = NodePath.join(cacheDir, "run")
+  const exporter = FfmpegExporter.layerWithFfmpeg({ runDir }).pipe(
     Layer.provide(NodeContext.layer),
     Layer.provideMerge(ffmpeg)
   )
-  return Layer.mergeAll(exporter, FileSystemCacheStore.layer({ cacheDir })).pipe(Layer.provideMerge(core))
+  // As in the default layer: orphans of a crashed process go before the
+  // store reconciles tmp/.
+  const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir)).pipe(Layer.provide(NodeContext.layer))
+  const store = Layer.scopedContext(
+    Effect.map(FileSystemCacheStore.make({ cacheDir }), (store) =>
+      Context.make(CacheStore.CacheStore, store).pipe(
+        Context.add(StoreStartup, { dropped: store.startup.dropped })
+      ))
+  ).pipe(Layer.provide(reap))
+  return Layer.mergeAll(exporter, store).pipe(Layer.provideMerge(core))
 }
 
 /** @internal */
 export const maintenance = (options: LayerOptions) => base(options)
 
-/** @internal */
-export const full = (options: LayerOptions) =>
-  RallyCache.layer.pipe(
-    Layer.provideMerge(Cleanup.layer),
-    Layer.provideMerge(PreloadPolicy.layer),
-    Layer.provideMerge(base(options))
-  )
+/** The Node default layer. @internal */
+export const full = (options: LayerOptions) => RallyCache.layer(options)
