@@ -219,6 +219,73 @@ describe("ExportQueue", () => {
       expect(status.failed).toBe(0)
     }))
 
+  it.scoped("a key cancelled while running and submitted again runs again, only after the first run has ended", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 2 })
+      // A run whose clean-up takes 500 ms, like an ffmpeg that needs time to exit.
+      const slowToStop: ExportQueue.ExportJob<number, ExportFailed | SourceNotFound> = {
+        ...trace.job(1, "normal", 10_000),
+        run: (context) =>
+          trace.job(1, "normal", 10_000).run(context).pipe(Effect.onInterrupt(() => Effect.sleep("500 millis")))
+      }
+      const first = yield* queue.submit(slowToStop)
+      const firstWaiter = yield* Effect.fork(Effect.exit(first))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const cancelling = yield* Effect.fork(queue.cancel(key(1)))
+      yield* settle
+      expect(failureOf(yield* Fiber.join(firstWaiter))).toEqual(Option.some(new ExportCancelled({ key: key(1) })))
+      // cancel waits for the run's clean-up.
+      expect(Option.isNone(yield* Fiber.poll(cancelling))).toBe(true)
+      const second = yield* queue.submit(slowToStop)
+      const secondWaiter = yield* Effect.fork(second)
+      yield* TestClock.adjust("499 millis")
+      expect(trace.startOrder()).toEqual([1])
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(cancelling)).toBe(true)
+      yield* settle
+      expect(trace.starts.map((s) => s.at)).toEqual([0, 1500])
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Fiber.join(secondWaiter)).toBe(1)
+      const status = yield* queue.status
+      expect(status.completed).toBe(1)
+    }))
+
+  it.scoped("cancelling a paused job ends it, and it is not resumed", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const pausedSeen: Array<boolean> = []
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        preemption: "suspend"
+      })
+      const low = yield* queue.submit({
+        ...trace.job(1, "low", 10_000),
+        run: (context) =>
+          trace.job(1, "low", 10_000).run(context).pipe(
+            Effect.onInterrupt(() => Effect.flatMap(SubscriptionRef.get(context.paused), (p) => Effect.sync(() => pausedSeen.push(p))))
+          )
+      })
+      const lowWaiter = yield* Effect.fork(Effect.exit(low))
+      yield* settle
+      const high = yield* queue.submit(trace.job(2, "high", 3000))
+      yield* settle
+      expect((yield* queue.status).running.map((r) => r.paused)).toEqual([true, false])
+      expect(yield* queue.cancel(key(1))).toBe(true)
+      expect(trace.log).toContain("interrupted 1")
+      // Continued before it was told to stop.
+      expect(pausedSeen).toEqual([false])
+      expect(failureOf(yield* Fiber.join(lowWaiter))).toEqual(Option.some(new ExportCancelled({ key: key(1) })))
+      yield* TestClock.adjust("3 seconds")
+      expect(yield* high).toBe(2)
+      yield* TestClock.adjust("20 seconds")
+      expect(trace.startOrder()).toEqual([1, 2])
+      const status = yield* queue.status
+      expect(status.running).toEqual([])
+      expect(status.cancelled).toBe(1)
+    }))
+
   it.scoped("interrupting a waiter does not cancel the job", () =>
     Effect.gen(function*() {
       const trace = new Trace()

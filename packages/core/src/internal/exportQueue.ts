@@ -237,11 +237,6 @@ export const make = <A, E>(
       job.exit = exit
       if (byKey.get(job.key) === job) byKey.delete(job.key)
       failWaiters(job, exit)
-      const ends = job.extra?.endWaiters
-      if (ends !== undefined) {
-        job.extra!.endWaiters = undefined
-        for (let i = 0; i < ends.length; i++) ends[i]!()
-      }
     }
 
     const finishCancelled = (job: Job<A, E>, reason: "cancelled" | "shutdown"): void => {
@@ -273,10 +268,10 @@ export const make = <A, E>(
         // Died between being handed a job and settling it: settle it now.
         settle(worker, job, Exit.interrupt(FiberId.none))
       }
-      if (!closed) {
-        while (workers.size < targetWorkers()) spawnWorker()
-        dispatch()
-      }
+      // On shutdown the finalizer flushes, so that no fiber outlives it.
+      if (closed) return
+      while (workers.size < targetWorkers()) spawnWorker()
+      dispatch()
       flushDetached()
     }
 
@@ -323,11 +318,15 @@ export const make = <A, E>(
       worker.job = job
     }
 
-    const resume = (job: Job<A, E>): void => {
+    const unsuspend = (job: Job<A, E>): void => {
       const list = suspended[job.rank]!
       list.splice(list.indexOf(job), 1)
       suspendedCount--
       job.state = "running"
+    }
+
+    const resume = (job: Job<A, E>): void => {
+      unsuspend(job)
       job.holdsSlot = true
       job.startedSeq = ++startSeq
       active++
@@ -433,9 +432,13 @@ export const make = <A, E>(
         job.holdsSlot = false
         active--
       } else if (job.state === "suspended") {
-        const list = suspended[job.rank]!
-        list.splice(list.indexOf(job), 1)
-        suspendedCount--
+        unsuspend(job)
+      }
+      // Those who cancelled the run learn that it has ended.
+      const ends = job.extra?.endWaiters
+      if (ends !== undefined) {
+        job.extra!.endWaiters = undefined
+        for (let i = 0; i < ends.length; i++) ends[i]!()
       }
     }
 
@@ -686,7 +689,7 @@ export const make = <A, E>(
 
     const awaitEnd = (job: Job<A, E>): Effect.Effect<void> =>
       Effect.async<void>((done) => {
-        if (job.state === "done") return done(Effect.void)
+        if (job.worker === undefined) return done(Effect.void)
         const extra = extraOf(job)
         const ends = extra.endWaiters ?? (extra.endWaiters = [])
         const callback = () => done(Effect.void)
@@ -717,10 +720,12 @@ export const make = <A, E>(
             failWaiters(job, cancelledExit(job))
             if (job.after !== "cancel") {
               job.after = "cancel"
-              const paused = job.extra?.paused
-              if (job.state === "suspended" && paused !== undefined) {
-                // A stopped process must be continued to handle its signal.
-                pending.push(SubscriptionRef.set(paused, false))
+              if (job.state === "suspended") {
+                // Not to be resumed any more; a stopped process must be
+                // continued to handle its signal.
+                unsuspend(job)
+                const paused = job.extra?.paused
+                if (paused !== undefined) pending.push(SubscriptionRef.set(paused, false))
               }
               pending.push(Effect.sync(() => interruptWorker(job.worker!)))
             }
