@@ -352,6 +352,35 @@ describe("FfmpegExporter", () => {
       expect(a.settingsVersion("copy")).not.toBe(a.settingsVersion("accurate"))
     }), 60_000)
 
+  it.live("when the owning process is SIGKILLed, its ffmpeg dies with it and reapStale clears the leftovers", () =>
+    Effect.gen(function*() {
+      const source = yield* longVideo
+      const dir = yield* tempDir("crash")
+      const runDir = NodePath.join(dir, "run")
+      const child = ChildProcess.spawn(
+        process.execPath,
+        ["--import", "tsx", NodePath.join(import.meta.dirname, "fixtures", "ffmpeg-export-child.ts"), source, runDir, dir],
+        { stdio: "ignore" }
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      const pid = yield* waitForPid(runDir)
+      const part = NodePath.join(dir, "tmp", "child.part")
+      for (let i = 0; i < 500 && !NodeFs.existsSync(part); i++) yield* Effect.sleep("10 millis")
+      expect(NodeFs.existsSync(part)).toBe(true)
+      expect(isAlive(pid)).toBe(true)
+      child.kill("SIGKILL")
+      // Linux: setpriv --pdeathsig KILL ends ffmpeg with its parent.
+      for (let i = 0; i < 200 && isAlive(pid); i++) yield* Effect.sleep("10 millis")
+      expect(isAlive(pid)).toBe(false)
+      // The crashed owner could not clean up: the next start does.
+      expect(NodeFs.existsSync(NodePath.join(runDir, `${pid}.json`))).toBe(true)
+      const reaped = yield* FfmpegExporter.reapStale(runDir)
+      expect(reaped.removed).toEqual([part])
+      expect(NodeFs.existsSync(part)).toBe(false)
+      expect(NodeFs.readdirSync(runDir)).toEqual([])
+      expect(NodeFs.existsSync(NodePath.join(dir, "clips", "child.mp4"))).toBe(false)
+    }).pipe(Effect.scoped, Effect.provide(Live)), 60_000)
+
   it.live("reapStale kills an ffmpeg recorded by a dead owner and removes its part file; live owners are kept", () =>
     Effect.gen(function*() {
       const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
