@@ -13,8 +13,9 @@
  *
  * Writers append only while holding the index lock, with one `write` and an
  * `fsync` per batch. A crash can leave a torn last line; it is ignored on
- * load, and the next writer ends it with a newline first so that it never
- * swallows a good record. Lines that do not parse are skipped and counted.
+ * load, and the next writer cuts it off before appending, so it can never
+ * swallow a good record (nor come back to life). Lines that do not parse
+ * are skipped and counted.
  *
  * Readers never lock: they remember the journal's inode and how many bytes
  * they have applied, and on a refresh read only what other processes have
@@ -48,6 +49,7 @@ export type SyncFs = Pick<
   | "fsyncSync"
   | "readSync"
   | "fstatSync"
+  | "ftruncateSync"
   | "statSync"
   | "readFileSync"
   | "writeFileSync"
@@ -365,29 +367,30 @@ export const append = (fs: SyncFs, path: string, index: Index, records: Readonly
   const fd = fs.openSync(path, "a+")
   try {
     const stat = fs.fstatSync(fd)
-    let prefix = ""
-    if (stat.size === 0) {
-      prefix = encodeRecord({ o: "h", v: formatVersion }) + "\n"
-    } else {
-      const last = Buffer.alloc(1)
-      fs.readSync(fd, last, 0, 1, stat.size - 1)
-      // A torn line left by a crash: end it, so it stays one bad line instead of eating this record.
-      if (last[0] !== 0x0a) prefix = "\n"
+    if (index.fd === undefined || stat.ino !== index.ino) {
+      // Created just now by this open (or, if something other than a store touched the folder,
+      // replaced): read it through its own descriptor first, so `offset` describes this file.
+      refresh(fs, path, index)
+      if (index.ino !== stat.ino) throw new Error("the journal was replaced during an append (retry the operation)")
     }
+    let size = stat.size
+    if (size > index.offset) {
+      // Bytes after the last newline: a record torn by a crash (no live writer appends without the
+      // lock we hold). Cut them off. Ending them with a newline instead would resurrect a record
+      // whose writer died before its fsync returned, i.e. a commit that was never acknowledged.
+      // Readers never consume past a newline, so none has read these bytes.
+      fs.ftruncateSync(fd, index.offset)
+      size = index.offset
+    }
+    const prefix = size === 0 ? encodeRecord({ o: "h", v: formatVersion }) + "\n" : ""
     let body = prefix
     for (const record of records) body += encodeRecord(record) + "\n"
     const buffer = Buffer.from(body, "utf8")
     let written = 0
     while (written < buffer.length) written += fs.writeSync(fd, buffer, written, buffer.length - written)
     fs.fsyncSync(fd)
-    if (stat.size === 0) syncDir(fs, Path.dirname(path))
-    if (index.fd === undefined || index.ino !== stat.ino) {
-      // First append to a new journal: read it through its own descriptor from now on.
-      index.close(fs)
-      index.fd = fs.openSync(path, "r")
-      index.ino = stat.ino
-    }
-    index.offset = stat.size + buffer.length
+    if (size === 0) syncDir(fs, Path.dirname(path))
+    index.offset = size + buffer.length
     for (const record of records) index.apply(record)
   } finally {
     fs.closeSync(fd)
