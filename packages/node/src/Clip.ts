@@ -21,7 +21,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Domain, Errors, Exporter } from "@rallycache/core"
-import { Effect, Schema } from "effect"
+import { Effect, Exit, Queue, Schema, Stream, Take } from "effect"
 import * as NodeCrypto from "node:crypto"
 import * as NodePath from "node:path"
 
@@ -104,3 +104,54 @@ export const exportRallyTo = (
     })
     return { ...result, path: output }
   })
+
+/**
+ * One element of `exportRallyToStream`: progress ratios (0 to 1, from
+ * ffmpeg's `-progress` output), then the finished clip.
+ *
+ * @since 0.1.0
+ */
+export type ExportProgress =
+  | { readonly _tag: "Progress"; readonly ratio: number }
+  | { readonly _tag: "Done"; readonly clip: ExportedClip }
+
+/**
+ * `exportRallyTo` as a `Stream` of progress that ends with the clip. Ending
+ * the stream early (or interrupting it) ends ffmpeg and leaves no file.
+ *
+ * @example
+ * ```ts
+ * import { Clip } from "@rallycache/node"
+ * import { Domain } from "@rallycache/core"
+ * import { Console, Effect, Stream } from "effect"
+ *
+ * const program = Clip.exportRallyToStream("match.mp4", new Domain.Rally({ index: 0, start: 12, end: 30 }), "r0.mp4", {
+ *   mode: "accurate"
+ * }).pipe(Stream.runForEach((event) => event._tag === "Progress" ? Console.log(`${Math.round(event.ratio * 100)}%`) : Effect.void))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const exportRallyToStream = (
+  sourcePath: string,
+  rally: Domain.Rally,
+  outputPath: string,
+  options: Omit<ExportToOptions, "onProgress"> = {}
+): Stream.Stream<ExportProgress, Errors.ExportError | Errors.InvalidInput, Exporter.Exporter | FileSystem.FileSystem> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    type E = Errors.ExportError | Errors.InvalidInput
+    const queue = yield* Queue.unbounded<Take.Take<ExportProgress, E>>()
+    yield* exportRallyTo(sourcePath, rally, outputPath, {
+      ...options,
+      onProgress: (ratio) => Queue.offer(queue, Take.of<ExportProgress>({ _tag: "Progress", ratio }))
+    }).pipe(
+      Effect.onExit((exit) =>
+        Exit.isSuccess(exit)
+          ? Queue.offerAll(queue, [Take.of<ExportProgress>({ _tag: "Done", clip: exit.value }), Take.end])
+          : Queue.offer(queue, Take.failCause(exit.cause))
+      ),
+      Effect.ignore,
+      Effect.forkScoped
+    )
+    return Stream.fromQueue(queue).pipe(Stream.flattenTake)
+  }))

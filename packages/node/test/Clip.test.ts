@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Domain } from "@rallycache/core"
-import { Effect } from "effect"
+import { Chunk, Effect, Stream } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { Clip } from "../src/index.js"
@@ -47,5 +47,25 @@ describe("Clip", () => {
       expect(missing._tag).toBe("SourceNotFound")
       for (const error of [asDir, noFolder, onSource, pastEnd, missing]) expect(error.message).not.toContain("\n")
       expect(NodeFs.readdirSync(dir)).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
+
+  it.live("exportRallyToStream: progress ratios, then the clip; a failure fails the stream", () =>
+    Effect.gen(function*() {
+      const source = yield* testVideo
+      const dir = yield* tempDir("clip-stream")
+      const output = NodePath.join(dir, "r.mp4")
+      const events = Chunk.toReadonlyArray(
+        yield* Stream.runCollect(Clip.exportRallyToStream(source, rally(0.5, 5.5), output, { mode: "accurate" }))
+      )
+      const last = events.at(-1)
+      expect(last?._tag).toBe("Done")
+      const ratios = events.flatMap((e) => (e._tag === "Progress" ? [e.ratio] : []))
+      expect(ratios.at(-1)).toBe(1)
+      expect(ratios.every((r, i) => i === 0 || r >= ratios[i - 1]!)).toBe(true)
+      expect(NodeFs.existsSync(output)).toBe(true)
+      const failed = yield* Effect.flip(
+        Stream.runDrain(Clip.exportRallyToStream(source, rally(9, 10), NodePath.join(dir, "bad.mp4")))
+      )
+      expect(failed._tag).toBe("InvalidRally")
     }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
 })
