@@ -509,6 +509,57 @@ describe("ExportQueue", () => {
       expect((yield* queue.status).cancelled).toBe(0)
     }))
 
+  it.scoped("reports what it does through onEvent", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const events: Array<string> = []
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        retry: Schedule.spaced("1 second"),
+        onEvent: (event) =>
+          Effect.sync(() => {
+            const n = event.job.rallyIndex
+            switch (event._tag) {
+              case "Queued":
+              case "Reprioritized":
+                return events.push(`${event._tag} ${n} ${event.priority}`)
+              case "Started":
+                return events.push(`Started ${n} ${event.priority} attempt ${event.attempt}`)
+              case "Succeeded":
+                return events.push(`Succeeded ${n} in ${event.millis} ms`)
+              case "Failed":
+                return events.push(`Failed ${n} ${(event.error as { _tag: string })._tag} retry=${event.willRetry}`)
+              case "Cancelled":
+                return events.push(`Cancelled ${n} ${event.reason}`)
+            }
+          })
+      })
+      const flaky = yield* queue.submit(
+        trace.job(1, "normal", 200, (attempt) => attempt === 1 ? Effect.fail(transient) : Effect.succeed(1))
+      )
+      yield* queue.submit(trace.job(2, "low", 100, () => Effect.fail(permanent)))
+      yield* queue.submit(trace.job(3, "low", 100))
+      yield* queue.setPriority(key(3), "normal")
+      yield* queue.cancel(key(3))
+      yield* settle
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* flaky).toBe(1)
+      expect(events).toEqual([
+        "Queued 1 normal",
+        "Queued 2 low",
+        "Queued 3 low",
+        "Reprioritized 3 normal",
+        "Cancelled 3 cancelled",
+        // Job 1 took the slot when it was queued; its worker starts it when it next runs.
+        "Started 1 normal attempt 1",
+        "Failed 1 ExportFailed retry=true",
+        "Started 2 low attempt 1",
+        "Failed 2 SourceNotFound retry=false",
+        "Started 1 normal attempt 2",
+        "Succeeded 1 in 200 ms"
+      ])
+    }))
+
   it.effect("shutdown interrupts running jobs, fails waiters with ExportCancelled and leaves no fiber", () =>
     Effect.gen(function*() {
       const trace = new Trace()
