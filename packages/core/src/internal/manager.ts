@@ -80,6 +80,8 @@ interface VideoView {
   readonly rallies: ReadonlyArray<Rally>
   readonly keys: ReadonlyArray<CacheKey>
   readonly mode: ExportMode
+  /** Memo of the `Clip` served on hits, per rally. */
+  readonly hitClips: Array<Clip | undefined>
 }
 
 /** The actor's own state of a video. */
@@ -481,7 +483,7 @@ export const make: Effect.Effect<
       const previous = videos.get(id)
       // Reopened: work queued for rallies that are still there stays queued.
       if (previous !== undefined) yield* forget(previous, new Set(keys))
-      const view: VideoView = { source, info, rallies, keys, mode }
+      const view: VideoView = { source, info, rallies, keys, mode, hitClips: new Array(rallies.length) }
       videos.set(id, { view, current: null, plan: new Map(), pin: null })
       yield* republish
       return { source, info, rallies, mode }
@@ -690,27 +692,38 @@ export const make: Effect.Effect<
     Effect.flatMap(Deferred.make<A, E>(), (reply) =>
       Effect.zipRight(Queue.offer(mailbox, make(reply)), Deferred.await(reply)))
 
+  /** The clip of a hit, reused while the entry is the same (building a `Clip` costs more than the rest of a hit). */
+  const hitClip = (view: VideoView, index: number, entry: CacheEntry): Clip => {
+    const known = view.hitClips[index]
+    if (
+      known !== undefined && known.key === entry.key && known.sizeBytes === entry.sizeBytes &&
+      known.clipStart === entry.clipStart && known.clipEnd === entry.clipEnd && known.mode === entry.mode
+    ) return known
+    const clip = makeClip(view, index, entry, store.pathOf(entry.key), true)
+    view.hitClips[index] = clip
+    return clip
+  }
+
+  const exportClip = (videoId: string, index: number): Effect.Effect<Clip, ClipError> =>
+    Effect.flatten(ask<Awaiter, ClipError>((reply) => ({
+      _tag: "GetClip",
+      message: new GetClipMessage({ videoId, index }),
+      reply
+    })))
+
+  // The hot path: a Ref read, the store's quick lookup, and no mailbox.
   const clientGetClip = (videoId: string, index: number): Effect.Effect<Clip, ClipError> =>
-    Effect.gen(function*() {
-      const view = (yield* SubscriptionRef.get(published)).get(videoId)
-      if (view === undefined) return yield* new UnknownVideo({ videoId })
+    Effect.flatMap(SubscriptionRef.get(published), (views) => {
+      const view = views.get(videoId)
+      if (view === undefined) return Effect.fail(new UnknownVideo({ videoId }))
       if (!isIndex(index, view.keys.length)) {
-        return yield* new RallyNotFound({ videoId, index, count: view.keys.length })
+        return Effect.fail(new RallyNotFound({ videoId, index, count: view.keys.length }))
       }
       const key = view.keys[index]!
-      const entry = yield* store.lookup(key)
-      if (Option.isSome(entry)) {
-        yield* store.touch(key)
-        yield* metrics.hit
-        return makeClip(view, index, entry.value, store.pathOf(key), true)
-      }
-      yield* metrics.miss
-      const awaiter = yield* ask<Awaiter, ClipError>((reply) => ({
-        _tag: "GetClip",
-        message: new GetClipMessage({ videoId, index }),
-        reply
-      }))
-      return yield* awaiter
+      return Effect.flatMap(store.lookup(key), (entry) =>
+        Option.isSome(entry)
+          ? Effect.as(Effect.zipRight(store.touch(key), metrics.hit), hitClip(view, index, entry.value))
+          : Effect.zipRight(metrics.miss, exportClip(videoId, index)))
     })
 
   const shape: RallyCacheShape = {
