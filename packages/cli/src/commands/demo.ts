@@ -44,6 +44,8 @@ const speed = Options.float("speed").pipe(
   Options.optional
 )
 
+const demoVideoId = "demo-match"
+
 /** Seconds of watching the demo aims for, whatever the match length. */
 const targetWatchSeconds = 30
 
@@ -56,12 +58,11 @@ export const command = Command.make(
   (options) =>
     Effect.gen(function*() {
       const demoDir = NodePath.resolve(Option.getOrElse(options.dir, () => NodePath.join(NodeOs.tmpdir(), "rallycache-demo")))
-      // The demo starts from an empty cache of its own (so preloading has
-      // work to show), unless the user names a cache folder.
+      // The demo keeps its clips in a cache of its own, under DIR, unless the
+      // user names a cache folder.
       const ownCache = Option.isNone(options.cacheDir) && process.env["RALLYCACHE_CACHE_DIR"] === undefined
       const cacheDir = ownCache ? NodePath.join(demoDir, "cache") : Common.resolveCacheDir(options.cacheDir)
       yield* ensureDir(demoDir)
-      if (ownCache) NodeFs.rmSync(cacheDir, { recursive: true, force: true })
       const say = (line: string) => options.json ? Effect.void : Output.stdout(line)
 
       yield* Common.withCache({ ...options, cacheDir: Option.some(cacheDir) }, Video.settings(options), () =>
@@ -70,6 +71,10 @@ export const command = Command.make(
           const store = yield* CacheStore.CacheStore
           const metrics = yield* Metrics.Metrics
 
+          // Start from no demo clip, so preloading has work to show (other videos' clips stay).
+          for (const entry of yield* store.list) {
+            if (entry.videoId === demoVideoId) yield* store.remove(entry.key, "manual")
+          }
           yield* say(Output.bold("rallycache demo"))
           yield* say(`generating a ${formatTime(options.duration, 0)} sample match in ${demoDir} ...`)
           const started = yield* Output.nowMs
@@ -78,7 +83,7 @@ export const command = Command.make(
           const sample = SampleVideo.sampleRallies(options.duration, Math.max(3, Math.round(options.duration / 8)))
           const ralliesPath = NodePath.join(demoDir, "rallies.json")
           const file = {
-            videoId: "demo-match",
+            videoId: demoVideoId,
             rallies: sample.map((r) => ({ start: formatTime(r.start, 1), end: formatTime(r.end, 1) }))
           }
           NodeFs.writeFileSync(ralliesPath, JSON.stringify(file, null, 2) + "\n")

@@ -163,7 +163,12 @@ export const command = Command.make(
             )
           }
           if (errors.length > 0) {
-            for (const e of errors) yield* Output.stderr(`rallycache: rally ${e.index}: ${e.error}`)
+            const first = errors[0]!
+            yield* Output.stderr(
+              `${errors.length} of ${selected.length} rallies failed; rally ${first.index}: ${first.error}${
+                errors.length > 1 ? ` (and ${errors.length - 1} more${options.json ? `, listed in "errors"` : ""})` : ""
+              }`
+            )
             return yield* new CliExit({ code: exitCodeOf(firstFailure) === 2 ? 2 : 1 })
           }
         })))

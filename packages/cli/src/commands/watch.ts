@@ -77,7 +77,7 @@ export const session = (input: {
       const hits = navigations.filter((n) => n.hit).length
       const elapsed = playing.index < 0 ? 0 : Math.min(playing.duration, (performance.now() - playing.startedAt) / 1000 * speed)
       return [
-        `${Output.bold(`▶ rally ${playing.index} of ${total}`)} · playing ${formatTime(elapsed, 1)} / ${
+        `${Output.bold(`▶ rally ${playing.index}`)} (${navigations.length}/${total}) · playing ${formatTime(elapsed, 1)} / ${
           formatTime(playing.duration, 1)
         } at ${speed}x · hits ${hits}/${navigations.length}${
           navigations.length > 0 ? ` (${Output.formatPercent(hits / navigations.length)})` : ""
