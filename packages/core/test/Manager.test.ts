@@ -141,7 +141,7 @@ describe("Manager", () => {
       expect((yield* control.counts).started).toBe(1)
     }).pipe(Effect.provide(RallyCache.layerTest(baseOptions))))
 
-  it.effect("a cache hit is served while the actor is blocked by a slow message", () =>
+  it.effect("a cache hit is served while the actor is blocked by a slow message and its mailbox is full", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const blocked = yield* Deferred.make<void>()
@@ -166,10 +166,13 @@ describe("Manager", () => {
         yield* Deferred.await(blocked)
         // A miss needs the actor: it must wait...
         const miss = yield* Effect.fork(cache.getClip(id, 1))
+        // The mailbox (capacity 1) is full now: this caller waits even to get in.
+        const navigate = yield* Effect.fork(cache.navigate(id, 2))
         yield* settle
         yield* TestClock.adjust("1 minute")
         yield* settle
         expect(miss.unsafePoll()).toBeNull()
+        expect(navigate.unsafePoll()).toBeNull()
         // ...while a hit does not.
         const hit = yield* cache.getClip(id, 0)
         expect(hit.cached).toBe(true)
@@ -180,7 +183,8 @@ describe("Manager", () => {
         const clip = yield* awaitWithClock(miss)
         expect(clip.rallyIndex).toBe(1)
         expect((yield* Fiber.join(stats)).videos).toBe(1)
-      }).pipe(Effect.provide(customLayer({ concurrency: 2 }, { metrics: slowMetrics })))
+        yield* Fiber.join(navigate)
+      }).pipe(Effect.provide(customLayer({ concurrency: 2, mailboxCapacity: 1 }, { metrics: slowMetrics })))
     }))
 
   it.effect("a slow probe does not hold the actor", () =>
