@@ -458,7 +458,7 @@ describe("FileSystemCacheStore", () => {
       const faulty: FileSystemCacheStore.SyncFs = {
         ...Fs,
         fsyncSync: (fd) => {
-          if (failFsync) throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" })
+          if (failFsync && Fs.fstatSync(fd).isFile()) throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" })
           return Fs.fsyncSync(fd)
         }
       }
@@ -470,6 +470,8 @@ describe("FileSystemCacheStore", () => {
       expect(error.message).not.toContain("\n")
       // The unrecorded clip is gone and the key is free again.
       expect(Fs.existsSync(a.store.pathOf(keyOf(2)))).toBe(false)
+      // Nothing of the failed append stays in the journal (the write itself succeeded).
+      expect(Fs.readFileSync(a.store.layout.journal, "utf8")).not.toContain(keyOf(2))
       failFsync = false
       yield* put(a.store, keyOf(2), 20)
       yield* a.close

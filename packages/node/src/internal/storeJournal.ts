@@ -386,10 +386,21 @@ export const append = (fs: SyncFs, path: string, index: Index, records: Readonly
     let body = prefix
     for (const record of records) body += encodeRecord(record) + "\n"
     const buffer = Buffer.from(body, "utf8")
-    let written = 0
-    while (written < buffer.length) written += fs.writeSync(fd, buffer, written, buffer.length - written)
-    fs.fsyncSync(fd)
-    if (size === 0) syncDir(fs, Path.dirname(path))
+    try {
+      let written = 0
+      while (written < buffer.length) written += fs.writeSync(fd, buffer, written, buffer.length - written)
+      fs.fsyncSync(fd)
+      if (size === 0) syncDir(fs, Path.dirname(path))
+    } catch (error) {
+      // All or nothing: a failed write or fsync (EIO, ENOSPC) may have left some of the batch in the
+      // file, whole lines included; the caller reports a failure, so none of it may count.
+      try {
+        fs.ftruncateSync(fd, size)
+      } catch {
+        // the torn tail is cut off by the next append, or ignored on load
+      }
+      throw error
+    }
     index.offset = size + buffer.length
     for (const record of records) index.apply(record)
   } finally {
