@@ -185,6 +185,7 @@ export const make = <A, E>(
     // Outside `suspend` mode nothing ever pauses a job, so every run shares
     // one ref that stays `false` instead of paying for a PubSub per job.
     const neverPaused = yield* SubscriptionRef.make(false)
+    const firstAttempt: JobContext = { attempt: 1, paused: neverPaused }
 
     const lists: ReadonlyArray<JobList<A, E>> = [new JobList(), new JobList(), new JobList()]
     const suspended: ReadonlyArray<Array<Job<A, E>>> = [[], [], []]
@@ -538,7 +539,9 @@ export const make = <A, E>(
     }
 
     const contextFor = (job: Job<A, E>): Effect.Effect<JobContext> => {
-      if (preemption !== "suspend") return Effect.succeed({ attempt: job.attempt, paused: neverPaused })
+      if (preemption !== "suspend") {
+        return Effect.succeed(job.attempt === 1 ? firstAttempt : { attempt: job.attempt, paused: neverPaused })
+      }
       const existing = job.extra?.paused
       if (existing !== undefined) return Effect.succeed({ attempt: job.attempt, paused: existing })
       return Effect.map(SubscriptionRef.make(false), (paused) => {
@@ -604,7 +607,7 @@ export const make = <A, E>(
 
       const runJob = (job: Job<A, E>): Effect.Effect<void> => {
         if (onEvent === undefined && preemption !== "suspend") {
-          return runWith(job, { attempt: job.attempt, paused: neverPaused })
+          return runWith(job, job.attempt === 1 ? firstAttempt : { attempt: job.attempt, paused: neverPaused })
         }
         if (onEvent !== undefined) {
           extraOf(job).startedAt = clock.unsafeCurrentTimeMillis()
