@@ -1,9 +1,13 @@
 /**
- * rallycache on Node, built for the bench: the same services as the node
- * default layer (manager, FfmpegExporter, FileSystemCacheStore, default
- * preload policy, metrics, events, cleanup) on a given folder, plus an
- * optional pass-through CommandExecutor that records every command the
- * cache runs, so a baseline can replay the very same ffmpeg command line.
+ * rallycache on Node, composed by the bench: the same services as
+ * `@rallycache/node`'s default layer (manager, FfmpegExporter with its
+ * run folder and export timeout, FileSystemCacheStore after reaping stale
+ * exports, default preload policy, metrics, events, cleanup), with one
+ * difference: a pass-through CommandExecutor that records every command
+ * the cache starts, so that a baseline can replay the very same ffmpeg
+ * command line. The default layer provides its own NodeContext, which is
+ * why it cannot be wrapped from outside. Scenarios that need no recording
+ * use the default layer itself.
  */
 import type * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
@@ -11,7 +15,7 @@ import { NodeContext } from "@effect/platform-node"
 import { CacheEvent, Cleanup, Config, Metrics, PreloadPolicy, RallyCache } from "@rallycache/core"
 import type { CacheStore } from "@rallycache/core"
 import { FfmpegExporter, FileSystemCacheStore } from "@rallycache/node"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer } from "effect"
 import { join } from "node:path"
 
 export interface RecordedCommand {
@@ -51,9 +55,13 @@ export const nodeCacheLayer = (options: NodeCacheOptions): Layer.Layer<NodeCache
     Metrics.layer,
     PreloadPolicy.layer
   )
+  const runDir = join(options.cacheDir, "run")
+  const store = FileSystemCacheStore.layer({ cacheDir: options.cacheDir }).pipe(
+    Layer.provide(Layer.effectDiscard(FfmpegExporter.reapStale(runDir)).pipe(Layer.provide(platform)))
+  )
   const services = Layer.mergeAll(
-    FfmpegExporter.layer({ runDir: join(options.cacheDir, "run") }).pipe(Layer.provide(platform)),
-    FileSystemCacheStore.layer({ cacheDir: options.cacheDir })
+    FfmpegExporter.layer({ runDir, timeout: Config.defaults.exportTimeout }).pipe(Layer.provide(platform)),
+    store
   ).pipe(Layer.provideMerge(base))
   const withCleanup = Cleanup.layer.pipe(Layer.provideMerge(services))
   return RallyCache.layer.pipe(Layer.provideMerge(withCleanup))
@@ -68,15 +76,3 @@ export const ffmpegInvocation = (
   const i = all.indexOf(ffmpegPath)
   return i < 0 ? undefined : { binary: ffmpegPath, args: all.slice(i + 1) }
 }
-
-/** Wait until `count` ClipReady events of `videoId` arrived on `events` (subscribe before starting the work). */
-export const awaitClipsReady = (
-  events: Stream.Stream<CacheEvent.CacheEvent>,
-  videoId: string,
-  count: number
-): Effect.Effect<void> =>
-  events.pipe(
-    Stream.filter((event) => event._tag === "ClipReady" && event.clip.videoId === videoId),
-    Stream.take(count),
-    Stream.runDrain
-  )

@@ -3,9 +3,11 @@
  * that is not cached while both export slots run low-priority work
  * (accurate mode: x264 encodes that fill the CPU). The time until its clip
  * is ready, with preemption, without it, and with the cache idle as the
- * reference.
+ * reference. rallycache runs as users get it: `@rallycache/node`'s
+ * default layer.
  */
 import { RallyCache } from "@rallycache/core"
+import { RallyCache as NodeRallyCache } from "@rallycache/node"
 import { Effect, Layer } from "effect"
 import { rmSync } from "node:fs"
 import { join } from "node:path"
@@ -13,7 +15,6 @@ import type { BenchContext, Scenario } from "../lib/context.js"
 import { figure, ratioAtMost } from "../lib/figure.js"
 import type { Figure } from "../lib/figure.js"
 import { log } from "../lib/log.js"
-import { nodeCacheLayer } from "../lib/nodeCache.js"
 import { median, nowMs } from "../lib/stats.js"
 import { rallyNear } from "./export.js"
 
@@ -29,7 +30,7 @@ const timeToReady = (context: BenchContext, variant: Variant, target: number): P
       Effect.scoped(
         Effect.gen(function*() {
           const services = yield* Layer.build(
-            nodeCacheLayer({ cacheDir, config: { mode: "accurate", preemption: variant !== "noPreempt" } })
+            NodeRallyCache.layer({ cacheDir, mode: "accurate", preemption: variant !== "noPreempt" })
           )
           const cache = yield* Effect.provide(RallyCache.RallyCache, services)
           yield* cache.openVideo({ path: fixture.path, rallies: fixture.rallies, id: videoId, mode: "accurate" })
