@@ -480,6 +480,28 @@ describe("FileSystemCacheStore", () => {
       yield* b.close
     }).pipe(Effect.provide(services())))
 
+  it.effect("an I/O error in the quick validation is a miss, not a defect, and does not drop the entry", () =>
+    Effect.gen(function*() {
+      let failStat = false
+      const faulty: FileSystemCacheStore.SyncFs = {
+        ...Fs,
+        statSync: ((path: Fs.PathLike, options?: Fs.StatSyncOptions) => {
+          if (failStat && String(path).endsWith(".mp4")) {
+            throw Object.assign(new Error("EIO: i/o error, stat"), { code: "EIO" })
+          }
+          return Fs.statSync(path, options)
+        }) as typeof Fs.statSync
+      }
+      const a = yield* open({ cacheDir: tempDir(), fs: faulty })
+      yield* put(a.store, keyOf(1), 10)
+      failStat = true
+      expect(Option.isNone(yield* a.store.lookup(keyOf(1)))).toBe(true)
+      expect((yield* Effect.flip(a.store.reserve(keyOf(1))))._tag).toBe("CacheIOError")
+      failStat = false
+      expect(Option.isSome(yield* a.store.lookup(keyOf(1)))).toBe(true)
+      yield* a.close
+    }).pipe(Effect.provide(services())))
+
   it.live("a hung holder of the index lock makes writes fail with a typed error after the timeout, then work again", () =>
     Effect.gen(function*() {
       const a = yield* open({ cacheDir: tempDir(), indexLockTimeout: "150 millis" })
