@@ -3,30 +3,45 @@
  *
  * Serves the clip API and the player page, and prints the URL. With
  * `--video` and `--rallies` (or `RALLYCACHE_VIDEO` and `RALLYCACHE_RALLIES`),
- * the video is opened at start and the printed player URL plays it.
+ * the video is opened at start and the printed player URL plays it. With
+ * `--demo`, a generated one-minute sample video is opened instead.
  */
 import { FileSystem, HttpServer } from "@effect/platform"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Config, Console, Effect, Option, Schema } from "effect"
+import { RallyCache, SampleVideo } from "@rallycache/node"
+import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { describeParseError, RalliesFile } from "./Api.js"
 import * as App from "./App.js"
 import * as Server from "./Server.js"
 
 const usage =
-  "usage: pnpm --filter http-server start [-- [--port N] [--host H] [--cache-dir DIR] [--video PATH --rallies FILE]]"
+  "usage: pnpm --filter http-server start [-- [--port N] [--host H] [--cache-dir DIR] [--video PATH --rallies FILE | --demo]]"
 
-const { values: args } = parseArgs({
-  options: {
-    port: { type: "string" },
-    host: { type: "string" },
-    "cache-dir": { type: "string" },
-    video: { type: "string" },
-    rallies: { type: "string" },
-    help: { type: "boolean", short: "h" }
-  },
-  strict: true
-})
+const parse = () => {
+  // `pnpm start -- --flag` passes the `--` through.
+  const argv = process.argv.slice(2)
+  try {
+    return parseArgs({
+      args: argv[0] === "--" ? argv.slice(1) : argv,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        "cache-dir": { type: "string" },
+        video: { type: "string" },
+        rallies: { type: "string" },
+        demo: { type: "boolean" },
+        help: { type: "boolean", short: "h" }
+      },
+      strict: true
+    }).values
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n${usage}`)
+    process.exit(2)
+  }
+}
+const args = parse()
 
 if (args.help === true) {
   console.log(usage)
@@ -41,7 +56,17 @@ const setting = (flag: string | undefined, variable: string) =>
 
 class StartupError extends Schema.TaggedError<StartupError>()("StartupError", { message: Schema.String }) {}
 
+/** A generated sample match (cached beside the clips) and its rallies. */
+const openDemo = Effect.gen(function*() {
+  const duration = 60
+  const dir = path.join(yield* RallyCache.resolveCacheDir({ cacheDir: args["cache-dir"] }), "demo")
+  const video = yield* SampleVideo.cached({ duration, dir })
+  const rallies = SampleVideo.sampleRallies(duration, 8).map(({ end, start }) => ({ start, end }))
+  return yield* Server.openVideo({ path: video, rallies, id: "demo" })
+})
+
 const openStartupVideo = Effect.gen(function*() {
+  if (args.demo === true) return Option.some((yield* openDemo).source.id)
   const video = yield* setting(args.video, "RALLYCACHE_VIDEO")
   const rallies = yield* setting(args.rallies, "RALLYCACHE_RALLIES")
   if (Option.isNone(video)) return Option.none<string>()
