@@ -377,10 +377,13 @@ export const make = (
           }
         }
 
-        yield* fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error)))
-        const check = verifyOutput === "ffprobe"
-          ? yield* checkOutput(request.tempPath, entry, expected)
-          : checkProgress(entry, expected, outTime, videoFrames)
+        // The read-back check does not need the data on disk, so it overlaps the fsync.
+        const [, check] = yield* Effect.all([
+          fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
+          verifyOutput === "ffprobe"
+            ? checkOutput(request.tempPath, entry, expected)
+            : Effect.succeed(checkProgress(entry, expected, outTime, videoFrames))
+        ], { concurrency: 2 })
         if (!check.ok) {
           return yield* new Errors.ExportFailed({ reason: "verify", detail: check.detail, transient: true, stderr })
         }
