@@ -446,6 +446,13 @@ describe("FileSystemCacheStore", () => {
       const interrupted = yield* Effect.fork(a.store.reserve(keyOf(2)))
       yield* Effect.sleep("10 millis")
       yield* Fiber.interrupt(interrupted)
+      // Also as the acquire of acquireUseRelease (uninterruptible), wrapped in Effect.interruptible:
+      // the wait can be cancelled, and a cancelled wait holds nothing.
+      const inAcquire = yield* Effect.fork(
+        Effect.acquireUseRelease(Effect.interruptible(a.store.reserve(keyOf(2))), () => Effect.void, () => Effect.void)
+      )
+      yield* Effect.sleep("10 millis")
+      yield* Fiber.interrupt(inAcquire)
       if (held._tag === "Reserved") yield* a.store.abort(held.reservation)
       expect((yield* a.store.reserve(keyOf(2)))._tag).toBe("Reserved")
       yield* a.close
