@@ -509,6 +509,41 @@ describe("ExportQueue", () => {
       expect((yield* queue.status).cancelled).toBe(0)
     }))
 
+  it.scoped("keeps a fixed pool of workers: no fiber per queued job", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const supervisor = yield* Supervisor.track
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 2 }).pipe(
+        Effect.supervised(supervisor)
+      )
+      const waits = yield* Effect.forEach(
+        Array.from({ length: 1000 }, (_, i) => i),
+        (n) => queue.submit(trace.job(n, n % 3 === 0 ? "high" : n % 3 === 1 ? "normal" : "low", 10))
+      )
+      yield* settle
+      // Two workers, plus at most TestClock's "time is not advancing" watchdog.
+      expect((yield* supervisor.value).length).toBeLessThanOrEqual(3)
+      const all = yield* Effect.fork(Effect.all(waits))
+      yield* TestClock.adjust("1 minute")
+      expect((yield* Fiber.join(all)).length).toBe(1000)
+      expect((yield* supervisor.value).length).toBeLessThanOrEqual(3)
+      expect(trace.maxRunning).toBe(2)
+    }))
+
+  it.scoped("an onEvent handler that dies does not stop the queue", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        onEvent: (event) => event._tag === "Started" ? Effect.die(new Error("handler bug")) : Effect.void
+      })
+      const waits = yield* Effect.forEach([1, 2, 3], (n) => queue.submit(trace.job(n, "normal", 10)))
+      const all = yield* Effect.fork(Effect.all(waits))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(all)).toEqual([1, 2, 3])
+    }))
+
   it.scoped("reports what it does through onEvent", () =>
     Effect.gen(function*() {
       const trace = new Trace()
