@@ -516,11 +516,19 @@ describe("ExportQueue", () => {
       const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 2 }).pipe(
         Effect.supervised(supervisor)
       )
+      // Two long jobs hold the slots while 1000 instant ones wait behind them.
+      yield* queue.submit(trace.job(10_000, "high", 1000))
+      yield* queue.submit(trace.job(10_001, "high", 1000))
       const waits = yield* Effect.forEach(
         Array.from({ length: 1000 }, (_, i) => i),
-        (n) => queue.submit(trace.job(n, n % 3 === 0 ? "high" : n % 3 === 1 ? "normal" : "low", 10))
+        (n) =>
+          queue.submit({
+            ...trace.job(n, n % 3 === 0 ? "high" : n % 3 === 1 ? "normal" : "low"),
+            run: () => Effect.succeed(n)
+          })
       )
       yield* settle
+      expect((yield* queue.status).queued.low.length).toBe(333)
       // Two workers, plus at most TestClock's "time is not advancing" watchdog.
       expect((yield* supervisor.value).length).toBeLessThanOrEqual(3)
       const all = yield* Effect.fork(Effect.all(waits))
