@@ -8,7 +8,7 @@
  */
 import { FileSystem, HttpServer } from "@effect/platform"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Config, Console, Effect, Option, Schema } from "effect"
+import { Cause, Config, Console, Effect, Option, Schema } from "effect"
 import { RallyCache, SampleVideo } from "@rallycache/node"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
@@ -110,6 +110,13 @@ if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)
 
 program.pipe(
   Effect.provide(App.layer({ port, host: args.host, cacheDir: args["cache-dir"] })),
-  Effect.tapErrorCause((cause) => Effect.logError("http-server stopped", cause)),
+  // A typed failure (bad flag, rallies file, RALLYCACHE_* variable, no
+  // ffmpeg...) is one line; only defects get a full cause.
+  Effect.tapErrorCause((cause) =>
+    Option.match(Cause.failureOption(cause), {
+      onSome: (error) => Console.error(`http-server: ${error instanceof Error ? error.message : String(error)}`),
+      onNone: () => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("http-server stopped", cause)
+    })
+  ),
   NodeRuntime.runMain({ disableErrorReporting: true })
 )
