@@ -343,7 +343,11 @@ export const make: Effect.Effect<
         return entry
       })
     return Effect.acquireUseRelease(
-      store.reserve(key),
+      // The acquire of acquireUseRelease is uninterruptible, but reserve may
+      // wait for another process's export: cancelling must not wait for it.
+      // Both stores only take the lock in an uninterruptible step, so an
+      // interrupted wait leaks no lock.
+      Effect.interruptible(store.reserve(key)),
       (reserved) => reserved._tag === "Cached" ? Effect.succeed(reserved.entry) : use(reserved.reservation),
       (reserved, exit) =>
         reserved._tag === "Reserved" && Exit.isFailure(exit) && !committed
