@@ -1,5 +1,5 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -20,6 +20,8 @@ const resolve = (base: string, requested: string) =>
   MediaRoot.resolve(base, requested).pipe(Effect.either, Effect.provide(NodeContext.layer))
 
 describe("MediaRoot.resolve", () => {
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
+
   it.effect("accepts files under the root, relative or absolute, and links that stay inside", () =>
     Effect.gen(function*() {
       const match = path.join(root, "sub", "match.mp4")
