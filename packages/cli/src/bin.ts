@@ -9,7 +9,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, Logger } from "effect"
 import * as Cli from "./Cli.js"
 import { CacheLayer } from "./internal/common.js"
 import { CliExit } from "./internal/errors.js"
@@ -27,7 +27,10 @@ process.on("SIGINT", () => {
 
 const program = Cli.run(process.argv).pipe(
   Effect.provideService(CacheLayer, NodeLayer),
-  Effect.provide(NodeContext.layer)
+  Effect.provide(NodeContext.layer),
+  // Logs (an orphan reaped at start-up, a warning) go to stderr: stdout is the
+  // command's output, and with --json it must be exactly one JSON object.
+  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true })))
 )
 
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
@@ -39,6 +42,7 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
+  disablePrettyLogger: true,
   teardown: (exit, onExit) => {
     const code = exitCode(exit)
     onExit(code)

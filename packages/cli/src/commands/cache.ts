@@ -188,6 +188,7 @@ const gc = Command.make("gc", Common.common, (options) =>
   )).pipe(Command.withDescription("Apply the age, per-video and size limits now, and say what was evicted and why"))
 
 const videoOption = Options.text("video").pipe(
+  Options.withPseudoName("ID"),
   Options.withDescription("Only the clips of this video id"),
   Options.optional
 )

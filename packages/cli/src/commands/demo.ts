@@ -22,11 +22,13 @@ import { formatTime } from "../RalliesFile.js"
 import * as Watch from "./watch.js"
 
 const dir = Options.text("dir").pipe(
+  Options.withPseudoName("DIR"),
   Options.withDescription("Where to put the sample match, its rallies file and the clips (default: a temp folder)"),
   Options.optional
 )
 
 const duration = Options.float("duration").pipe(
+  Options.withPseudoName("SECONDS"),
   Options.withDescription("Length of the sample match in seconds (default 120; CI uses a few seconds)"),
   Options.filterMap(
     (x) => Number.isFinite(x) && x >= 2 && x <= 3600 ? Option.some(x) : Option.none(),
@@ -36,6 +38,7 @@ const duration = Options.float("duration").pipe(
 )
 
 const speed = Options.float("speed").pipe(
+  Options.withPseudoName("X"),
   Options.withDescription("Playback speed of the simulated viewer (default: about 30 s of watching)"),
   Options.filterMap(
     (x) => Number.isFinite(x) && x > 0 && x <= 10_000 ? Option.some(x) : Option.none(),

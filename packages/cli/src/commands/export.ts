@@ -35,11 +35,13 @@ export interface ClipJson {
 }
 
 const out = Options.directory("out").pipe(
+  Options.withPseudoName("DIR"),
   Options.withDescription("Also place each clip in DIR as rally-000.mp4, rally-001.mp4... (hard link, else copy)"),
   Options.optional
 )
 
 const only = Options.text("only").pipe(
+  Options.withPseudoName("LIST"),
   Options.withDescription("Export only these rallies, by index: 3,5-7"),
   Options.optional
 )

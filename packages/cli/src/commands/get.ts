@@ -14,7 +14,7 @@ import * as Output from "../internal/output.js"
 import * as Progress from "../internal/progress.js"
 import * as Video from "../internal/video.js"
 
-const index = Options.integer("index").pipe(Options.withDescription("The rally, by its position in the file (from 0)"))
+const index = Options.integer("index").pipe(Options.withPseudoName("N"), Options.withDescription("The rally, by its position in the file (from 0)"))
 
 /**
  * @since 0.1.0

@@ -131,6 +131,7 @@ export const summary = (r: WatchReport): string => {
 
 /** @since 0.1.0 */
 export const speed = Options.float("speed").pipe(
+  Options.withPseudoName("X"),
   Options.withDescription("Playback speed: 1 is real time, 4 plays four times faster"),
   Options.filterMap(
     (x) => Number.isFinite(x) && x > 0 && x <= 10_000 ? Option.some(x) : Option.none(),
@@ -140,6 +141,7 @@ export const speed = Options.float("speed").pipe(
 )
 
 const limit = Options.integer("limit").pipe(
+  Options.withPseudoName("N"),
   Options.withDescription("Watch only the first N rallies"),
   Options.filterMap((n) => n >= 1 ? Option.some(n) : Option.none(), "--limit must be at least 1"),
   Options.optional

@@ -81,6 +81,7 @@ export class CacheLayer extends Context.Tag("@rallycache/cli/CacheLayer")<CacheL
  */
 export const common = {
   cacheDir: Options.text("cache-dir").pipe(
+    Options.withPseudoName("DIR"),
     Options.withDescription(
       "Cache folder (default: $RALLYCACHE_CACHE_DIR, then $XDG_CACHE_HOME/rallycache or ~/.cache/rallycache)"
     ),

@@ -13,10 +13,11 @@ import * as NodePath from "node:path"
 import type * as RalliesFile from "../RalliesFile.js"
 
 /** @internal */
-export const video = Args.text({ name: "video" }).pipe(Args.withDescription("The match video (any file ffmpeg reads)"))
+export const video = Args.text({ name: "video" }).pipe(Args.withDescription("The match video file (mp4, mkv, mov... any file ffmpeg reads)"))
 
 /** @internal */
 export const rallies = Options.text("rallies").pipe(
+  Options.withPseudoName("FILE"),
   Options.withDescription(`The rallies JSON file: {"rallies": [{"start": 12.5, "end": "0:31"}, ...]}`)
 )
 
@@ -28,6 +29,7 @@ export const mode = Options.choice("mode", ["copy", "accurate"]).pipe(
 
 /** @internal */
 export const concurrency = Options.integer("concurrency").pipe(
+  Options.withPseudoName("N"),
   Options.withDescription("ffmpeg processes at once (default 2)"),
   Options.filterMap(
     (n) => n >= 1 && n <= 64 ? Option.some(n) : Option.none(),
@@ -38,6 +40,7 @@ export const concurrency = Options.integer("concurrency").pipe(
 
 /** @internal */
 export const videoId = Options.text("video-id").pipe(
+  Options.withPseudoName("ID"),
   Options.withDescription("Video id (default: the rallies file's videoId, then the source's fingerprint)"),
   Options.optional
 )
