@@ -18,11 +18,15 @@
  *   a freed slot (strict priority, resumed jobs first), and because a
  *   `Semaphore` in Effect 3.22 wakes every waiter on each release.
  * - A job runs inside its worker fiber: no fiber per job. Cancelling or
- *   preempting a running job interrupts its worker; the worker settles the
- *   job, then ends, and a fresh worker replaces it (supervision). Those are
- *   rare next to the number of jobs, so the common path stays cheap.
- * - Waiters are callbacks (`Effect.async`), completed with the job's `Exit`:
- *   no `Deferred` per job.
+ *   preempting a running job interrupts its worker; once that fiber has
+ *   ended (with the job's finalizers), its observer settles the job and a
+ *   fresh worker replaces it (supervision; a defect in a job does not even
+ *   get that far: it fails the job and the worker goes on). Interruptions
+ *   are rare next to the number of jobs, so the common path stays cheap.
+ * - The job record is itself the effect that waits for its result
+ *   (`Effectable.Class`); waiters are `Effect.async` callbacks completed
+ *   with the job's `Exit`. No `Deferred`, and nothing allocated to wait for
+ *   a job that is already done.
  * - Retry: a job waiting for its next attempt gives its slot back and waits
  *   on a timer, then goes to the front of its priority. Backoff delays reach
  *   seconds; holding one of two ffmpeg slots idle that long (say, while a
@@ -32,14 +36,12 @@
  */
 import {
   Cause,
-  Effectable,
-
   Effect,
+  Effectable,
   Exit,
   Fiber,
   FiberId,
   Runtime,
-
   ScheduleDecision,
   ScheduleIntervals,
   type Scope,
