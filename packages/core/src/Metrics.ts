@@ -88,11 +88,11 @@ export const exportSampleSize = 1024
  * @since 0.1.0
  */
 export const series = {
-  hits: Metric.counter("rallycache_cache_hits_total", { description: "clip requests served from the cache" }),
-  misses: Metric.counter("rallycache_cache_misses_total", { description: "clip requests that needed an export" }),
+  hits: Metric.counter("rallycache_cache_hits_total", { incremental: true, description: "clip requests served from the cache" }),
+  misses: Metric.counter("rallycache_cache_misses_total", { incremental: true, description: "clip requests that needed an export" }),
   hitRate: Metric.gauge("rallycache_cache_hit_rate", { description: "hits / (hits + misses) of the instance" }),
   /** Tagged `mode` and `priority`. */
-  exports: Metric.counter("rallycache_exports_total", { description: "clips exported" }),
+  exports: Metric.counter("rallycache_exports_total", { incremental: true, description: "clips exported" }),
   /** Tagged `mode`. */
   exportMs: Metric.histogram(
     "rallycache_export_duration_ms",
@@ -100,20 +100,21 @@ export const series = {
     "time to export one clip, in milliseconds"
   ),
   /** Tagged `reason`. */
-  exportFailures: Metric.counter("rallycache_export_failures_total", { description: "exports that failed for good" }),
+  exportFailures: Metric.counter("rallycache_export_failures_total", { incremental: true, description: "exports that failed for good" }),
   /** Tagged `reason`. */
   exportRetries: Metric.counter("rallycache_export_retries_total", {
+    incremental: true,
     description: "failed export attempts that are retried"
   }),
   /** Tagged `result` (`valid` or `invalid`). */
-  validations: Metric.counter("rallycache_validations_total", { description: "entries validated" }),
+  validations: Metric.counter("rallycache_validations_total", { incremental: true, description: "entries validated" }),
   /** Tagged `priority`. */
   queueDepth: Metric.gauge("rallycache_queue_depth", { description: "queued exports" }),
   queueRunning: Metric.gauge("rallycache_queue_running", { description: "exports running" }),
   cacheBytes: Metric.gauge("rallycache_cache_bytes", { description: "bytes of cached clips" }),
   cacheEntries: Metric.gauge("rallycache_cache_entries", { description: "cached clips" }),
   /** Tagged `reason`. */
-  evictions: Metric.counter("rallycache_evictions_total", { description: "clips removed from the cache" }),
+  evictions: Metric.counter("rallycache_evictions_total", { incremental: true, description: "clips removed from the cache" }),
   heapUsed: Metric.gauge("rallycache_heap_used_bytes", { description: "heap in use" })
 }
 
