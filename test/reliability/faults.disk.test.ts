@@ -12,8 +12,7 @@
  * - once the faults stop, the same running instance serves every rally.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { CacheEvent, Config, Metrics, RallyCache } from "@rallycache/core"
-import { FileSystemCacheStore } from "@rallycache/node"
+import { RallyCache } from "@rallycache/core"
 import { Cause, Context, Effect, Exit, Layer, Option } from "effect"
 import * as NodeFs from "node:fs"
 import {
@@ -23,6 +22,7 @@ import {
   faultyPlatformFs,
   mediaCheck,
   nodeStack,
+  reloadCheck,
   report,
   sampleVideo,
   seed,
@@ -39,29 +39,6 @@ const ralliesOf = (round: number, count: number) =>
     const start = Math.round(((i * 0.37 + round * 0.013) % 6) * 1000) / 1000
     return { start, end: Math.round((start + 0.6 + (i % 3) * 0.4) * 1000) / 1000 }
   })
-
-/** Open the folder as a new process would, and check every entry against its file. */
-const reloadCheck = (cacheDir: string, ffmpeg: string, ffprobe: string) =>
-  Effect.scoped(Effect.gen(function*() {
-    const store = yield* FileSystemCacheStore.make({ cacheDir }).pipe(
-      Effect.provide(Layer.mergeAll(Config.CacheConfig.layer(), CacheEvent.CacheEvents.layer(), Metrics.layer)),
-      Effect.orDie
-    )
-    const entries = yield* Effect.orDie(store.list)
-    const bad: Array<string> = []
-    for (const entry of entries) {
-      const path = store.pathOf(entry.key)
-      const stat = NodeFs.statSync(path, { throwIfNoEntry: false })
-      if (stat === undefined) bad.push(`${entry.key}: missing`)
-      else if (stat.size !== entry.sizeBytes) bad.push(`${entry.key}: ${stat.size} bytes, index ${entry.sizeBytes}`)
-      else if (!mediaCheck(ffmpeg, ffprobe, path).ok) bad.push(`${entry.key}: not playable`)
-    }
-    const clips = NodeFs.readdirSync(store.layout.clips).filter((n) => n.endsWith(".mp4"))
-    const known = new Set(entries.map((e) => `${e.key}.mp4`))
-    const unknown = clips.filter((n) => !known.has(n))
-    const temp = NodeFs.readdirSync(store.layout.tmp)
-    return { entries: entries.length, dropped: store.startup.dropped.length, skipped: store.startup.skippedLines, bad, unknown, temp }
-  }))
 
 describe("disk faults (ENOSPC / EIO)", () => {
   it.live("typed errors, consistent index after reload, no partial clip served, recovery once the fault clears", () =>
@@ -142,7 +119,7 @@ describe("disk faults (ENOSPC / EIO)", () => {
           faults.enabled = false
 
           // A restart now (another process opening the folder) finds a consistent index.
-          const reload = yield* reloadCheck(cacheDir, ffmpeg, ffprobe)
+          const reload = yield* reloadCheck(cacheDir, bins)
           totals.reloads++
           totals.droppedAtReload += reload.dropped
           expect(reload.bad, "entries served as valid after reload").toEqual([])
@@ -160,7 +137,7 @@ describe("disk faults (ENOSPC / EIO)", () => {
             ), { concurrency: 3, discard: true })
         }))
 
-        const after = yield* reloadCheck(cacheDir, ffmpeg, ffprobe)
+        const after = yield* reloadCheck(cacheDir, bins)
         expect(after.bad).toEqual([])
         expect(after.unknown).toEqual([])
         expect(after.temp, "temp files after a restart").toEqual([])
