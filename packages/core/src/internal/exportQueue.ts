@@ -546,7 +546,8 @@ export const make = <A, E>(
       }
       const existing = job.extra?.paused
       if (existing !== undefined) return Effect.succeed({ attempt: job.attempt, paused: existing })
-      return Effect.map(SubscriptionRef.make(false), (paused) => {
+      // Preemption may have paused the job between its hand-over and now.
+      return Effect.map(Effect.suspend(() => SubscriptionRef.make(job.state === "suspended")), (paused) => {
         extraOf(job).paused = paused
         return { attempt: job.attempt, paused }
       })
