@@ -90,7 +90,13 @@ export const reapStale = (runDir: string): Effect.Effect<ReapResult, never, File
       const text = yield* fs.readFileString(path).pipe(Effect.orElseSucceed(() => ""))
       const parsed = decode(text)
       if (parsed._tag === "None") {
-        // Torn write of a record: its owner died while writing it.
+        // Torn write of a record: its owner died while writing it, or is writing it right now.
+        // The file name carries the pid: if no ffmpeg runs under it, the record is useless at once.
+        const pid = Number(name.slice(0, -".json".length))
+        if (!(Number.isInteger(pid) && pid > 0 && isAlive(pid) && isFfmpeg(pid))) {
+          yield* fs.remove(path, { force: true }).pipe(Effect.ignore)
+          continue
+        }
         const age = yield* fs.stat(path).pipe(
           Effect.map((info) => Date.now() - (info.mtime._tag === "Some" ? info.mtime.value.getTime() : 0)),
           Effect.orElseSucceed(() => Infinity)
