@@ -72,13 +72,14 @@ export const command = Command.make(
         : file.rallies.map((_, i) => i)
       const source = yield* Video.checkSource(options.video)
       const outDir = Option.map(options.out, (dir) => NodePath.resolve(dir))
-      if (Option.isSome(outDir)) yield* ensureDir(outDir.value)
 
       yield* Common.withCache(options, Video.settings(options), (cacheDir) =>
         Effect.scoped(Effect.gen(function*() {
           const rc = yield* RallyCache.RallyCache
           const opened = yield* Video.open({ path: source, file, videoId: options.videoId, mode: options.mode })
           const videoId = opened.source.id
+          // Only once the input is known good, so bad input writes nothing.
+          if (Option.isSome(outDir)) yield* ensureDir(outDir.value)
           const exportMs = new Map<number, number>()
           const display = yield* Progress.makeDisplay({ tty: Output.isTTY(), plain: !options.json })
           yield* Progress.follow(videoId, display, (event) => {

@@ -20,6 +20,7 @@ import { Context, Effect, Either, Layer, Option } from "effect"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as RalliesFile from "../RalliesFile.js"
+import * as CliStats from "./cliStats.js"
 import { UsageError } from "./errors.js"
 import * as Output from "./output.js"
 
@@ -141,6 +142,7 @@ export const withCache = <A, E, R>(
       )
     })
     const program = options.metrics ? Effect.ensuring(body(cacheDir), Effect.ignore(printMetrics)) : body(cacheDir)
+    yield* CliStats.sweep(cacheDir)
     return yield* Effect.provide(program, makeLayer({ ...settings, cacheDir }))
   })
 
@@ -164,6 +166,7 @@ export const withStore = <A, E, R>(
       )
     })
     const program = options.metrics ? Effect.ensuring(body(cacheDir), Effect.ignore(printMetrics)) : body(cacheDir)
+    yield* CliStats.sweep(cacheDir)
     return yield* Effect.provide(program, makeLayer({ cacheDir }))
   })
 

@@ -9,6 +9,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Errors } from "@rallycache/core"
 import { Effect } from "effect"
+import { sweepTemp } from "./cliStats.js"
 
 /** `rally-000.mp4`, `rally-001.mp4`... @internal */
 export const outName = (index: number): string => `rally-${String(index).padStart(3, "0")}.mp4`
@@ -30,6 +31,8 @@ export const ensureDir = (dir: string) =>
         fix: "pass a folder for the clips"
       })
     }
+    // Partial copies of a run that was killed mid-copy.
+    yield* sweepTemp(dir, /^\.rally-\d+\.mp4\.(\d+)\.[0-9a-z]+\.part$/)
   })
 
 const codeOf = (error: { readonly _tag: string }): string | undefined => {
