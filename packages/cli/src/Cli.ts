@@ -8,7 +8,7 @@
 import { Command } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
 import type { CommandExecutor } from "@effect/platform"
-import { Cause, Effect, Option } from "effect"
+import { Cause, Effect, Logger, LogLevel, Option } from "effect"
 import * as CacheCommand from "./commands/cache.js"
 import * as Demo from "./commands/demo.js"
 import * as Doctor from "./commands/doctor.js"
@@ -16,7 +16,7 @@ import * as Export from "./commands/export.js"
 import * as Get from "./commands/get.js"
 import * as Watch from "./commands/watch.js"
 import type { CacheLayer } from "./internal/common.js"
-import { CliExit, exitCodeOf, firstError, messageOf, UsageError, verboseDetail } from "./internal/errors.js"
+import { CliExit, exitCodeOf, firstError, messageOf, oneLine, UsageError, verboseDetail } from "./internal/errors.js"
 import * as Output from "./internal/output.js"
 
 /**
@@ -70,6 +70,19 @@ const withoutCliErrors = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effec
     }))
 
 /**
+ * Library logs go to stderr, one line each, so stdout only ever holds the
+ * result (`--json` stays parseable): warnings and errors always, info and
+ * causes with `--verbose`.
+ */
+const stderrLogger = (verbose: boolean) =>
+  Logger.make(({ cause, logLevel, message }) => {
+    const text = (Array.isArray(message) ? message : [message]).map((m) => typeof m === "string" ? m : String(m))
+      .join(" ")
+    process.stderr.write(`${logLevel.label.toLowerCase()}: ${oneLine(text)}\n`)
+    if (verbose && !Cause.isEmpty(cause)) process.stderr.write(Cause.pretty(cause) + "\n")
+  })
+
+/**
  * Run the CLI on `argv` (as in `process.argv`). Fails only with `CliExit`
  * (after printing the error) or by interruption.
  *
@@ -90,6 +103,8 @@ export const run = (
         return yield* new CliExit({ code: exitCodeOf(error) })
       })
     }),
-    Effect.onInterrupt(() => Output.stderr("interrupted: running exports were stopped and their temp files removed"))
+    Effect.onInterrupt(() => Output.stderr("interrupted: running exports were stopped and their temp files removed")),
+    Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger(verbose))),
+    Logger.withMinimumLogLevel(verbose ? LogLevel.Info : LogLevel.Warning)
   )
 }
