@@ -17,6 +17,9 @@ import { priorityRank } from "../src/Domain.js"
 import { ExportCancelled, ExportFailed, SourceNotFound } from "../src/Errors.js"
 import * as ExportQueue from "../src/ExportQueue.js"
 
+// QUEUE_PROPERTY_RUNS=1000 for a longer soak than CI's.
+const numRuns = Number(process.env["QUEUE_PROPERTY_RUNS"] ?? 40)
+
 const key = (n: number): CacheKey => n.toString(16).padStart(32, "0") as CacheKey
 
 type Outcome = "ok" | "flaky" | "permanent" | "defect"
@@ -162,7 +165,7 @@ describe("ExportQueue properties", () => {
         // The generator must exercise the queue, or the property says nothing.
         expect(runs).toBeGreaterThanOrEqual(waiters.length === 0 ? 0 : 1)
       }),
-    { timeout: 120_000, fastCheck: { numRuns: 40 } }
+    { timeout: 600_000, fastCheck: { numRuns } }
   )
 
   it.effect.prop(
@@ -203,6 +206,6 @@ describe("ExportQueue properties", () => {
         }
         expect(starts.length).toBe(jobs.length)
       }).pipe(Effect.scoped),
-    { timeout: 120_000, fastCheck: { numRuns: 40 } }
+    { timeout: 600_000, fastCheck: { numRuns } }
   )
 })
