@@ -90,7 +90,7 @@ export interface QueueStatus {
    * Jobs waiting out a retry backoff after a transient failure. They hold no
    * slot while they wait, then go to the front of their priority.
    */
-  readonly retrying?: ReadonlyArray<{ readonly key: CacheKey; readonly priority: Priority; readonly attempt: number }>
+  readonly retrying: ReadonlyArray<{ readonly key: CacheKey; readonly priority: Priority; readonly attempt: number }>
   readonly completed: number
   readonly failed: number
   readonly cancelled: number

@@ -129,6 +129,7 @@ export const QueueStatusSchema = Schema.Struct({
     low: Schema.Array(CacheKey)
   }),
   running: Schema.Array(Schema.Struct({ key: CacheKey, priority: Priority, paused: Schema.Boolean })),
+  retrying: Schema.Array(Schema.Struct({ key: CacheKey, priority: Priority, attempt: Schema.Number })),
   completed: Schema.Number,
   failed: Schema.Number,
   cancelled: Schema.Number
