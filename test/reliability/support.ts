@@ -17,7 +17,7 @@ import {
   RallyCache as CoreRallyCache
 } from "@rallycache/core"
 import { FfmpegExporter, FfmpegResolver, FileSystemCacheStore, SampleVideo } from "@rallycache/node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, SubscriptionRef } from "effect"
 import { Config as CoreConfig } from "@rallycache/core"
 import { spawn, spawnSync } from "node:child_process"
 import { createRequire } from "node:module"
@@ -495,23 +495,40 @@ export const nodeStack = (options: StackOptions) => {
   return CoreRallyCache.layer.pipe(Layer.provideMerge(cleanup))
 }
 
-/** Count exports through the `Exporter`: running now, and the most at once. */
+/**
+ * Count exports through the `Exporter`: running now (paused ones included),
+ * the most at once, and `activeNow()`: running and not paused by preemption
+ * (what holds a CPU).
+ */
 export const exportCounter = () => {
   const counter = { running: 0, max: 0, started: 0 }
+  const live = new Set<Exporter.ExportRequest>()
+  const activeNow = (): number => {
+    let n = 0
+    for (const request of live) {
+      if (request.paused === undefined || !Effect.runSync(SubscriptionRef.get(request.paused))) n++
+    }
+    return n
+  }
   const wrap = (exporter: Exporter.ExporterShape): Exporter.ExporterShape => ({
     ...exporter,
     export: (request) =>
       Effect.acquireUseRelease(
         Effect.sync(() => {
+          live.add(request)
           counter.running++
           counter.started++
           counter.max = Math.max(counter.max, counter.running)
         }),
         () => exporter.export(request),
-        () => Effect.sync(() => void counter.running--)
+        () =>
+          Effect.sync(() => {
+            live.delete(request)
+            counter.running--
+          })
       )
   })
-  return { counter, wrap }
+  return { counter, wrap, activeNow }
 }
 
 // ---------------------------------------------------------------------------
