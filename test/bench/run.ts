@@ -16,7 +16,7 @@ import { missing } from "./lib/figure.js"
 import type { Fixture } from "./lib/fixture.js"
 import { ensureFixture, fullSpec, quickSpec } from "./lib/fixture.js"
 import { log } from "./lib/log.js"
-import { describeMachine, machine } from "./lib/machine.js"
+import { currentLoad, describeMachine, machine } from "./lib/machine.js"
 import { renderJson, renderTable } from "./lib/table.js"
 import { exportScenario } from "./scenarios/export.js"
 import { matchScenario } from "./scenarios/match.js"
@@ -118,12 +118,13 @@ const main = async (): Promise<number> => {
     else log(`temp files kept in ${tmpRoot}`)
   }
   const durationMs = performance.now() - started
-  const report = { machine: host, quick: args.quick, durationMs, figures, errors }
+  const loadAtEnd = currentLoad()
+  const report = { machine: host, quick: args.quick, durationMs, loadAtEnd, figures, errors }
   if (args.json) {
     process.stdout.write(`${renderJson(report)}\n`)
   } else {
     process.stdout.write(
-      `rallycache bench (${args.quick ? "quick" : "full"}), ${describeMachine(host)}, ${(durationMs / 1000).toFixed(0)} s\n\n${renderTable(figures)}\n`
+      `rallycache bench (${args.quick ? "quick" : "full"}), ${describeMachine(host)}, ${loadAtEnd} at end, ${(durationMs / 1000).toFixed(0)} s\n\n${renderTable(figures)}\n`
     )
   }
   log(`done in ${(durationMs / 1000).toFixed(1)} s${errors.length > 0 ? `, ${errors.length} scenario(s) failed` : ""}`)

@@ -49,6 +49,8 @@ export interface Report {
   readonly machine: Machine
   readonly quick: boolean
   readonly durationMs: number
+  /** 1-minute load average when the run ended. */
+  readonly loadAtEnd: number
   readonly figures: ReadonlyArray<Figure>
   readonly errors: ReadonlyArray<{ readonly scenario: string; readonly message: string }>
 }
@@ -66,6 +68,7 @@ export const renderJson = (report: Report): string => {
     machine: report.machine,
     quick: report.quick,
     durationMs: Math.round(report.durationMs),
+    loadAverageAtEnd: report.loadAtEnd,
     errors: report.errors
   }
   return JSON.stringify(out, null, 2)

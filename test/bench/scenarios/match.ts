@@ -182,8 +182,8 @@ export const matchScenario: Scenario = {
     const byLength = all.slice().sort((a, b) =>
       (fixture.rallies[a]!.end - fixture.rallies[a]!.start) - (fixture.rallies[b]!.end - fixture.rallies[b]!.start)
     )
-    const subset = byLength.slice(0, context.quick ? 2 : 6).sort((a, b) => a - b)
-    const accurate = await measure(context, "accurate", subset, 1)
+    const subset = byLength.slice(0, context.quick ? 2 : 4).sort((a, b) => a - b)
+    const accurate = await measure(context, "accurate", subset, context.quick ? 1 : 2)
     return [...rows("match", copy, "copy"), ...rows("match.accurate", accurate, "accurate")]
   }
 }
