@@ -16,7 +16,7 @@ import {
   RallyCache,
   TestExporter
 } from "@rallycache/core"
-import { Effect, Layer, TestClock } from "effect"
+import { Effect, Fiber, Layer, TestClock } from "effect"
 
 const match = "/videos/final.mp4"
 
@@ -157,4 +157,28 @@ describe("README: ExportQueue on its own", () => {
       const status = yield* queue.status
       expect([status.completed, status.cancelled]).toEqual([2, 1])
     })))
+})
+
+describe("README: corrupting a clip", () => {
+  it.effect("a truncated clip is caught by the next request and exported again", () =>
+    Effect.gen(function*() {
+      const cache = yield* RallyCache.RallyCache
+      const files = yield* MemoryFileSystem.MemoryFileSystem
+      const video = yield* cache.openVideo({ path: match, rallies: [{ start: 0, end: 12 }] })
+      const id = video.source.id
+      yield* cache.navigate(id, 0)
+      yield* TestClock.adjust("3 seconds")
+      const first = yield* cache.getClip(id, 0)
+
+      yield* files.truncate(first.path) // what a crash in the middle of a copy leaves
+      const again = yield* Effect.fork(cache.getClip(id, 0)) // a miss now: it waits for a new export
+      yield* Effect.yieldNow()
+      yield* TestClock.adjust("3 seconds")
+      const clip = yield* Fiber.join(again)
+      expect(clip.cached).toBe(false)
+      expect(clip.sizeBytes).toBe(first.sizeBytes)
+      expect((yield* cache.stats).metrics.evictions.invalid).toBe(1)
+    }).pipe(
+      Effect.provide(RallyCache.layerTest({ sources: { [match]: { duration: 60 } }, exportTime: "3 seconds" }))
+    ))
 })
