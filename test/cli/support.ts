@@ -12,9 +12,9 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
-// tsx directly, not `pnpm rallycache`: pnpm adds a warning line to stderr.
-const tsx = path.join(repoRoot, "node_modules", ".bin", "tsx")
-const bin = path.join(repoRoot, "packages", "cli", "src", "bin.ts")
+// The installed command's launcher, run by node directly: not `pnpm
+// rallycache`, since pnpm adds a warning line to stderr.
+const launcher = path.join(repoRoot, "packages", "cli", "bin", "rallycache.mjs")
 
 export interface CliResult {
   readonly code: number | null
@@ -37,7 +37,7 @@ export const runCli = (
   options: { readonly env?: Record<string, string>; readonly cwd?: string; readonly timeoutMs?: number } = {}
 ): Effect.Effect<CliResult> =>
   Effect.async<CliResult>((resume) => {
-    const child = spawn(tsx, [bin, ...args], {
+    const child = spawn(process.execPath, [launcher, ...args], {
       cwd: options.cwd ?? repoRoot,
       env: { ...baseEnv(), ...options.env },
       stdio: ["ignore", "pipe", "pipe"]
