@@ -1,5 +1,6 @@
-// The examples of packages/core/README.md, verbatim (less the imports, which
-// are gathered here): if one changes, change the other with it.
+// The examples of packages/core/README.md: their bodies verbatim (the imports
+// are gathered here, and the README shows some tests without their
+// `describe`). If one changes, change the other with it.
 import { describe, expect, it } from "@effect/vitest"
 import {
   CacheEvent,
