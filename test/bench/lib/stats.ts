@@ -10,7 +10,13 @@ export const quantile = (samples: ReadonlyArray<number>, q: number): number => {
   return sorted[rank]!
 }
 
-export const median = (samples: ReadonlyArray<number>): number => quantile(samples, 0.5)
+/** The middle sample, or the mean of the two middle ones for an even count. */
+export const median = (samples: ReadonlyArray<number>): number => {
+  if (samples.length === 0) return Number.NaN
+  const sorted = Float64Array.from(samples).sort()
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
 
 export const max = (samples: ReadonlyArray<number>): number =>
   samples.reduce((m, x) => (x > m ? x : m), Number.NEGATIVE_INFINITY)

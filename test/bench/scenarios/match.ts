@@ -183,7 +183,7 @@ export const matchScenario: Scenario = {
       (fixture.rallies[a]!.end - fixture.rallies[a]!.start) - (fixture.rallies[b]!.end - fixture.rallies[b]!.start)
     )
     const subset = byLength.slice(0, context.quick ? 2 : 4).sort((a, b) => a - b)
-    const accurate = await measure(context, "accurate", subset, context.quick ? 1 : 2)
+    const accurate = await measure(context, "accurate", subset, context.quick ? 1 : 3)
     return [...rows("match", copy, "copy"), ...rows("match.accurate", accurate, "accurate")]
   }
 }
