@@ -35,7 +35,11 @@ export class JobProgress extends Schema.TaggedClass<JobProgress>()("JobProgress"
 /** @since 0.1.0 */
 export class JobCancelled extends Schema.TaggedClass<JobCancelled>()("JobCancelled", {
   ...Job,
-  /** `preempted` jobs go back to the queue (or pause) and run again later. */
+  /**
+   * `preempted`: interrupted by preemption (`interrupt` mode); the job goes
+   * back to the front of its queue and runs again later. A job paused by
+   * preemption (`suspend` mode) publishes no event.
+   */
   reason: Schema.Literal("cancelled", "preempted", "shutdown")
 }) {}
 /** @since 0.1.0 */

@@ -4,7 +4,7 @@
  * Layers:
  * - `@rallycache/node`'s `FileSystemCacheStore.layer`: a crash-safe folder
  *   shared safely by several processes.
- * - `CacheStore.layerMemory` (in `MemoryCacheStore`): in memory, for tests.
+ * - `MemoryCacheStore.layer` (or `layerWithFileSystem`): in memory, for tests.
  *
  * Both plan evictions with the same pure `Policy.planEviction`.
  *

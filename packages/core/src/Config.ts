@@ -36,6 +36,10 @@ const PositiveNumber = Schema.Number.pipe(Schema.finite(), Schema.positive())
  * | maxRallyLength      | 600 seconds | longer rallies are rejected as input errors                      |
  * | mailboxCapacity     | 1024        | bound of the manager's mailbox (callers wait when it is full)    |
  *
+ * `exportTimeout` is enforced by the exporter, not the queue:
+ * `@rallycache/node`'s default layer gives it to `FfmpegExporter` as its
+ * `timeout`; the in-memory `TestExporter` ignores it.
+ *
  * @since 0.1.0
  */
 export const defaults = {
@@ -161,6 +165,9 @@ export const make = (options: Options = {}): Effect.Effect<RallyCacheConfig, Inv
  * | RALLYCACHE_MAX_RETRIES            | maxRetries         |
  * | RALLYCACHE_EXPORT_TIMEOUT         | exportTimeout      |
  * | RALLYCACHE_MAX_RALLY_LENGTH       | maxRallyLength     |
+ *
+ * A duration variable needs a unit (`"7 days"`, `"250 millis"`): unlike
+ * an option given in code, a bare number of milliseconds is rejected.
  *
  * @since 0.1.0
  */

@@ -82,7 +82,7 @@ const Seconds = Schema.Number.pipe(
 /**
  * One rally: a time range of the source video, in seconds.
  * `start >= 0` and `end > start`; the maximum length and the video's
- * duration are checked by `Rally.validate` in `Policy`.
+ * duration are checked by `Policy.validateRallies`.
  *
  * @since 0.1.0
  */

@@ -3,8 +3,8 @@
  *
  * Layers:
  * - `@rallycache/node`'s `FfmpegExporter.layer`: real ffmpeg.
- * - `Exporter.layerTest` (in `TestExporter`): in memory, its export time
- *   driven by the `Clock` (so `TestClock`), with injectable failures.
+ * - `TestExporter.layer`: in memory, its export time driven by the `Clock`
+ *   (so `TestClock`), with injectable failures.
  *
  * @since 0.1.0
  */

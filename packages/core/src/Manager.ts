@@ -7,7 +7,9 @@
  * success and a failure schema, no functions or handles inside, so they can
  * be encoded, sent to another process and decoded there. They are meant to
  * become, unchanged, the RPCs of an `@effect/cluster` entity (one entity per
- * video; every message but `Stats` names its video).
+ * video; every message but `Stats` names its video, and an `OpenVideo`
+ * without `id` gets its id from the probe, so a caller routing it to an
+ * entity passes `id`).
  *
  * Users do not send them by hand: `RallyCache` wraps the mailbox in
  * functions. The hot path of `getClip` does not send a message at all when

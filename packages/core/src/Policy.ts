@@ -184,8 +184,8 @@ const aheadCount = (ahead: number): number => Number.isFinite(ahead) ? Math.max(
  * import { Policy } from "@rallycache/core"
  *
  * Policy.planPreload({ rallies, current: 3, ahead: 2 })
- * // [{index: 3, priority: "high"}, {index: 4, "normal"}, {index: 5, "normal"},
- * //  {index: 6, "low"}, ..., {index: 2, "low"}, {index: 1, "low"}, {index: 0, "low"}]
+ * // [{index: 3, priority: "high"}, {index: 4, priority: "normal"}, {index: 5, priority: "normal"},
+ * //  {index: 6, priority: "low"}, ..., {index: 2, priority: "low"}, {index: 1, priority: "low"}, {index: 0, priority: "low"}]
  * ```
  *
  * @since 0.1.0

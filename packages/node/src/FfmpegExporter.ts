@@ -7,9 +7,9 @@
  *   one GOP early), about 20 ms.
  * - **accurate** mode: input seek and re-encode with libx264 + aac, frame-exact.
  *
- * Every export writes to `request.tempPath`, is fsynced and checked with
- * ffprobe (streams present, duration within tolerance), and only then
- * renamed to `request.outputPath`. A failed or interrupted export leaves
+ * Every export writes to `request.tempPath`, is fsynced and checked (by
+ * default with ffprobe: streams present, duration within tolerance; see
+ * `verifyOutput`), and only then renamed to `request.outputPath`. A failed or interrupted export leaves
  * nothing at either path, and no ffmpeg behind it: interruption sends
  * SIGTERM, then SIGKILL after `killGrace`; on Linux ffmpeg also runs under
  * `setpriv --pdeathsig KILL` so it dies with its parent, and each running

@@ -41,7 +41,7 @@ import * as FileSystemCacheStore from "./FileSystemCacheStore.js"
 export interface Options extends Config.Options {
   /** Default: `$RALLYCACHE_CACHE_DIR`, then `$XDG_CACHE_HOME/rallycache`, then `~/.cache/rallycache`. */
   readonly cacheDir?: string | undefined
-  /** Encoder settings of accurate mode, process priority, kill grace. */
+  /** Encoder settings of accurate mode, process priority, kill grace, end slack, output check. */
   readonly ffmpeg?: Omit<FfmpegExporter.Options, "runDir" | "timeout"> | undefined
   /** Journal and lock settings of the store. */
   readonly store?: Omit<FileSystemCacheStore.Options, "cacheDir"> | undefined
