@@ -246,13 +246,18 @@ describe("FileSystemCacheStore", () => {
       yield* a.close
       const unknown = Path.join(dirs.clips, `${keyOf(9)}.mp4`)
       const foreign = Path.join(dirs.clips, "notes.txt")
+      // Shaped like a clip name, but not a key (upper case): not ours either.
+      const lookalike = Path.join(dirs.clips, `${keyOf(8).toUpperCase()}.mp4`)
       Fs.writeFileSync(unknown, "a clip without an entry")
       Fs.writeFileSync(foreign, "not ours")
+      Fs.writeFileSync(lookalike, "not ours")
 
       const b = yield* open({ cacheDir })
       expect(b.store.startup.removedUnknown).toBe(1)
       expect(Fs.existsSync(unknown)).toBe(false)
       expect(Fs.existsSync(foreign)).toBe(true)
+      expect(Fs.existsSync(lookalike)).toBe(true)
+      expect(b.store.startup.dropped).toEqual([])
       expect(b.store.startup.entries).toBe(1)
       yield* b.close
     }).pipe(Effect.provide(services())))

@@ -90,6 +90,12 @@ export interface FileSystemCacheStoreShape extends CacheStoreShape {
 const keyPattern = /^[0-9a-f]{32}$/
 const clipName = /^([0-9a-f]{32})\.mp4$/
 const tempName = /^([0-9a-f]{32})\./
+const clipNameLength = 32 + ".mp4".length
+/** Sizes in a start-up listing of `clips/` that are not sizes. */
+const vanished = -1
+const notAClip = -2
+/** Shared by every start-up stat: no options object per call. */
+const noThrow = { throwIfNoEntry: false } as const
 
 const errnoOf = (error: unknown): string | undefined => {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
@@ -278,6 +284,26 @@ export const make = (
 
     // -- start-up -----------------------------------------------------------
 
+    /**
+     * The names in `clips/`, and the size of each one shaped like a clip
+     * (`<32 characters>.mp4`): `vanished` when it went away between the
+     * listing and the stat, `notAClip` for other names (never statted).
+     */
+    const listClips = (): { readonly names: ReadonlyArray<string>; readonly sizes: Float64Array } => {
+      const names = fs.readdirSync(dirs.clips)
+      const sizes = new Float64Array(names.length)
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!
+        if (name.length !== clipNameLength || !name.endsWith(".mp4")) {
+          sizes[i] = notAClip
+          continue
+        }
+        const stat = fs.statSync(clipsPrefix + name, noThrow)
+        sizes[i] = stat === undefined ? vanished : stat.size
+      }
+      return { names, sizes }
+    }
+
     const startup = yield* Effect.gen(function*() {
       const started = performance.now()
       yield* Effect.try({
@@ -302,7 +328,6 @@ export const make = (
             fs.rmSync(NodePath.join(dirs.root, name), { force: true })
           }
         }
-        Journal.refresh(fs, dirs.journal, index)
 
         // Partial files: only those whose key no live process is exporting.
         let removedTemp = 0
@@ -324,31 +349,48 @@ export const make = (
           }
         }
 
-        // Entries against files.
-        const onDisk = new Set(fs.readdirSync(dirs.clips))
+        // Entries against files. The clips are listed and statted before the journal is read: the
+        // garbage of 10^5 stats is then collected while little is alive, instead of the collector
+        // copying every freshly parsed entry again and again (that doubled the cost). Holding the
+        // index lock makes the order safe: no entry can be added or removed meanwhile, and a clip
+        // file of an entry is only ever removed under this lock.
+        const { names, sizes } = listClips()
+        Journal.refresh(fs, dirs.journal, index)
         const dropped: Array<{ key: CacheKey; reason: string; entry: CacheEntry }> = []
-        for (const entry of index.entries.values()) {
-          const name = `${entry.key}.mp4`
-          if (!onDisk.delete(name)) {
-            dropped.push({ key: entry.key, reason: "clip file is missing", entry })
+        const unknown: Array<string> = []
+        let listed = 0
+        for (let i = 0; i < names.length; i++) {
+          const size = sizes[i]!
+          if (size === notAClip) continue
+          const name = names[i]!
+          const entry = index.entries.get(name.slice(0, 32) as CacheKey)
+          if (entry === undefined) {
+            if (size !== vanished) unknown.push(name)
             continue
           }
-          const stat = fs.statSync(clipsPrefix + name, { throwIfNoEntry: false })
-          if (stat === undefined || stat.size !== entry.sizeBytes) {
+          listed++
+          if (size !== entry.sizeBytes) {
             dropped.push({
               key: entry.key,
-              reason: stat === undefined
+              reason: size === vanished
                 ? "clip file is missing"
-                : `clip file has ${stat.size} bytes, the index says ${entry.sizeBytes}`,
+                : `clip file has ${size} bytes, the index says ${entry.sizeBytes}`,
               entry
             })
-            fs.rmSync(NodePath.join(dirs.clips, name), { force: true })
+            if (size !== vanished) fs.rmSync(clipsPrefix + name, { force: true })
+          }
+        }
+        // Entries the listing lacks; only looked for when the count says some are missing.
+        if (listed < index.entries.size) {
+          const present = new Set(names)
+          for (const entry of index.entries.values()) {
+            if (!present.has(`${entry.key}.mp4`)) dropped.push({ key: entry.key, reason: "clip file is missing", entry })
           }
         }
         // Clips the index does not know: without their entry (video, rally, times) they
         // cannot be served, so they are removed, unless a live export is about to commit one.
         let removedUnknown = 0
-        for (const name of onDisk) {
+        for (const name of unknown) {
           const key = clipName.exec(name)?.[1] as CacheKey | undefined
           if (key === undefined) continue // not ours: never created by rallycache, left alone
           const token = Lock.tryAcquire(keyLockPath(key))
