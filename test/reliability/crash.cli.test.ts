@@ -56,8 +56,9 @@ describe("crash safety (SIGKILL of the CLI)", () => {
       const cacheDir = NodePath.join(dir, "cache")
       const kills = size(25, 100)
       const random = rng(seed)
-      // A small cache, so that eviction runs too (clips of about 50-150 kB).
-      const env = { RALLYCACHE_MAX_BYTES: "4000000" }
+      // A small cache (clips are 50-150 kB: about 15 fit, two sets), so that eviction runs too and
+      // each deep verify has a bounded amount of work.
+      const env = { RALLYCACHE_MAX_BYTES: "1500000" }
       const exportArgs = (set: number) => {
         const file = NodePath.join(dir, `rallies-${set}.json`)
         if (!NodeFs.existsSync(file)) NodeFs.writeFileSync(file, JSON.stringify({ videoId: "crash-match", rallies: ralliesOf(set) }))
