@@ -177,25 +177,31 @@ export const fromConfig = (options: Options = {}): Effect.Effect<RallyCacheConfi
     // variable may fall back to the options and defaults.
     const optional = <A>(config: EffectConfig.Config<A>) =>
       EffectConfig.map(config, Option.some).pipe(EffectConfig.withDefault(Option.none<A>()))
+    // "7 days", or a plain number of milliseconds, as options accept.
+    const duration = (name: string) =>
+      EffectConfig.duration(name).pipe(
+        EffectConfig.orElse(() => EffectConfig.map(EffectConfig.number(name), Duration.millis))
+      )
     const env = EffectConfig.all({
       maxBytes: optional(EffectConfig.number("MAX_BYTES")),
-      maxAge: optional(EffectConfig.duration("MAX_AGE")),
+      maxAge: optional(duration("MAX_AGE")),
       maxEntriesPerVideo: optional(EffectConfig.integer("MAX_ENTRIES_PER_VIDEO")),
       concurrency: optional(EffectConfig.integer("CONCURRENCY")),
       preloadAhead: optional(EffectConfig.integer("PRELOAD_AHEAD")),
       mode: optional(EffectConfig.literal("copy", "accurate")("MODE")),
       preemption: optional(EffectConfig.boolean("PREEMPTION")),
-      cleanupInterval: optional(EffectConfig.duration("CLEANUP_INTERVAL")),
-      validationInterval: optional(EffectConfig.duration("VALIDATION_INTERVAL")),
+      cleanupInterval: optional(duration("CLEANUP_INTERVAL")),
+      validationInterval: optional(duration("VALIDATION_INTERVAL")),
       maxRetries: optional(EffectConfig.integer("MAX_RETRIES")),
-      exportTimeout: optional(EffectConfig.duration("EXPORT_TIMEOUT")),
+      exportTimeout: optional(duration("EXPORT_TIMEOUT")),
       maxRallyLength: optional(EffectConfig.number("MAX_RALLY_LENGTH"))
     }).pipe(EffectConfig.nested("RALLYCACHE"))
     const values = yield* env.pipe(
       Effect.mapError((error) =>
         new InvalidInput({
           field: "environment",
-          reason: String(error).split("\n")[0] ?? "invalid RALLYCACHE_* variable",
+          // The provider joins nested names with "."; say the variable's real name.
+          reason: (String(error).split("\n")[0] ?? "invalid RALLYCACHE_* variable").replaceAll("RALLYCACHE.", "RALLYCACHE_"),
           fix: "fix or unset the RALLYCACHE_* variable"
         })
       )

@@ -52,7 +52,18 @@ describe("Config", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       const error = yield* Effect.flip(Config.fromConfig().pipe(withEnv({ RALLYCACHE_CONCURRENCY: "two" })))
       expect(error._tag).toBe("InvalidInput")
-      expect(error.message).toContain("CONCURRENCY")
+      expect(error.message).toContain("RALLYCACHE_CONCURRENCY")
+    }))
+
+  it.effect("reads duration variables as \"2 hours\" or as milliseconds", () =>
+    Effect.gen(function*() {
+      const config = yield* Config.fromConfig().pipe(
+        withEnv({ RALLYCACHE_MAX_AGE: "60000", RALLYCACHE_CLEANUP_INTERVAL: "30 seconds" })
+      )
+      expect(Duration.toMillis(config.maxAge)).toBe(60_000)
+      expect(Duration.toMillis(config.cleanupInterval)).toBe(30_000)
+      const error = yield* Effect.flip(Config.fromConfig().pipe(withEnv({ RALLYCACHE_MAX_AGE: "soon" })))
+      expect(error.message).toContain("RALLYCACHE_MAX_AGE")
     }))
 
   it.effect("round-trips through its JSON encoding", () =>

@@ -45,6 +45,12 @@ export interface Options extends Config.Options {
   readonly ffmpeg?: Omit<FfmpegExporter.Options, "runDir" | "timeout"> | undefined
   /** Journal and lock settings of the store. */
   readonly store?: Omit<FileSystemCacheStore.Options, "cacheDir"> | undefined
+  /**
+   * Which rallies to export around the viewer. Default `PreloadPolicy.layer`
+   * (current high, the next `preloadAhead` normal, the rest low); also
+   * `PreloadPolicy.layerWindow(n)` or your own with `PreloadPolicy.layerFrom`.
+   */
+  readonly preloadPolicy?: Layer.Layer<PreloadPolicy.PreloadPolicy> | undefined
   /** How often the heap-in-use gauge is sampled. Default 10 seconds. */
   readonly heapSampleInterval?: number | undefined
 }
@@ -157,7 +163,7 @@ const layerWith = (
     Layer.succeed(Config.CacheConfig, config),
     CacheEvent.CacheEvents.layer(),
     Metrics.layer,
-    PreloadPolicy.layer
+    options.preloadPolicy ?? PreloadPolicy.layer
   )
   const exporter = FfmpegExporter.layerWithFfmpeg({
     ...options.ffmpeg,
