@@ -25,7 +25,9 @@ import {
   TestExporter
 } from "@rallycache/core"
 import { Chunk, Context, Duration, Effect, Fiber, Layer, TestClock } from "effect"
-import { report } from "./support.js"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { binaries, faultyPlatformFs, long, mediaCheck, nodeStack, report, sampleVideo, slowFs, tempDir } from "./support.js"
 
 const path = "/videos/match.mp4"
 const rallies = (() => {
@@ -145,4 +147,50 @@ describe("slow disk (virtual time)", () => {
       // A hit costs one stat, whatever the disk: it does not wait behind navigation's work in the actor.
       for (const row of rows) expect(row.p50WaitMs).toBeLessThanOrEqual(row.latencyMs)
     }), { timeout: 180_000 })
+})
+
+describe("slow disk (real ffmpeg, real folder)", () => {
+  it.live("latency on every file operation of the store and the exporter: every rally still served, hit rate reported", () =>
+    Effect.gen(function*() {
+      const bins = yield* binaries
+      const video = yield* sampleVideo({ duration: 8 })
+      const rows: Array<Record<string, number>> = []
+      const cases: ReadonlyArray<readonly [number, number, number]> = long
+        ? [[0, 0, 2], [3, 30, 2], [3, 30, 4], [10, 100, 4]]
+        : [[3, 30, 2]]
+      for (const [storeMs, exporterMs, window] of cases) {
+        const dir = tempDir("slow")
+        // Eight rallies of 1.2 s, watched at real speed.
+        const real = Array.from({ length: 8 }, (_, i) => ({ start: 0.2 + i * 0.9, end: 0.2 + i * 0.9 + 1.2 }))
+          .filter((r) => r.end < 7.9)
+        const stack = nodeStack({
+          cacheDir: NodePath.join(dir, "cache"),
+          storeFs: slowFs(storeMs),
+          exporterFs: faultyPlatformFs(undefined, exporterMs),
+          config: { preloadAhead: window }
+        })
+        const result = yield* Effect.scoped(Effect.gen(function*() {
+          const cache = Context.get(yield* Layer.build(stack), RallyCache.RallyCache)
+          const id = (yield* cache.openVideo({ path: video, rallies: real, id: "slow-real" })).source.id
+          let hits = 0
+          const waits: Array<number> = []
+          for (let i = 0; i < real.length; i++) {
+            const asked = Date.now()
+            yield* Effect.fork(cache.navigate(id, i))
+            const clip = yield* cache.getClip(id, i)
+            expect(mediaCheck(bins.ffmpeg.path, bins.ffprobe.path, clip.path).ok).toBe(true)
+            if (i > 0) {
+              waits.push(Date.now() - asked)
+              if (clip.cached) hits++
+            }
+            yield* Effect.sleep(Math.round((real[i]!.end - real[i]!.start) * 1000))
+          }
+          const sorted = [...waits].sort((a, b) => a - b)
+          return { hitRate: Math.round((hits / (real.length - 1)) * 1000) / 1000, p50WaitMs: sorted[Math.floor(sorted.length / 2)]!, maxWaitMs: sorted.at(-1)! }
+        }))
+        rows.push({ storeLatencyMs: storeMs, exporterLatencyMs: exporterMs, window, rallies: real.length, ...result })
+        NodeFs.rmSync(dir, { recursive: true, force: true })
+      }
+      report("slowdisk.real", { rows })
+    }), { timeout: 240_000 })
 })
