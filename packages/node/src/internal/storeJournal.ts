@@ -188,8 +188,23 @@ const encodeEntry = (e: CacheEntry) => ({
 export const encodeRecord = (record: JournalRecord): string =>
   JSON.stringify(record.o === "p" ? { o: "p", e: encodeEntry(record.e) } : record)
 
-const withEntry = (entry: CacheEntry, patch: Partial<CacheEntry>): CacheEntry =>
-  makeEntry({ ...encodeEntry(entry), ...patch } as CacheEntry)
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
+
+/**
+ * A copy of `entry` with its access time or validation replaced (entries are
+ * immutable: callers may hold them). One object, no intermediate spreads: a
+ * journal replays up to `compactFactor` touches per entry at start-up.
+ */
+const withEntry = (
+  entry: CacheEntry,
+  patch: Partial<Pick<CacheEntry, "accessedAt" | "validation" | "validatedAt">>
+): CacheEntry => {
+  const next = new LoadedEntry(entry) as Mutable<CacheEntry>
+  if (patch.accessedAt !== undefined) next.accessedAt = patch.accessedAt
+  if (patch.validation !== undefined) next.validation = patch.validation
+  if (patch.validatedAt !== undefined) next.validatedAt = patch.validatedAt
+  return next
+}
 
 /**
  * The in-memory index: the entries, their total size, and where this
