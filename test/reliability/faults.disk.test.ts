@@ -63,6 +63,9 @@ describe("disk faults (ENOSPC / EIO)", () => {
         "platform.rename"
       ]))
       faults.rate = 0.08
+      // The journal is written and fsynced once per commit or removal: aim at it harder.
+      faults.rates.set("write", 0.3)
+      faults.rates.set("fsync", 0.2)
       const stack = nodeStack({
         cacheDir,
         storeFs: faultyFs(faults),

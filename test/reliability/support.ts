@@ -299,6 +299,8 @@ export type FaultCode = "ENOSPC" | "EIO"
 export class Faults {
   enabled = false
   rate = 0.1
+  /** Per-operation rates, over `rate` (rare operations such as the journal's writes get more). */
+  readonly rates = new Map<string, number>()
   readonly injected = new Map<string, number>()
   readonly random: ReturnType<typeof rng>
   constructor(seedValue: number, readonly ops: ReadonlySet<string>) {
@@ -306,7 +308,7 @@ export class Faults {
   }
   /** The fault to inject now for `op`, if any. */
   draw(op: string): FaultCode | undefined {
-    if (!this.enabled || !this.ops.has(op) || this.random.next() >= this.rate) return undefined
+    if (!this.enabled || !this.ops.has(op) || this.random.next() >= (this.rates.get(op) ?? this.rate)) return undefined
     this.injected.set(op, (this.injected.get(op) ?? 0) + 1)
     return this.random.next() < 0.5 ? "ENOSPC" : "EIO"
   }
