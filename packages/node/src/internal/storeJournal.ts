@@ -303,7 +303,7 @@ export class Index {
     const end = chunk.lastIndexOf(0x0a)
     if (end < 0) return 0
     // The journal is ASCII unless a video id is not: then "ascii" decoding is a plain copy, where
-    // "utf8" decodes every byte (a third of the cost of parsing a large journal).
+    // "utf8" decodes every byte (measured at 100k entries: about 10-30 ms less, of ~250 ms).
     const text = isAscii(chunk.subarray(0, end)) ? chunk.toString("ascii", 0, end) : chunk.toString("utf8", 0, end)
     let start = 0
     while (start <= text.length) {
