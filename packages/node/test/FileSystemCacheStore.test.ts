@@ -101,6 +101,22 @@ describe("FileSystemCacheStore", () => {
       yield* b.close
     }).pipe(Effect.provide(services())))
 
+  it.effect("video ids outside ASCII survive a restart (the journal is then decoded as UTF-8)", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const a = yield* open({ cacheDir })
+      const ascii = yield* put(a.store, keyOf(1), 10, "plain", 0)
+      const accented = yield* put(a.store, keyOf(2), 20, "Finale é – 決勝 🏐", 1)
+      yield* a.close
+
+      const b = yield* open({ cacheDir })
+      expect(b.store.startup).toMatchObject({ entries: 2, skippedLines: 0, dropped: [] })
+      expect(Option.getOrThrow(yield* b.store.lookup(keyOf(1)))).toEqual(ascii)
+      expect(Option.getOrThrow(yield* b.store.lookup(keyOf(2)))).toEqual(accented)
+      expect(Option.getOrThrow(yield* b.store.lookup(keyOf(2))).videoId).toBe("Finale é – 決勝 🏐")
+      yield* b.close
+    }).pipe(Effect.provide(services())))
+
   it.effect("a torn last journal line is dropped and does not swallow the next record", () =>
     Effect.gen(function*() {
       const cacheDir = tempDir()
