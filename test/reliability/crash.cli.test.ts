@@ -150,7 +150,7 @@ describe("crash safety (SIGKILL of the CLI)", () => {
       })
       expect(figures.killsWithFfmpegRunning, "some kills must land while ffmpeg runs").toBeGreaterThan(0)
       NodeFs.rmSync(dir, { recursive: true, force: true })
-    }), { timeout: 600_000 })
+    }), { timeout: size(600_000, 1_800_000) })
 
   it.live("a pid record torn by a kill (empty file) is reaped at the next start, not 60 s later", () =>
     Effect.gen(function*() {

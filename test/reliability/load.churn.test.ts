@@ -221,7 +221,7 @@ describe("load (virtual time)", () => {
       expect(alive.length, "fibers still running after shutdown").toBe(0)
       // Flat: the second round (same instance, same load) keeps no more than a little.
       expect(heap["afterRound2GcMiB"]! - heap["afterRound1GcMiB"]!).toBeLessThan(24)
-    }), { timeout: 180_000 })
+    }), { timeout: size(180_000, 1_800_000) })
 
   it.effect("idle service: 30 virtual days of cleanup cycles keep usage within limits, no drift in the index", () =>
     Effect.gen(function*() {
@@ -298,6 +298,6 @@ describe("load (virtual time)", () => {
       expect(oldestAgeDays).toBeLessThanOrEqual(7 + 1 / 24)
       expect(daily.at(-1)?.entries, "everything ages out after 8 quiet days").toBe(0)
       expect(Math.max(...daily.map((d) => d.entries))).toBeGreaterThan(0)
-    }), { timeout: 180_000 })
+    }), { timeout: size(180_000, 1_800_000) })
 })
 

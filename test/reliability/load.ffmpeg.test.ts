@@ -148,5 +148,5 @@ describe("load (real ffmpeg)", () => {
       expect(seen.bad).toEqual([])
       expect(seen.temp).toEqual([])
       NodeFs.rmSync(dir, { recursive: true, force: true })
-    }), { timeout: 300_000 })
+    }), { timeout: size(300_000, 1_200_000) })
 })
