@@ -12,7 +12,8 @@
  */
 import type { Effect, Option, Scope } from "effect"
 import { Context } from "effect"
-import type { CacheEntry, CacheKey, EvictionReason, ExportMode, Priority, ValidationStatus, VideoId } from "./Domain.js"
+import type { CacheKey, EvictionReason, ExportMode, Priority, ValidationStatus, VideoId } from "./Domain.js"
+import { CacheEntry } from "./Domain.js"
 import type { CacheIOError } from "./Errors.js"
 
 /**
@@ -52,6 +53,29 @@ export interface NewEntry {
   readonly sizeBytes: number
   readonly priority: Priority
 }
+
+/**
+ * The entry `commit` records for a new clip: created and last used `now`,
+ * not deep-validated yet. Every store builds it the same way.
+ *
+ * @since 0.1.0
+ */
+export const makeEntry = (id: string, key: CacheKey, input: NewEntry, now: number): CacheEntry =>
+  new CacheEntry({
+    id,
+    key,
+    videoId: input.videoId,
+    rallyIndex: input.rallyIndex,
+    mode: input.mode,
+    clipStart: input.clipStart,
+    clipEnd: input.clipEnd,
+    createdAt: now,
+    accessedAt: now,
+    sizeBytes: input.sizeBytes,
+    priority: input.priority,
+    validation: "unchecked",
+    validatedAt: null
+  })
 
 /**
  * One entry that left the cache, and why.

@@ -134,16 +134,8 @@ export const withCache = <A, E, R>(
   Effect.gen(function*() {
     const makeLayer = (yield* CacheLayer).full
     const cacheDir = resolveCacheDir(options.cacheDir)
-    const printMetrics = Effect.gen(function*() {
-      const metrics = yield* Metrics.Metrics
-      const snapshot = yield* metrics.snapshot
-      yield* options.json ? Output.stderr(JSON.stringify({ metrics: snapshot })) : Output.stdout(
-        "\n" + Output.metricsTable(snapshot)
-      )
-    })
-    const program = options.metrics ? Effect.ensuring(body(cacheDir), Effect.ignore(printMetrics)) : body(cacheDir)
     yield* CliStats.sweep(cacheDir)
-    return yield* Effect.provide(program, makeLayer({ ...settings, cacheDir }))
+    return yield* Effect.provide(withMetrics(options, body(cacheDir)), makeLayer({ ...settings, cacheDir }))
   })
 
 /**
@@ -158,17 +150,23 @@ export const withStore = <A, E, R>(
   Effect.gen(function*() {
     const makeLayer = (yield* CacheLayer).maintenance
     const cacheDir = resolveCacheDir(options.cacheDir)
-    const printMetrics = Effect.gen(function*() {
-      const metrics = yield* Metrics.Metrics
-      const snapshot = yield* metrics.snapshot
-      yield* options.json ? Output.stderr(JSON.stringify({ metrics: snapshot })) : Output.stdout(
-        "\n" + Output.metricsTable(snapshot)
-      )
-    })
-    const program = options.metrics ? Effect.ensuring(body(cacheDir), Effect.ignore(printMetrics)) : body(cacheDir)
     yield* CliStats.sweep(cacheDir)
-    return yield* Effect.provide(program, makeLayer({ cacheDir }))
+    return yield* Effect.provide(withMetrics(options, body(cacheDir)), makeLayer({ cacheDir }))
   })
+
+/** With `--metrics`, print the metrics snapshot after `program` (also after a failure). */
+const withMetrics = <A, E, R>(options: Common, program: Effect.Effect<A, E, R>) =>
+  options.metrics
+    ? Effect.ensuring(
+      program,
+      Effect.ignore(Effect.gen(function*() {
+        const snapshot = yield* (yield* Metrics.Metrics).snapshot
+        yield* options.json
+          ? Output.stderr(JSON.stringify({ metrics: snapshot }))
+          : Output.stdout("\n" + Output.metricsTable(snapshot))
+      }))
+    )
+    : program
 
 /**
  * Read and parse a rallies file; every problem is exit code 2.

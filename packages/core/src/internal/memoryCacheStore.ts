@@ -2,6 +2,7 @@ import { Clock, Deferred, Duration, Effect, Option } from "effect"
 import { EntryInvalid, Evicted } from "../CacheEvent.js"
 import type { CacheEventsShape } from "../CacheEvent.js"
 import type { CacheStoreShape, Eviction, NewEntry, Reservation, ReserveResult } from "../CacheStore.js"
+import { makeEntry } from "../CacheStore.js"
 import type { RallyCacheConfig } from "../Config.js"
 import { CacheEntry } from "../Domain.js"
 import type { CacheKey, EvictionReason } from "../Domain.js"
@@ -176,21 +177,7 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
       }
       const now = yield* Clock.currentTimeMillis
       const id = yield* randomUUID
-      const entry = new CacheEntry({
-        id,
-        key: reservation.key,
-        videoId: input.videoId,
-        rallyIndex: input.rallyIndex,
-        mode: input.mode,
-        clipStart: input.clipStart,
-        clipEnd: input.clipEnd,
-        createdAt: now,
-        accessedAt: now,
-        sizeBytes: input.sizeBytes,
-        priority: input.priority,
-        validation: "unchecked",
-        validatedAt: null
-      })
+      const entry = makeEntry(id, reservation.key, input, now)
       const previous = entries.get(entry.key)
       if (previous !== undefined) bytes -= previous.sizeBytes
       entries.set(entry.key, entry)

@@ -7,8 +7,7 @@
 import * as Crypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { CacheEvent, Config, Domain, Errors, Metrics, Policy } from "@rallycache/core"
-import type { CacheStore } from "@rallycache/core"
+import { CacheEvent, CacheStore, Config, Domain, Errors, Metrics, Policy } from "@rallycache/core"
 import { Clock, Duration, Effect, Option, Queue, Schedule } from "effect"
 import type { Scope } from "effect"
 import * as Journal from "./storeJournal.js"
@@ -625,21 +624,7 @@ export const make = (
             catch: ioError("commit", finalPath)
           }).pipe(
             Effect.flatMap((sizeBytes) => {
-              const entry = new Domain.CacheEntry({
-                id: Crypto.randomUUID(),
-                key: held.key,
-                videoId: input.videoId,
-                rallyIndex: input.rallyIndex,
-                mode: input.mode,
-                clipStart: input.clipStart,
-                clipEnd: input.clipEnd,
-                createdAt: now,
-                accessedAt: now,
-                sizeBytes,
-                priority: input.priority,
-                validation: "unchecked",
-                validatedAt: null
-              })
+              const entry = CacheStore.makeEntry(Crypto.randomUUID(), held.key, { ...input, sizeBytes }, now)
               return Effect.as(withIndexLock("commit", () => appendLocked([{ o: "p", e: entry }])), entry)
             }),
             // Committed or not, the key is released; an unrecorded clip is removed, never left unknown.
