@@ -64,7 +64,7 @@ export const command = Command.make(
       // The demo keeps its clips in a cache of its own, under DIR, unless the
       // user names a cache folder.
       const ownCache = Option.isNone(options.cacheDir) && process.env["RALLYCACHE_CACHE_DIR"] === undefined
-      const cacheDir = ownCache ? NodePath.join(demoDir, "cache") : Common.resolveCacheDir(options.cacheDir)
+      const cacheDir = ownCache ? NodePath.join(demoDir, "cache") : yield* Common.resolveCacheDir(options.cacheDir)
       yield* ensureDir(demoDir)
       const say = (line: string) => options.json ? Effect.void : Output.stdout(line)
 

@@ -16,8 +16,8 @@ import type {
 } from "@rallycache/core"
 import { Metrics } from "@rallycache/core"
 import type { FfmpegResolver } from "@rallycache/node"
+import { RallyCache as NodeRallyCache } from "@rallycache/node"
 import { Context, Effect, Either, Layer, Option } from "effect"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as RalliesFile from "../RalliesFile.js"
 import * as CliStats from "./cliStats.js"
@@ -104,21 +104,13 @@ export interface Common {
 }
 
 /**
- * The cache folder: `--cache-dir`, `$RALLYCACHE_CACHE_DIR`,
- * `$XDG_CACHE_HOME/rallycache`, `~/.cache/rallycache`.
+ * The cache folder: `--cache-dir`, then the default layer's rule
+ * (`$RALLYCACHE_CACHE_DIR`, `$XDG_CACHE_HOME/rallycache`, `~/.cache/rallycache`).
  *
  * @internal
  */
-export const resolveCacheDir = (flag: Option.Option<string>): string => {
-  const explicit = Option.getOrUndefined(flag) ?? nonEmpty(process.env["RALLYCACHE_CACHE_DIR"])
-  if (explicit !== undefined) return NodePath.resolve(explicit)
-  const xdg = nonEmpty(process.env["XDG_CACHE_HOME"])
-  // XDG says a relative XDG_CACHE_HOME is invalid and must be ignored.
-  return NodePath.join(xdg !== undefined && NodePath.isAbsolute(xdg) ? xdg : NodePath.join(NodeOs.homedir(), ".cache"), "rallycache")
-}
-
-const nonEmpty = (value: string | undefined): string | undefined =>
-  value === undefined || value.trim().length === 0 ? undefined : value
+export const resolveCacheDir = (flag: Option.Option<string>): Effect.Effect<string> =>
+  NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(flag) })
 
 /**
  * Run a command body on the cache layer, then print the metrics snapshot
@@ -133,7 +125,7 @@ export const withCache = <A, E, R>(
 ): Effect.Effect<A, unknown, Exclude<R, Services> | CacheLayer> =>
   Effect.gen(function*() {
     const makeLayer = (yield* CacheLayer).full
-    const cacheDir = resolveCacheDir(options.cacheDir)
+    const cacheDir = yield* resolveCacheDir(options.cacheDir)
     yield* CliStats.sweep(cacheDir)
     return yield* Effect.provide(withMetrics(options, body(cacheDir)), makeLayer({ ...settings, cacheDir }))
   })
@@ -149,7 +141,7 @@ export const withStore = <A, E, R>(
 ): Effect.Effect<A, unknown, Exclude<R, MaintenanceServices> | CacheLayer> =>
   Effect.gen(function*() {
     const makeLayer = (yield* CacheLayer).maintenance
-    const cacheDir = resolveCacheDir(options.cacheDir)
+    const cacheDir = yield* resolveCacheDir(options.cacheDir)
     yield* CliStats.sweep(cacheDir)
     return yield* Effect.provide(withMetrics(options, body(cacheDir)), makeLayer({ cacheDir }))
   })
