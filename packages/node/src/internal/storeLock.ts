@@ -23,6 +23,7 @@
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
+import { isAlive } from "./process.js"
 
 /** Makes this process's locks distinguishable from a previous process with the same pid. */
 const processNonce = Crypto.randomUUID()
@@ -67,14 +68,6 @@ const parseOwner = (raw: string): Owner | undefined => {
   }
 }
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 /**
  * A lock file that cannot be parsed was cut short by a machine crash (the
