@@ -461,7 +461,7 @@ export interface StackOptions {
 }
 
 /**
- * What `RallyCache.layer` of `@rallycache/node` builds, with every part
+ * What `NodeRallyCache.layer` of `@rallycache/node` builds, with every part
  * replaceable: the store's fs, the exporter's FileSystem, the binaries.
  */
 export const nodeStack = (options: StackOptions) => {

@@ -9,7 +9,7 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { RallyCache } from "@rallycache/core"
-import { RallyCache as NodeRallyCache } from "@rallycache/node"
+import { NodeRallyCache } from "@rallycache/node"
 import { Console, Effect, Schema, Stream } from "effect"
 import * as NodeFs from "node:fs"
 

@@ -7,7 +7,7 @@
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { Config as CacheConfig } from "@rallycache/core"
-import { RallyCache } from "@rallycache/node"
+import { NodeRallyCache } from "@rallycache/node"
 import { Config, Effect, Layer } from "effect"
 import * as Http from "node:http"
 import { PlayerAssets } from "./Player.js"
@@ -45,7 +45,7 @@ export const layer = (options: Options = {}) =>
       Prometheus.layer(),
       Layer.succeed(Server.NodeServer, server)
     )
-    const cache = RallyCache.layer({
+    const cache = NodeRallyCache.layer({
       ...options.cache,
       ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir })
     })

@@ -9,7 +9,7 @@
 import { FileSystem, HttpServer } from "@effect/platform"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, Console, Effect, Option, Schema } from "effect"
-import { RallyCache, SampleVideo } from "@rallycache/node"
+import { NodeRallyCache, SampleVideo } from "@rallycache/node"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 import { describeParseError, RalliesFile } from "./Api.js"
@@ -59,7 +59,7 @@ class StartupError extends Schema.TaggedError<StartupError>()("StartupError", { 
 /** A generated sample match (cached beside the clips) and its rallies. */
 const openDemo = Effect.gen(function*() {
   const duration = 60
-  const dir = path.join(yield* RallyCache.resolveCacheDir({ cacheDir: args["cache-dir"] }), "demo")
+  const dir = path.join(yield* NodeRallyCache.resolveCacheDir({ cacheDir: args["cache-dir"] }), "demo")
   const video = yield* SampleVideo.cached({ duration, dir })
   const rallies = SampleVideo.sampleRallies(duration, 8).map(({ end, start }) => ({ start, end }))
   return yield* Server.openVideo({ path: video, rallies, id: "demo" })

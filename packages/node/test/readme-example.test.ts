@@ -7,7 +7,7 @@ import { Domain, RallyCache as Core } from "@rallycache/core"
 import { Chunk, Effect, Layer, Stream } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { Clip, FfmpegExporter, FfmpegResolver, RallyCache, SampleVideo } from "../src/index.js"
+import { Clip, FfmpegExporter, FfmpegResolver, NodeRallyCache, SampleVideo } from "../src/index.js"
 import { fixtureDir, tempDir } from "./fixtures.js"
 
 describe("README (node)", () => {
@@ -26,7 +26,7 @@ describe("README (node)", () => {
       })
       const cacheDir = NodePath.join(dir, "cache")
       const { again, clip } = yield* program.pipe(
-        Effect.provide(RallyCache.layer({ cacheDir, maxBytes: 200 * 1024 * 1024 }))
+        Effect.provide(NodeRallyCache.layer({ cacheDir, maxBytes: 200 * 1024 * 1024 }))
       )
       expect(clip.path.startsWith(NodePath.join(cacheDir, "clips"))).toBe(true)
       expect(NodeFs.statSync(clip.path).size).toBe(clip.sizeBytes)

@@ -8,7 +8,7 @@
  * and stream copy of the rally.
  */
 import { RallyCache } from "@rallycache/core"
-import { RallyCache as NodeRallyCache } from "@rallycache/node"
+import { NodeRallyCache } from "@rallycache/node"
 import { Effect, Layer } from "effect"
 import { rmSync } from "node:fs"
 import { join } from "node:path"

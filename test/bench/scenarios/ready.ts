@@ -7,7 +7,7 @@
  * default layer.
  */
 import { RallyCache } from "@rallycache/core"
-import { RallyCache as NodeRallyCache } from "@rallycache/node"
+import { NodeRallyCache } from "@rallycache/node"
 import { Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
 import { rmSync } from "node:fs"

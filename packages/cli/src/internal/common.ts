@@ -16,7 +16,7 @@ import type {
 } from "@rallycache/core"
 import { Metrics } from "@rallycache/core"
 import type { FfmpegResolver } from "@rallycache/node"
-import { RallyCache as NodeRallyCache } from "@rallycache/node"
+import { NodeRallyCache } from "@rallycache/node"
 import { Context, Effect, Either, Layer, Option } from "effect"
 import * as NodePath from "node:path"
 import * as RalliesFile from "../RalliesFile.js"

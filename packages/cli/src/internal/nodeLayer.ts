@@ -12,7 +12,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { CacheEvent, CacheStore, Config, Metrics } from "@rallycache/core"
-import { FfmpegExporter, FfmpegResolver, FileSystemCacheStore, RallyCache } from "@rallycache/node"
+import { FfmpegExporter, FfmpegResolver, FileSystemCacheStore, NodeRallyCache } from "@rallycache/node"
 import { Context, Effect, Layer } from "effect"
 import * as NodePath from "node:path"
 import { type LayerOptions, StoreStartup } from "./common.js"
@@ -46,4 +46,4 @@ const base = (options: LayerOptions) => {
 export const maintenance = (options: LayerOptions) => base(options)
 
 /** The Node default layer. @internal */
-export const full = (options: LayerOptions) => RallyCache.layer(options)
+export const full = (options: LayerOptions) => NodeRallyCache.layer(options)

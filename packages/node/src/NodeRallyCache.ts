@@ -121,7 +121,7 @@ const heapSampler = (every: number) =>
  * @example
  * ```ts
  * import { RallyCache as Core } from "@rallycache/core"
- * import { RallyCache } from "@rallycache/node"
+ * import { NodeRallyCache } from "@rallycache/node"
  * import { NodeRuntime } from "@effect/platform-node"
  * import { Effect } from "effect"
  *
@@ -130,7 +130,7 @@ const heapSampler = (every: number) =>
  *   const video = yield* cache.openVideo({ path: "match.mp4", rallies: [{ start: 12.5, end: 31 }] })
  *   const clip = yield* cache.getClip(video.source.id, 0)
  *   console.log(clip.path)
- * }).pipe(Effect.provide(RallyCache.layer({ maxBytes: 200 * 1024 * 1024 })), NodeRuntime.runMain)
+ * }).pipe(Effect.provide(NodeRallyCache.layer({ maxBytes: 200 * 1024 * 1024 })), NodeRuntime.runMain)
  * ```
  *
  * @since 0.1.0
