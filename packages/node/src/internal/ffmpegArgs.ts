@@ -78,6 +78,97 @@ export const copyPlan = (
   }
 }
 
+/** @internal */
+export interface ExactPlan {
+  /** The `-ss` given to ffmpeg: the rally's first frame, floored to the microsecond so it never rounds past it. */
+  readonly seek: number
+  /** The presented length (`-t`, and the edit lists' duration). */
+  readonly duration: number
+  /** Source time of the keyframe the stored data starts at. */
+  readonly clipStart: number
+  /** Source time of the rally's first frame (the first one presented). */
+  readonly firstFrame: number
+  readonly clipEnd: number
+}
+
+/**
+ * Tolerance when matching a rally's start to a frame: a start given to the
+ * millisecond still names the frame it was read from.
+ *
+ * @internal
+ */
+export const frameTolerance = 0.0005
+
+/**
+ * Plan an exact cut of `[start, end]`: present from the first frame at or
+ * after `start` (`framePts` sorted, relative to the file's start) and store
+ * from the keyframe at or before it. `null` when no frame starts in the rally.
+ *
+ * @internal
+ */
+export const exactPlan = (
+  keyframes: ReadonlyArray<Keyframe>,
+  framePts: ArrayLike<number>,
+  start: number,
+  end: number,
+  sourceDuration: number
+): ExactPlan | null => {
+  const clippedEnd = Math.min(end, sourceDuration)
+  let lo = 0
+  let hi = framePts.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (framePts[mid]! < start - frameTolerance) lo = mid + 1
+    else hi = mid
+  }
+  if (lo >= framePts.length) return null
+  const first = framePts[lo]!
+  if (first >= clippedEnd) return null
+  let keyframe = keyframes[0]?.pts ?? first
+  for (const k of keyframes) {
+    if (k.pts > first + 1e-6) break
+    keyframe = k.pts
+  }
+  const seek = Math.max(0, Math.floor(first * 1e6) / 1e6)
+  return {
+    seek,
+    duration: clippedEnd - first,
+    clipStart: Math.max(0, Math.min(keyframe, first)),
+    firstFrame: first,
+    clipEnd: clippedEnd
+  }
+}
+
+/** What the source holds, as far as choosing a container goes. @internal */
+export interface StreamLayout {
+  /** codec_name of the first video stream. */
+  readonly video: string
+  /** codec_tag_string of the first video stream (e.g. `hvc1`, `hev1`, `avc1`, `[0][0][0][0]`). */
+  readonly videoTag: string
+  /** codec_name of every audio stream, in order. */
+  readonly audio: ReadonlyArray<string>
+}
+
+const mp4Video = new Set(["h264", "hevc", "av1", "vp9", "mpeg4"])
+const mp4Audio = new Set(["aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"])
+const webmVideo = new Set(["vp8", "vp9", "av1"])
+const webmAudio = new Set(["opus", "vorbis"])
+
+/**
+ * The clip's container for a stream copy of `layout`: mp4 where every stream
+ * fits it, else webm for VP8/VP9/AV1 with Opus/Vorbis, else Matroska.
+ *
+ * @internal
+ */
+export const containerFor = (layout: StreamLayout): "mp4" | "mkv" | "webm" => {
+  if (mp4Video.has(layout.video) && layout.audio.every((codec) => mp4Audio.has(codec))) return "mp4"
+  if (webmVideo.has(layout.video) && layout.audio.every((codec) => webmAudio.has(codec))) return "webm"
+  return "mkv"
+}
+
+/** ffmpeg's muxer name of a container. @internal */
+export const muxerOf = (container: "mp4" | "mkv" | "webm"): string => container === "mkv" ? "matroska" : container
+
 /**
  * Typical keyframe interval: the median gap between consecutive keyframes.
  *
@@ -112,6 +203,23 @@ export const parseKeyframes = (csv: string, startTime: number): Array<Keyframe> 
   return keyframes
 }
 
+/**
+ * Every frame's presentation time from the same ffprobe output as
+ * `parseKeyframes`, relative to `startTime`, sorted.
+ *
+ * @internal
+ */
+export const parseFramePts = (csv: string, startTime: number): Float64Array => {
+  const times: Array<number> = []
+  for (const line of csv.split("\n")) {
+    const comma = line.indexOf(",")
+    if (comma <= 0) continue
+    const pts = Number(line.slice(0, comma))
+    if (Number.isFinite(pts)) times.push(pts - startTime)
+  }
+  return Float64Array.from(times).sort()
+}
+
 /** @internal */
 export interface EncodeSettings {
   readonly preset: string
@@ -120,7 +228,39 @@ export interface EncodeSettings {
 }
 
 const common = ["-nostdin", "-y", "-hide_banner", "-v", "error", "-progress", "pipe:1", "-nostats"]
-const maps = ["-map", "0:v:0?", "-map", "0:a:0?", "-dn", "-sn"]
+/** The first video stream and every audio track (with its language tag); no data or subtitle streams. */
+const maps = ["-map", "0:v:0?", "-map", "0:a?", "-dn", "-sn"]
+
+/** Keep HEVC's `hvc1` tag (parameter sets out of band, as Safari requires); ffmpeg's mp4 default is `hev1`. */
+const videoTag = (layout: StreamLayout | undefined): Array<string> =>
+  layout?.video === "hevc" && layout.videoTag === "hvc1" ? ["-tag:v", "hvc1"] : []
+
+/**
+ * Arguments of an exact cut: a stream copy seeking to the rally's first
+ * frame, so ffmpeg keeps the packets from the keyframe before it and writes
+ * an mp4 edit list that starts presentation at that frame. The edit lists'
+ * end is then set by `trimPresentedEnd`.
+ *
+ * @internal
+ */
+export const exactArgs = (input: string, plan: ExactPlan, layout: StreamLayout, output: string): Array<string> => [
+  ...common,
+  "-ss",
+  plan.seek.toFixed(6),
+  "-i",
+  input,
+  "-t",
+  plan.duration.toFixed(6),
+  ...maps,
+  "-c",
+  "copy",
+  ...videoTag(layout),
+  "-movflags",
+  "+faststart",
+  "-f",
+  "mp4",
+  output
+]
 
 /**
  * Arguments of a stream-copy cut. `-use_editlist 0`: the clip really begins
@@ -129,7 +269,13 @@ const maps = ["-map", "0:v:0?", "-map", "0:a:0?", "-dn", "-sn"]
  *
  * @internal
  */
-export const copyArgs = (input: string, plan: CopyPlan, output: string): Array<string> => [
+export const copyArgs = (
+  input: string,
+  plan: CopyPlan,
+  output: string,
+  layout?: StreamLayout,
+  container: "mp4" | "mkv" | "webm" = "mp4"
+): Array<string> => [
   ...common,
   ...(plan.seek === null ? [] : ["-ss", plan.seek.toFixed(6)]),
   "-i",
@@ -139,12 +285,9 @@ export const copyArgs = (input: string, plan: CopyPlan, output: string): Array<s
   ...maps,
   "-c",
   "copy",
-  "-use_editlist",
-  "0",
-  "-movflags",
-  "+faststart",
+  ...(container === "mp4" ? [...videoTag(layout), "-use_editlist", "0", "-movflags", "+faststart"] : []),
   "-f",
-  "mp4",
+  muxerOf(container),
   output
 ]
 

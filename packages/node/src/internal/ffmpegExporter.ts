@@ -13,15 +13,19 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import type { Options } from "../FfmpegExporter.js"
 import { Ffmpeg } from "../FfmpegResolver.js"
-import type { CopyPlan, EncodeSettings } from "./ffmpegArgs.js"
+import type { EncodeSettings } from "./ffmpegArgs.js"
 import {
   accurateArgs,
   classifyStderr,
+  containerFor,
   copyArgs,
   copyPlan,
+  exactArgs,
+  exactPlan,
   parseProgressLine,
   tail
 } from "./ffmpegArgs.js"
+import { trimPresentedEnd } from "./mp4EditList.js"
 import type { SourceEntry } from "./ffprobe.js"
 import { allKeyframes, probeSource, statSource } from "./ffprobe.js"
 import { run } from "./process.js"
@@ -30,8 +34,10 @@ import * as RunRegistry from "./runRegistry.js"
 /** @internal */
 export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}): string =>
   mode === "copy"
-    ? "copy-kf-v1"
-    : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v1`
+    ? "copy-kf-v2"
+    : mode === "exact"
+    ? `exact-elst-v1+x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}`
+    : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v2`
 
 const setprivPath = process.platform === "linux" && NodeFs.existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : undefined
 const nicePath = ["/usr/bin/nice", "/bin/nice"].find((path) => NodeFs.existsSync(path))
@@ -48,6 +54,18 @@ const ioFailure = (what: string, error: { message: string }) => {
     detail: `${what}: ${error.message}`,
     transient: true
   })
+}
+
+/** One ffmpeg run and what its clip covers. */
+interface Cut {
+  readonly mode: Domain.ExportMode
+  readonly args: ReadonlyArray<string>
+  readonly clipStart: number
+  readonly clipEnd: number
+  /** Seconds a player presents. */
+  readonly presented: number
+  readonly firstFrame: number | undefined
+  readonly container: Domain.Container
 }
 
 interface OutputCheck {
@@ -168,58 +186,16 @@ export const make = (
         }
       }).pipe(Effect.ignore)
 
-    const exportClip = (request: Exporter.ExportRequest) =>
+    const runFfmpeg = (request: Exporter.ExportRequest, cut: Cut) =>
       Effect.gen(function*() {
         const path = request.source.path
-        const rally = request.rally
-        const entry = yield* probeEntry(path)
-        const info = entry.info
-        if (/^s\d+-m\d+-i\d+-d\d+$/.test(request.source.fingerprint) && request.source.fingerprint !== info.fingerprint) {
-          return yield* new Errors.SourceUnreadable({
-            path,
-            reason: "the file changed since it was opened (open the video again)"
-          })
-        }
-        if (rally.start >= info.duration) {
-          return yield* new Errors.InvalidRally({
-            index: rally.index,
-            reason: `it starts at ${rally.start} s, at or after the end of the video (${info.duration.toFixed(3)} s)`
-          })
-        }
-        if (rally.end > info.duration + endSlack) {
-          return yield* new Errors.InvalidRally({
-            index: rally.index,
-            reason: `it ends at ${rally.end} s, after the end of the video (${info.duration.toFixed(3)} s)`
-          })
-        }
-        const end = Math.min(rally.end, info.duration)
-
-        let plan: CopyPlan
-        let args: Array<string>
-        if (request.mode === "copy") {
-          if (info.hasVideo) {
-            const keyframes = yield* allKeyframes(ffprobe.path, entry)
-            plan = copyPlan(keyframes, rally.start, end, info.duration)
-          } else {
-            plan = { seek: rally.start, duration: end - rally.start, clipStart: rally.start, clipEnd: end }
-          }
-          args = copyArgs(path, plan, request.tempPath)
-        } else {
-          plan = { seek: rally.start, duration: end - rally.start, clipStart: rally.start, clipEnd: end }
-          args = accurateArgs(path, rally.start, end, settings, request.tempPath)
-        }
-
-        yield* fs.makeDirectory(NodePath.dirname(request.tempPath), { recursive: true }).pipe(
-          Effect.mapError((error) => ioFailure("cannot create the temp folder", error))
-        )
-
         const low = request.priority === "low" && lowNice > 0
         const prefix: Array<string> = []
         if (setprivPath !== undefined) prefix.push(setprivPath, "--pdeathsig", "KILL", "--")
         if (low && nicePath !== undefined) prefix.push(nicePath, "-n", String(lowNice))
-        const [command, ...commandArgs] = [...prefix, ffmpeg.path, ...args] as [string, ...Array<string>]
+        const [command, ...commandArgs] = [...prefix, ffmpeg.path, ...cut.args] as [string, ...Array<string>]
 
-        const expected = Math.max(plan.clipEnd - plan.clipStart, 0.001)
+        const expected = Math.max(cut.presented, 0.001)
         const onProgress = request.onProgress
         let reported = 0
         // What ffmpeg itself says it wrote (the last -progress block).
@@ -307,15 +283,124 @@ export const make = (
           }
         }
 
+        return { outTime, videoFrames, reported, stderr }
+      })
+
+    const exportClip = (request: Exporter.ExportRequest) =>
+      Effect.gen(function*() {
+        const path = request.source.path
+        const rally = request.rally
+        const entry = yield* probeEntry(path)
+        const info = entry.info
+        if (/^s\d+-m\d+-i\d+-d\d+$/.test(request.source.fingerprint) && request.source.fingerprint !== info.fingerprint) {
+          return yield* new Errors.SourceUnreadable({
+            path,
+            reason: "the file changed since it was opened (open the video again)"
+          })
+        }
+        if (rally.start >= info.duration) {
+          return yield* new Errors.InvalidRally({
+            index: rally.index,
+            reason: `it starts at ${rally.start} s, at or after the end of the video (${info.duration.toFixed(3)} s)`
+          })
+        }
+        if (rally.end > info.duration + endSlack) {
+          return yield* new Errors.InvalidRally({
+            index: rally.index,
+            reason: `it ends at ${rally.end} s, after the end of the video (${info.duration.toFixed(3)} s)`
+          })
+        }
+        const end = Math.min(rally.end, info.duration)
+
+        const layout = entry.layout
+        const container = containerFor(layout)
+        const accurate: Cut = {
+          mode: "accurate",
+          args: accurateArgs(path, rally.start, end, settings, request.tempPath),
+          clipStart: rally.start,
+          clipEnd: end,
+          presented: end - rally.start,
+          firstFrame: undefined,
+          container: "mp4"
+        }
+        let cut: Cut = accurate
+        let fellBack: { to: Domain.ExportMode; reason: string } | undefined
+        if (request.mode === "copy") {
+          const keyframes = yield* allKeyframes(ffprobe.path, entry)
+          const plan = copyPlan(keyframes, rally.start, end, info.duration)
+          cut = {
+            mode: "copy",
+            args: copyArgs(path, plan, request.tempPath, layout, container),
+            clipStart: plan.clipStart,
+            clipEnd: plan.clipEnd,
+            presented: plan.clipEnd - plan.clipStart,
+            firstFrame: undefined,
+            container
+          }
+        } else if (request.mode === "exact") {
+          const keyframes = yield* allKeyframes(ffprobe.path, entry)
+          const plan = container === "mp4"
+            ? exactPlan(keyframes, entry.framePts ?? [], rally.start, end, info.duration)
+            : null
+          if (plan === null) {
+            fellBack = {
+              to: "accurate",
+              reason: container === "mp4"
+                ? "no video frame starts inside the rally"
+                : `its streams (${[layout.video, ...layout.audio].join(", ")}) do not fit mp4, whose edit list the exact mode needs`
+            }
+          } else {
+            cut = {
+              mode: "exact",
+              args: exactArgs(path, plan, layout, request.tempPath),
+              clipStart: plan.clipStart,
+              clipEnd: plan.clipEnd,
+              presented: plan.duration,
+              firstFrame: plan.firstFrame,
+              container: "mp4"
+            }
+          }
+        }
+
+        yield* fs.makeDirectory(NodePath.dirname(request.tempPath), { recursive: true }).pipe(
+          Effect.mapError((error) => ioFailure("cannot create the temp folder", error))
+        )
+
+        let progress = yield* runFfmpeg(request, cut)
+        if (cut.mode === "exact") {
+          const presented = cut.presented
+          const patched = yield* Effect.try(() => trimPresentedEnd(request.tempPath, presented)).pipe(
+            Effect.map((patch) => {
+              const video = patch.tracks.find((track) => track.handler === "vide")
+              if (video === undefined) return "the clip has no video track"
+              if (video.edits !== 1) return `the video track has ${video.edits} edits instead of 1`
+              if (video.mediaStart < 0) return "the video track's edit starts before its media"
+              return null
+            }),
+            Effect.catchAll((error) => Effect.succeed(`cannot read its edit list: ${String(error.error)}`))
+          )
+          if (patched !== null) {
+            fellBack = { to: "accurate", reason: `the exact cut failed its check (${patched})` }
+            cut = accurate
+            progress = yield* runFfmpeg(request, cut)
+          }
+        }
+
+        const expected = Math.max(cut.presented, 0.001)
         // The read-back check does not need the data on disk, so it overlaps the fsync.
         const [, check] = yield* Effect.all([
           fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
           verifyOutput === "ffprobe"
             ? checkOutput(request.tempPath, entry, expected)
-            : Effect.succeed(checkProgress(entry, expected, outTime, videoFrames))
+            : Effect.succeed(checkProgress(entry, expected, progress.outTime, progress.videoFrames))
         ], { concurrency: 2 })
         if (!check.ok) {
-          return yield* new Errors.ExportFailed({ reason: "verify", detail: check.detail, transient: true, stderr })
+          return yield* new Errors.ExportFailed({
+            reason: "verify",
+            detail: check.detail,
+            transient: true,
+            stderr: progress.stderr
+          })
         }
         const stat = yield* fs.stat(request.tempPath).pipe(
           Effect.mapError((error) => ioFailure("cannot stat the clip", error))
@@ -325,11 +410,16 @@ export const make = (
           Effect.mapError((error) => ioFailure("cannot move the clip into place", error))
         )
         yield* fsyncDir(NodePath.dirname(request.outputPath))
-        if (onProgress !== undefined && reported < 1) yield* onProgress(1)
+        if (request.onProgress !== undefined && progress.reported < 1) yield* request.onProgress(1)
         return {
-          clipStart: plan.clipStart,
-          clipEnd: plan.clipEnd,
-          sizeBytes: Number(stat.size)
+          clipStart: cut.clipStart,
+          clipEnd: cut.clipEnd,
+          sizeBytes: Number(stat.size),
+          ...(cut.firstFrame === undefined
+            ? {}
+            : { firstFrame: cut.firstFrame, leadIn: Math.max(0, cut.firstFrame - cut.clipStart) }),
+          ...(cut.container === "mp4" ? {} : { container: cut.container }),
+          ...(fellBack === undefined ? {} : { fellBack })
         } satisfies Exporter.ExportResult
       }).pipe(
         Effect.onExit((exit) =>
