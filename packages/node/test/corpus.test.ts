@@ -143,7 +143,8 @@ describe("media corpus", () => {
           }
           NodeFs.rmSync(out, { force: true })
         }
-        expect(problems).toEqual([])
+        if (problems.length > 0) console.log(`corpus: ${c.name}\n${problems.join("\n")}`)
+        expect(problems.join("\n")).toBe("")
       }))
     }, 120_000)
   }

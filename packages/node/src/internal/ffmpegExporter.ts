@@ -18,12 +18,13 @@ import {
   accurateArgs,
   classifyStderr,
   containerFor,
-  copyArgs,
   copyPlan,
-  exactArgs,
+  editListCodecs,
   exactPlan,
   parseProgressLine,
-  tail
+  streamCopyArgs,
+  tail,
+  videoEndOfCopy
 } from "./ffmpegArgs.js"
 import { trimPresentedEnd } from "./mp4EditList.js"
 import type { SourceEntry } from "./ffprobe.js"
@@ -54,6 +55,25 @@ const ioFailure = (what: string, error: { message: string }) => {
     detail: `${what}: ${error.message}`,
     transient: true
   })
+}
+
+/**
+ * Seconds of audio a stream copy keeps: in mp4, a second more than shown
+ * (the edit list ends both streams together); elsewhere, up to the end of
+ * the last video frame the copy keeps.
+ */
+const audioDurationOf = (entry: SourceEntry, container: Domain.Container, present: number, duration: number): number => {
+  if (container === "mp4") return duration + 1
+  const frame = entry.info.keyframeInterval === null ? 0.04 : medianFrameDuration(entry.framePts)
+  return videoEndOfCopy(entry.packets ?? [], present, duration, frame)
+}
+
+const medianFrameDuration = (framePts: Float64Array | undefined): number => {
+  if (framePts === undefined || framePts.length < 2) return 0.04
+  const gaps: Array<number> = []
+  for (let i = 1; i < framePts.length; i++) gaps.push(framePts[i]! - framePts[i - 1]!)
+  gaps.sort((a, b) => a - b)
+  return gaps[gaps.length >> 1]!
 }
 
 /** One ffmpeg run and what its clip covers. */
@@ -314,9 +334,17 @@ export const make = (
 
         const layout = entry.layout
         const container = containerFor(layout)
+        // Every keyframe (one ffprobe pass per source); accurate mode needs
+        // them only where seeking is a timestamp search.
+        const keyframes = request.mode !== "accurate" || !layout.seekByIndex
+          ? yield* allKeyframes(ffprobe.path, entry)
+          : []
+        const preSeek = layout.seekByIndex
+          ? undefined
+          : copyPlan(keyframes, rally.start, end, info.duration, false).seek
         const accurate: Cut = {
           mode: "accurate",
-          args: accurateArgs(path, rally.start, end, settings, request.tempPath),
+          args: accurateArgs(path, rally.start, end, settings, request.tempPath, preSeek),
           clipStart: rally.start,
           clipEnd: end,
           presented: end - rally.start,
@@ -326,11 +354,21 @@ export const make = (
         let cut: Cut = accurate
         let fellBack: { to: Domain.ExportMode; reason: string } | undefined
         if (request.mode === "copy") {
-          const keyframes = yield* allKeyframes(ffprobe.path, entry)
-          const plan = copyPlan(keyframes, rally.start, end, info.duration)
+          const plan = copyPlan(keyframes, rally.start, end, info.duration, layout.seekByIndex)
           cut = {
             mode: "copy",
-            args: copyArgs(path, plan, request.tempPath, layout, container),
+            args: streamCopyArgs(
+              path,
+              {
+                videoSeek: plan.seek,
+                present: plan.clipStart,
+                duration: plan.clipEnd - plan.clipStart,
+                audioDuration: audioDurationOf(entry, container, plan.clipStart, plan.clipEnd - plan.clipStart)
+              },
+              layout,
+              container,
+              request.tempPath
+            ),
             clipStart: plan.clipStart,
             clipEnd: plan.clipEnd,
             presented: plan.clipEnd - plan.clipStart,
@@ -338,21 +376,29 @@ export const make = (
             container
           }
         } else if (request.mode === "exact") {
-          const keyframes = yield* allKeyframes(ffprobe.path, entry)
-          const plan = container === "mp4"
-            ? exactPlan(keyframes, entry.framePts ?? [], rally.start, end, info.duration)
+          const usable = container === "mp4" && editListCodecs.has(layout.video)
+          const plan = usable
+            ? exactPlan(keyframes, entry.framePts ?? [], rally.start, end, info.duration, layout.seekByIndex)
             : null
           if (plan === null) {
             fellBack = {
               to: "accurate",
-              reason: container === "mp4"
+              reason: usable
                 ? "no video frame starts inside the rally"
+                : container === "mp4"
+                ? `edit lists are not honoured by ffmpeg's ${layout.video} decoder`
                 : `its streams (${[layout.video, ...layout.audio].join(", ")}) do not fit mp4, whose edit list the exact mode needs`
             }
           } else {
             cut = {
               mode: "exact",
-              args: exactArgs(path, plan, layout, request.tempPath),
+              args: streamCopyArgs(
+                path,
+                { ...plan, audioDuration: audioDurationOf(entry, "mp4", plan.present, plan.duration) },
+                layout,
+                "mp4",
+                request.tempPath
+              ),
               clipStart: plan.clipStart,
               clipEnd: plan.clipEnd,
               presented: plan.duration,
@@ -367,7 +413,7 @@ export const make = (
         )
 
         let progress = yield* runFfmpeg(request, cut)
-        if (cut.mode === "exact") {
+        if (cut.container === "mp4" && cut.mode !== "accurate") {
           const presented = cut.presented
           const patched = yield* Effect.try(() => trimPresentedEnd(request.tempPath, presented)).pipe(
             Effect.map((patch) => {
@@ -380,7 +426,7 @@ export const make = (
             Effect.catchAll((error) => Effect.succeed(`cannot read its edit list: ${String(error.error)}`))
           )
           if (patched !== null) {
-            fellBack = { to: "accurate", reason: `the exact cut failed its check (${patched})` }
+            fellBack = { to: "accurate", reason: `the ${cut.mode} cut failed its check (${patched})` }
             cut = accurate
             progress = yield* runFfmpeg(request, cut)
           }

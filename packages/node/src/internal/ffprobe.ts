@@ -9,7 +9,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { Domain, Errors } from "@rallycache/core"
 import { Effect, Option } from "effect"
 import type { Keyframe, StreamLayout } from "./ffmpegArgs.js"
-import { keyframeInterval, parseFramePts, parseKeyframes } from "./ffmpegArgs.js"
+import { keyframeInterval, parseFramePts, parseKeyframes, parsePackets, seeksByIndex } from "./ffmpegArgs.js"
 import { run } from "./process.js"
 
 /** @internal */
@@ -24,6 +24,8 @@ export interface SourceEntry {
   keyframes: ReadonlyArray<Keyframe> | undefined
   /** Presentation times of every frame of the first video stream (sorted, relative), read with the keyframes. */
   framePts: Float64Array | undefined
+  /** (pts, dts) of every packet of the first video stream in decode order, read with the keyframes. */
+  packets: Float64Array | undefined
 }
 
 type ProbeError = Errors.SourceNotFound | Errors.SourceUnreadable | Errors.NotMediaFile | Errors.UnsupportedSource
@@ -88,7 +90,7 @@ export const probeSource = (
         "-v",
         "error",
         "-show_entries",
-        "format=duration,start_time:stream=codec_type,codec_name,codec_tag_string:stream_disposition=attached_pic",
+        "format=duration,start_time,format_name:stream=codec_type,codec_name,codec_tag_string:stream_disposition=attached_pic",
         "-of",
         "json",
         path
@@ -160,10 +162,12 @@ export const probeSource = (
       layout: {
         video: videoCodec,
         videoTag: String(video["codec_tag_string"] ?? ""),
-        audio: audios.map((s) => String(s["codec_name"] ?? "none"))
+        audio: audios.map((s) => String(s["codec_name"] ?? "none")),
+        seekByIndex: seeksByIndex(String(parsed.format?.["format_name"] ?? ""))
       },
       keyframes: undefined,
-      framePts: undefined
+      framePts: undefined,
+      packets: undefined
     }
   })
 
@@ -200,6 +204,7 @@ export const allKeyframes = (
     }
     const keyframes = parseKeyframes(result.stdout, entry.startTime)
     entry.framePts = parseFramePts(result.stdout, entry.startTime)
+    entry.packets = parsePackets(result.stdout, entry.startTime)
     entry.keyframes = keyframes
     return keyframes
   })

@@ -220,13 +220,13 @@ export const cases: ReadonlyArray<Case> = [
     duration: 12,
     rally: { start: at(137), end: at(240) }
   }),
-  cut("mkv H.264 with negative timestamps", "h264-negative.mkv", [
+  cut("mp4 H.264 with negative composition offsets", "h264-negcts.mp4", [
     ...x264(2, ["-bf", "3"]),
     ...aac,
-    "-output_ts_offset",
-    "-0.4",
-    "-avoid_negative_ts",
-    "disabled"
+    "-movflags",
+    "+negative_cts_offsets",
+    "-use_editlist",
+    "0"
   ], ["libx264", "aac"]),
   cut("mp4 with an edit list hiding its first frames", "h264-editlist.mp4", [], ["libx264", "aac"], {
     derivedFrom: "h264-aac.mp4",

@@ -134,12 +134,17 @@ export const frames = (path: string, startTime: number) =>
     return { times, numbers } satisfies Frames
   })
 
-/** Presented length of each stream (video first, then audio tracks), and the longest audio frame. */
+/**
+ * Presented length of each stream (video first, then audio tracks), and its
+ * longest frame: from the decoded frames, capped by the stream's declared
+ * duration where the container has one (an mp4 edit list can end a stream
+ * inside its last frame).
+ */
 export const lengths = (path: string) =>
   Effect.gen(function*() {
     const json = yield* ffprobeJson(path, [
       "-show_entries",
-      "stream=index,codec_type:stream_disposition=attached_pic:frame=stream_index,best_effort_timestamp_time,pkt_duration_time,duration_time"
+      "stream=index,codec_type,duration:stream_disposition=attached_pic:frame=stream_index,best_effort_timestamp_time,pkt_duration_time,duration_time"
     ])
     const streams = ((json["streams"] ?? []) as Array<Json>)
       .filter((s) => (s["disposition"] as Json | undefined)?.["attached_pic"] !== 1)
@@ -158,7 +163,12 @@ export const lengths = (path: string) =>
     const of = (kind: string) =>
       streams.filter((s) => s["codec_type"] === kind).map((s) => {
         const span = spans.get(Number(s["index"]))
-        return { length: span === undefined ? 0 : span.end - span.first, maxFrame: span?.maxFrame ?? 0 }
+        const declared = Number(s["duration"])
+        const decoded = span === undefined ? 0 : span.end - span.first
+        return {
+          length: Number.isFinite(declared) && declared > 0 ? Math.min(decoded, declared) : decoded,
+          maxFrame: span?.maxFrame ?? 0
+        }
       })
     return { video: of("video"), audio: of("audio") }
   })
