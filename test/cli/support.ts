@@ -12,9 +12,9 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
-// The installed command's launcher, run by node directly: not `pnpm
+// The compiled command (the package's `bin`), run by node directly: not `pnpm
 // rallycache`, since pnpm adds a warning line to stderr.
-const launcher = path.join(repoRoot, "packages", "cli", "bin", "rallycache.mjs")
+const launcher = path.join(repoRoot, "packages", "cli", "dist", "bin.js")
 
 export interface CliResult {
   readonly code: number | null
