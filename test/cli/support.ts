@@ -66,7 +66,8 @@ export const parseJson = (result: CliResult): Record<string, unknown> => {
   return JSON.parse(text) as Record<string, unknown>
 }
 
-export const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `rallycache-${prefix}-`))
+/** A new temp folder, removed after the test file's last test. */
+export { tempDir } from "../support/temp.js"
 
 const platform = FfmpegResolver.layer.pipe(Layer.provideMerge(NodeContext.layer))
 

@@ -4,8 +4,14 @@ import * as path from "node:path"
 import type { SerializedError } from "vitest"
 import type { Reporter, TestModule } from "vitest/node"
 
+/**
+ * Shared by the files of one run on purpose, and removed with the run's
+ * folder: generated sample videos, and the reliability tests' figures log.
+ */
+const sharedByTheRun = new Set(["rallycache-fixtures", "rallycache-reliability-figures.jsonl"])
+
 /** A temp folder a test made and did not remove. */
-const isOurs = (name: string): boolean => name.startsWith("rallycache-")
+const isLeftover = (name: string): boolean => name.startsWith("rallycache-") && !sharedByTheRun.has(name)
 
 /**
  * Prints one closing line, `tests: N passed, N failed, N skipped`, as the very
@@ -83,6 +89,6 @@ export default class SummaryReporter implements Reporter {
     if (dir === undefined) return []
     const names = fs.readdirSync(dir)
     for (const name of names) fs.rmSync(path.join(dir, name), { recursive: true, force: true, maxRetries: 3 })
-    return names.filter(isOurs).sort()
+    return names.filter(isLeftover).sort()
   }
 }
