@@ -5,7 +5,6 @@
  * @internal
  */
 import { Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
 import type {
   CacheEvent,
   CacheStore,
@@ -16,10 +15,8 @@ import type {
 } from "@rallycache/core"
 import { Metrics } from "@rallycache/core"
 import type { FfmpegResolver } from "@rallycache/node"
-import { NodeRallyCache } from "@rallycache/node"
+import { NodeRallyCache, RalliesFile } from "@rallycache/node"
 import { Context, Effect, Either, Layer, Option } from "effect"
-import * as NodePath from "node:path"
-import * as RalliesFile from "../RalliesFile.js"
 import * as CliStats from "./cliStats.js"
 import { UsageError } from "./errors.js"
 import * as Output from "./output.js"
@@ -165,33 +162,7 @@ const withMetrics = <A, E, R>(options: Common, program: Effect.Effect<A, E, R>) 
  *
  * @internal
  */
-export const readRallies = (path: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const info = yield* fs.stat(path).pipe(
-      Effect.mapError((error) =>
-        new UsageError({
-          message: error._tag === "SystemError" && error.reason === "NotFound"
-            ? `rallies file not found: ${path} (check the --rallies path)`
-            : `cannot read rallies file ${path}: ${error.message} (check the --rallies path)`
-        })
-      )
-    )
-    if (info.type !== "File") {
-      return yield* new UsageError({ message: `rallies file ${path} is not a file (pass a JSON file to --rallies)` })
-    }
-    if (Number(info.size) > RalliesFile.maxFileBytes) {
-      return yield* new UsageError({
-        message: `rallies file ${path} is ${Number(info.size)} bytes, larger than ${RalliesFile.maxFileBytes} (pass the rallies JSON file)`
-      })
-    }
-    const bytes = yield* fs.readFile(path).pipe(
-      Effect.mapError((error) =>
-        new UsageError({ message: `cannot read rallies file ${path}: ${error.message} (check its permissions)` })
-      )
-    )
-    return yield* RalliesFile.parseEffect(bytes, NodePath.basename(path))
-  })
+export const readRallies = (path: string) => RalliesFile.read(path, { hint: "check the --rallies path" })
 
 /**
  * Parse `--only 3,5-7` into sorted, distinct rally indexes, checked
