@@ -194,7 +194,9 @@ const videoOption = Options.text("video").pipe(
 )
 
 const clear = Command.make("clear", { ...Common.common, video: videoOption }, (options) =>
-  Common.withStore(options, () =>
+  Option.isSome(options.video) && options.video.value.length === 0
+    ? new UsageError({ message: "--video is empty (pass a video id, or leave the option out to clear every clip)" })
+    : Common.withStore(options, () =>
     Effect.gen(function*() {
       const store = yield* CacheStore.CacheStore
       const entries = yield* store.list

@@ -139,7 +139,7 @@ export const command = Command.make(
           yield* say(Watch.summary(report) + "\n")
           yield* say(Output.table([
             ["metric", "value"],
-            ["hit rate", `${Output.formatPercent(report.hitRate)} of ${report.navigations.length} navigations`],
+            ["hit rate", `${Output.formatPercent(report.hitRate)} of ${Output.count(report.navigations.length, "navigation")}`],
             ["wait", `p50 ${Output.formatMs(report.p50WaitMs)}, p99 ${Output.formatMs(report.p99WaitMs)}`],
             [
               "export time",

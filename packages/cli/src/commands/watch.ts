@@ -122,7 +122,9 @@ export const record = (cacheDir: string, r: WatchReport) => {
  */
 export const summary = (r: WatchReport): string => {
   const hits = r.navigations.filter((n) => n.hit).length
-  return `${r.navigations.length} navigations: ${hits} hits, ${r.navigations.length - hits} misses, hit rate ${
+  return `${Output.count(r.navigations.length, "navigation")}: ${Output.count(hits, "hit")}, ${
+    Output.count(r.navigations.length - hits, "miss", "misses")
+  }, hit rate ${
     Output.formatPercent(r.hitRate)
   } · wait p50 ${Output.formatMs(r.p50WaitMs)}, p99 ${Output.formatMs(r.p99WaitMs)}`
 }

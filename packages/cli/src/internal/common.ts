@@ -106,8 +106,12 @@ export interface Common {
  *
  * @internal
  */
-export const resolveCacheDir = (flag: Option.Option<string>): Effect.Effect<string> =>
-  NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(flag) })
+export const resolveCacheDir = (flag: Option.Option<string>): Effect.Effect<string, UsageError> =>
+  Option.isSome(flag) && flag.value.trim().length === 0
+    ? new UsageError({
+      message: "--cache-dir is empty (pass a folder, or leave the option out to use the default cache folder)"
+    })
+    : NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(flag) })
 
 /**
  * Run a command body on the cache layer, then print the metrics snapshot
