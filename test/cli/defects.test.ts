@@ -100,5 +100,24 @@ describe("rallycache defects", () => {
       expect(result.stdout + result.stderr).toMatch(/1 navigation: 0 hits, 1 miss,/)
       expect(result.stdout + result.stderr).not.toMatch(/\b1 (misses|navigations|hits)\b/)
     }))
-})
 
+  it.live("cache verify --deep reports a clip whose media is broken (same size) through the store's checks", () =>
+    Effect.gen(function*() {
+      const dir = work("cli-verify-deep")
+      const cacheDir = path.join(dir, "cache")
+      const video = yield* sampleVideo()
+      const rallies = writeJson(dir, "rallies.json", { rallies: [{ start: 0.5, end: 2 }, { start: 2.5, end: 4 }] })
+      const first = yield* runCli(["export", video, "--rallies", rallies, "--json", "--cache-dir", cacheDir])
+      expect(first.code, first.stderr).toBe(0)
+      const clips = parseJson(first)["clips"] as Array<{ path: string; bytes: number }>
+      const victim = clips[1]!
+      fs.writeFileSync(victim.path, Buffer.alloc(victim.bytes, 0x41))
+      const quick = yield* runCli(["cache", "verify", "--json", "--cache-dir", cacheDir])
+      expect(parseJson(quick)).toEqual({ checked: 2, valid: 2, removed: [] })
+      const deep = yield* runCli(["cache", "verify", "--deep", "--cache-dir", cacheDir])
+      expect(deep.code, deep.stderr).toBe(0)
+      expect(deep.stdout).toMatch(/^removed [0-9a-f]{32} \(.+ rally 1\): media: /m)
+      expect(deep.stdout).toMatch(/checked 2 clips \(deep\): 1 valid, 1 removed/)
+      expect(fs.existsSync(victim.path)).toBe(false)
+    }))
+})

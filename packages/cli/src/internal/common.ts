@@ -14,6 +14,7 @@ import type {
   RallyCache
 } from "@rallycache/core"
 import { Metrics } from "@rallycache/core"
+import type { NodeContext } from "@effect/platform-node"
 import type { FfmpegResolver } from "@rallycache/node"
 import { NodeRallyCache, RalliesFile } from "@rallycache/node"
 import { Context, Effect, Either, Layer, Option } from "effect"
@@ -44,22 +45,12 @@ export type Services =
 export type LayerOptions = Config.Options & { readonly cacheDir: string }
 
 /**
- * What the store removed when it opened (entries whose file was missing or
- * had the wrong size), so `cache verify` can report them.
+ * The services of the `cache` commands: no manager, no cleanup fibers
+ * (`NodeRallyCache.layerMaintenance`).
  *
  * @internal
  */
-export class StoreStartup extends Context.Tag("@rallycache/cli/StoreStartup")<StoreStartup, {
-  readonly dropped: ReadonlyArray<{ readonly key: string; readonly reason: string }>
-}>() {}
-
-/**
- * The services of the `cache` and `doctor` commands: no manager, no
- * cleanup fibers.
- *
- * @internal
- */
-export type MaintenanceServices = Exclude<Services, RallyCache.RallyCache> | StoreStartup
+export type MaintenanceServices = Exclude<NodeRallyCache.MaintenanceServices, NodeContext.NodeContext>
 
 /**
  * Builds the cache layers of commands. `bin.ts` provides the Node layers;
