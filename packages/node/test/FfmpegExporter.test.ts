@@ -341,6 +341,31 @@ describe("FfmpegExporter", () => {
       expect((yield* exporter.verify(NodePath.join(dir, "none.mp4")))._tag).toBe("Invalid")
     }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
 
+  it.live("the default in-process check fails a clip that ffmpeg wrote short; nothing is left behind", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("short-clip")
+      const real = yield* FfmpegResolver.Ffmpeg
+      const source = yield* testVideo
+      // A stand-in "ffmpeg": the real one, then its output (the last argument) cut to half.
+      const halving = NodePath.join(dir, "ffmpeg")
+      NodeFs.writeFileSync(
+        halving,
+        `#!/bin/sh\n"${real.ffmpeg.path}" "$@" || exit $?\nfor out; do :; done\nsize=$(wc -c < "$out")\ntruncate -s $((size / 2)) "$out"\n`,
+        { mode: 0o755 }
+      )
+      const layer = FfmpegExporter.layerWithFfmpeg().pipe(
+        Layer.provide(FfmpegResolver.layerStatic({ ffmpeg: { ...real.ffmpeg, path: halving }, ffprobe: real.ffprobe }))
+      )
+      const failure = yield* Effect.flip(exportRally(source, dir, { start: 1, end: 4 }, "copy").pipe(Effect.provide(layer)))
+      expect(failure._tag).toBe("ExportFailed")
+      if (failure._tag === "ExportFailed") {
+        expect(failure.reason).toBe("verify")
+        expect(failure.detail).toMatch(/file ends/)
+      }
+      expect(listFiles(NodePath.join(dir, "clips"))).toEqual([])
+      expect(listFiles(NodePath.join(dir, "tmp"))).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(Live)), 60_000)
+
   it.live("settingsVersion changes with the encoder settings", () =>
     Effect.gen(function*() {
       const a = yield* Effect.provide(Exporter.Exporter, exporterLayer({ crf: 20 }))

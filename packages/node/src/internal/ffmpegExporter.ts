@@ -13,6 +13,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import type { Options } from "../FfmpegExporter.js"
 import { Ffmpeg } from "../FfmpegResolver.js"
+import * as ClipCheck from "./clipCheck.js"
 import type { CopyPlan, EncodeSettings } from "./ffmpegArgs.js"
 import {
   accurateArgs,
@@ -80,7 +81,7 @@ export const make = (
     const killGrace = Duration.decode(options.killGrace ?? Duration.seconds(2))
     const lowNice = options.lowPriorityNice ?? 10
     const endSlack = options.endSlack ?? 0.5
-    const verifyOutput = options.verifyOutput ?? "ffprobe"
+    const verifyOutput = options.verifyOutput ?? "container"
 
     // Probes per (path, fingerprint); bounded, oldest first out.
     const sources = new Map<string, SourceEntry>()
@@ -140,6 +141,14 @@ export const make = (
         Effect.catchAll((error) =>
           Effect.succeed<OutputCheck>({ ok: false, detail: `cannot run ffprobe: ${error.message}`, duration: 0 })
         )
+      )
+
+    const checkContainer = (path: string, entry: SourceEntry, expected: number) =>
+      ClipCheck.check(path, { duration: expected, video: entry.info.hasVideo, audio: entry.info.hasAudio }).pipe(
+        Effect.match({
+          onFailure: (error): OutputCheck => ({ ok: false, detail: error.detail, duration: 0 }),
+          onSuccess: (info): OutputCheck => ({ ok: true, detail: "", duration: info.duration })
+        })
       )
 
     const checkProgress = (entry: SourceEntry, expected: number, outTime: number, frames: number): OutputCheck => {
@@ -310,7 +319,9 @@ export const make = (
         // The read-back check does not need the data on disk, so it overlaps the fsync.
         const [, check] = yield* Effect.all([
           fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
-          verifyOutput === "ffprobe"
+          verifyOutput === "container"
+            ? checkContainer(request.tempPath, entry, expected)
+            : verifyOutput === "ffprobe"
             ? checkOutput(request.tempPath, entry, expected)
             : Effect.succeed(checkProgress(entry, expected, outTime, videoFrames))
         ], { concurrency: 2 })
