@@ -52,7 +52,7 @@ export interface Options {
   readonly crf?: number | undefined
   /** AAC bitrate of accurate mode. Default "128k". */
   readonly audioBitrate?: string | undefined
-  /** Niceness of low-priority exports (0 to disable). Default 10. */
+  /** Niceness of low-priority exports and, where the kernel schedules by autogroup, of their session's autogroup (0 to disable). Default 10. */
   readonly lowPriorityNice?: number | undefined
   /** Time between SIGTERM and SIGKILL when an export is interrupted. Default 2 seconds. */
   readonly killGrace?: Duration.DurationInput | undefined

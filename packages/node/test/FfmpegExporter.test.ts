@@ -6,6 +6,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { FfmpegExporter, FfmpegResolver } from "../src/index.js"
+import { autogroupNice } from "../src/internal/priority.js"
 import { isAlive } from "../src/internal/process.js"
 import {
   exporterLayer,
@@ -200,6 +201,8 @@ describe("FfmpegExporter", () => {
       for (let i = 0; i < 200 && processState(pid) !== "T"; i++) yield* Effect.sleep("5 millis")
       expect(processState(pid)).toBe("T")
       expect(processNice(pid)).toBe(10)
+      // Its own session's autogroup too, where the kernel schedules by autogroup.
+      if (NodeFs.existsSync(`/proc/${pid}/autogroup`)) expect(autogroupNice(pid)).toBe(10)
       yield* Effect.sleep("300 millis")
       expect(processState(pid)).toBe("T")
       expect(fiber.unsafePoll()).toBeNull()

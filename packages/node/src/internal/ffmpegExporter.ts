@@ -9,7 +9,6 @@ import type { Domain } from "@rallycache/core"
 import { Errors, Exporter } from "@rallycache/core"
 import { Context, Duration, Effect, Exit } from "effect"
 import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import type { Options } from "../FfmpegExporter.js"
 import { Ffmpeg } from "../FfmpegResolver.js"
@@ -25,6 +24,7 @@ import {
 } from "./ffmpegArgs.js"
 import type { SourceEntry } from "./ffprobe.js"
 import { allKeyframes, probeSource, statSource } from "./ffprobe.js"
+import { deprioritize } from "./priority.js"
 import { run } from "./process.js"
 import * as RunRegistry from "./runRegistry.js"
 
@@ -35,7 +35,6 @@ export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}):
     : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v1`
 
 const setprivPath = process.platform === "linux" && NodeFs.existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : undefined
-const nicePath = ["/usr/bin/nice", "/bin/nice"].find((path) => NodeFs.existsSync(path))
 
 const errnoCode = (error: unknown): string | undefined => {
   const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error)
@@ -223,9 +222,9 @@ export const make = (
         )
 
         const low = request.priority === "low" && lowNice > 0
-        const prefix: Array<string> = []
-        if (setprivPath !== undefined) prefix.push(setprivPath, "--pdeathsig", "KILL", "--")
-        if (low && nicePath !== undefined) prefix.push(nicePath, "-n", String(lowNice))
+        // A copy cut ends within a second, so an orphan of a crashed owner is short-lived and reapStale
+        // covers it; starting setpriv first would cost a second exec on every one.
+        const prefix = setprivPath !== undefined && request.mode !== "copy" ? [setprivPath, "--pdeathsig", "KILL", "--"] : []
         const [command, ...commandArgs] = [...prefix, ffmpeg.path, ...args] as [string, ...Array<string>]
 
         const expected = Math.max(plan.clipEnd - plan.clipStart, 0.001)
@@ -252,9 +251,7 @@ export const make = (
           paused: request.paused,
           onStart: (pid) =>
             Effect.gen(function*() {
-              if (low && nicePath === undefined) {
-                yield* Effect.try(() => NodeOs.setPriority(pid, lowNice)).pipe(Effect.ignore)
-              }
+              if (low) yield* Effect.sync(() => deprioritize(pid, lowNice))
               if (options.runDir !== undefined) {
                 yield* RunRegistry.record(options.runDir, pid, request.tempPath).pipe(Effect.provide(context))
               }
