@@ -34,7 +34,7 @@ const base = (options: LayerOptions) => {
   // store reconciles tmp/.
   const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir)).pipe(Layer.provide(NodeContext.layer))
   const store = Layer.scopedContext(
-    Effect.map(FileSystemCacheStore.make({ cacheDir }), (store) =>
+    Effect.map(FileSystemCacheStore.make({ cacheDir, reconcile: "startup" }), (store) =>
       Context.make(CacheStore.CacheStore, store).pipe(
         Context.add(StoreStartup, { dropped: store.startup.dropped })
       ))
