@@ -22,6 +22,7 @@ import { exportScenario } from "./scenarios/export.js"
 import { matchScenario } from "./scenarios/match.js"
 import { navigationScenario } from "./scenarios/navigation.js"
 import { preloadScenario } from "./scenarios/preload.js"
+import { preloadLiveScenario } from "./scenarios/preloadLive.js"
 import { readyScenario } from "./scenarios/ready.js"
 import { queueScenario } from "./scenarios/queue.js"
 import { storeIndexScenario } from "./scenarios/storeIndex.js"
@@ -32,6 +33,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   matchScenario,
   readyScenario,
   preloadScenario,
+  preloadLiveScenario,
   queueScenario,
   storeIndexScenario
 ]
