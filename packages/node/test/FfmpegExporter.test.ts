@@ -8,6 +8,7 @@ import * as NodePath from "node:path"
 import { FfmpegExporter, FfmpegResolver } from "../src/index.js"
 import { autogroupNice } from "../src/internal/priority.js"
 import { isAlive } from "../src/internal/process.js"
+import * as Temp from "../../../test/support/temp.js"
 import {
   exporterLayer,
   firstFramePsnr,
@@ -59,7 +60,7 @@ const exportRally = (
   })
 
 /** A run folder per test, known before the layer is built. */
-const runDirFor = (name: string) => NodePath.join(NodeOs.tmpdir(), `rallycache-run-${name}-${process.pid}`)
+const runDirFor = (name: string) => Temp.removeAfterAll(NodePath.join(NodeOs.tmpdir(), `rallycache-run-${name}-${process.pid}`))
 
 const listFiles = (dir: string): Array<string> =>
   NodeFs.existsSync(dir) ? NodeFs.readdirSync(dir, { recursive: true, encoding: "utf8" }) : []
