@@ -1,0 +1,107 @@
+/**
+ * `pnpm --filter cluster-example runner -- --port 34431 [--database-url URL] [--cache-dir DIR]`
+ *
+ * One runner of the cluster: joins it through Postgres, hosts the video
+ * entities of its shards, exports their clips with its own ffmpeg into the
+ * shared cache folder. Logs are JSON lines on stdout (the tests read them).
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { ClusterRunner } from "@rallycache/cluster"
+import { CacheEvent } from "@rallycache/core"
+import { Cause, Config, Console, Effect, Layer, Logger, LogLevel, Option, Stream } from "effect"
+import { parseArgs } from "node:util"
+
+const usage =
+  "usage: pnpm --filter cluster-example runner -- --port N [--host H] [--database-url URL] [--cache-dir DIR] [--concurrency N]"
+
+const args = (() => {
+  const argv = process.argv.slice(2)
+  try {
+    return parseArgs({
+      args: argv[0] === "--" ? argv.slice(1) : argv,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        "database-url": { type: "string" },
+        "cache-dir": { type: "string" },
+        concurrency: { type: "string" },
+        help: { type: "boolean", short: "h" }
+      },
+      strict: true
+    }).values
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n${usage}`)
+    process.exit(2)
+  }
+})()
+if (args.help === true) {
+  console.log(usage)
+  process.exit(0)
+}
+const port = Number(args.port ?? process.env["RUNNER_PORT"] ?? "34431")
+if (!(Number.isInteger(port) && port > 0 && port < 65536)) {
+  console.error(`--port must be an integer from 1 to 65535, got ${args.port}`)
+  process.exit(2)
+}
+const host = args.host ?? "127.0.0.1"
+
+/** Every export this runner starts, finishes or drops, as a log line. */
+const logExports = Layer.scopedDiscard(Effect.gen(function*() {
+  const events = yield* CacheEvent.CacheEvents
+  const stream = yield* events.subscribe
+  yield* stream.pipe(
+    Stream.runForEach((event) => {
+      switch (event._tag) {
+        case "JobStarted":
+        case "JobCancelled":
+        case "JobFailed":
+          return Effect.logInfo("export").pipe(
+            Effect.annotateLogs({ event: event._tag, videoId: event.videoId, rallyIndex: event.rallyIndex, key: event.key })
+          )
+        case "ClipReady":
+          return Effect.logInfo("export").pipe(
+            Effect.annotateLogs({
+              event: event._tag,
+              videoId: event.clip.videoId,
+              rallyIndex: event.clip.rallyIndex,
+              key: event.clip.key,
+              path: event.clip.path
+            })
+          )
+        default:
+          return Effect.void
+      }
+    }),
+    Effect.forkScoped
+  )
+}))
+
+const program = Effect.gen(function*() {
+  const databaseUrl = args["database-url"] ?? (yield* Config.string("DATABASE_URL"))
+  const concurrency = args.concurrency === undefined ? undefined : Number(args.concurrency)
+  const runner = ClusterRunner.layer({
+    databaseUrl,
+    host,
+    port,
+    cache: {
+      ...(args["cache-dir"] === undefined ? {} : { cacheDir: args["cache-dir"] }),
+      ...(concurrency === undefined ? {} : { concurrency })
+    }
+  })
+  return yield* Effect.gen(function*() {
+    yield* Effect.logInfo("runner ready").pipe(Effect.annotateLogs({ runner: `${host}:${port}`, pid: process.pid }))
+    return yield* Effect.never
+  }).pipe(Effect.provide(logExports.pipe(Layer.provideMerge(runner))))
+})
+
+program.pipe(
+  Effect.tapErrorCause((cause) =>
+    Option.match(Cause.failureOption(cause), {
+      onSome: (error) => Console.error(`runner: ${error instanceof Error ? error.message : String(error)}`),
+      onNone: () => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("runner stopped", cause)
+    })
+  ),
+  Effect.provide(Logger.json),
+  Logger.withMinimumLogLevel(LogLevel.Info),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)
