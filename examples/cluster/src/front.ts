@@ -10,7 +10,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { HttpServer } from "@effect/platform"
 import { ClusterRunner } from "@rallycache/cluster"
-import { Cause, Config, Console, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { Cause, Config, Console, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import * as Http from "node:http"
 import { parseArgs } from "node:util"
 import { PlayerAssets } from "../../http-server/src/Player.js"
@@ -48,6 +48,7 @@ if (args.help === true) {
  */
 const layer = (options: {
   readonly databaseUrl: string
+  readonly failoverAfter: Duration.Duration
   readonly port: number
   readonly host: string
   readonly mediaRoot?: string | undefined
@@ -63,12 +64,14 @@ const layer = (options: {
   return Server.layer.pipe(
     Layer.provideMerge(support),
     Layer.provideMerge(NodeHttpServer.layer(() => server, { port: options.port, host: options.host })),
-    Layer.provideMerge(ClusterRunner.layerClient({ databaseUrl: options.databaseUrl }))
+    Layer.provideMerge(ClusterRunner.layerClient({ databaseUrl: options.databaseUrl, failoverAfter: options.failoverAfter }))
   )
 }
 
 const program = Effect.gen(function*() {
   const databaseUrl = args["database-url"] ?? (yield* Config.string("DATABASE_URL"))
+  // Every node of a cluster must agree on it.
+  const failoverAfter = yield* Config.duration("RALLYCACHE_CLUSTER_FAILOVER").pipe(Config.withDefault(Duration.seconds(10)))
   const port = Number(args.port ?? "0")
   const host = args.host ?? "127.0.0.1"
   return yield* Effect.gen(function*() {
@@ -76,7 +79,7 @@ const program = Effect.gen(function*() {
     const url = address._tag === "TcpAddress" ? `http://${address.hostname}:${address.port}/` : address.path
     yield* Effect.logInfo("front listening").pipe(Effect.annotateLogs({ url }))
     return yield* Effect.never
-  }).pipe(Effect.provide(layer({ databaseUrl, port, host, mediaRoot: args["media-root"] })))
+  }).pipe(Effect.provide(layer({ databaseUrl, failoverAfter, port, host, mediaRoot: args["media-root"] })))
 })
 
 program.pipe(

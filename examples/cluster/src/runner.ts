@@ -8,7 +8,7 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { ClusterRunner } from "@rallycache/cluster"
 import { CacheEvent } from "@rallycache/core"
-import { Cause, Config, Console, Effect, Layer, Logger, LogLevel, Option, Stream } from "effect"
+import { Cause, Config, Console, Duration, Effect, Layer, Logger, LogLevel, Option, Stream } from "effect"
 import { parseArgs } from "node:util"
 
 const usage =
@@ -78,9 +78,12 @@ const logExports = Layer.scopedDiscard(Effect.gen(function*() {
 
 const program = Effect.gen(function*() {
   const databaseUrl = args["database-url"] ?? (yield* Config.string("DATABASE_URL"))
+  // Every node of a cluster must agree on it.
+  const failoverAfter = yield* Config.duration("RALLYCACHE_CLUSTER_FAILOVER").pipe(Config.withDefault(Duration.seconds(10)))
   const concurrency = args.concurrency === undefined ? undefined : Number(args.concurrency)
   const runner = ClusterRunner.layer({
     databaseUrl,
+    failoverAfter,
     host,
     port,
     cache: {

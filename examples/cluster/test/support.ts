@@ -13,8 +13,9 @@ import * as Path from "node:path"
 import { freePort, startServer } from "../../../test/support/postgres.js"
 
 const exampleRoot = Path.resolve(import.meta.dirname, "..")
-const repoRoot = Path.resolve(exampleRoot, "..", "..")
-const tsx = Path.join(repoRoot, "node_modules", ".bin", "tsx")
+// `node --import tsx`, not the tsx binary: that one runs the program in a
+// child process, and a SIGKILL must reach the runner itself.
+const node = (file: string) => [process.execPath, ["--import", "tsx", Path.join(exampleRoot, "src", file)]] as const
 
 export interface LogLine {
   readonly message: string
@@ -139,6 +140,8 @@ export const until = async (check: () => boolean, what: string, timeoutMs = 30_0
 export interface ClusterOptions {
   /** Passed to every runner. */
   readonly runnerArgs?: ReadonlyArray<string>
+  /** Added to every process's environment. */
+  readonly env?: Record<string, string>
 }
 
 /** One Postgres, a shared cache folder, and the processes started on them. */
@@ -166,7 +169,12 @@ export class Cluster {
   }
 
   private env(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: this.databaseUrl, RALLYCACHE_CACHE_DIR: this.cacheDir }
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...this.options.env,
+      DATABASE_URL: this.databaseUrl,
+      RALLYCACHE_CACHE_DIR: this.cacheDir
+    }
     // ShardingConfig reads HOST/PORT-style variables from the environment.
     delete env["PORT"]
     delete env["HOST"]
@@ -175,9 +183,10 @@ export class Cluster {
 
   async startRunner(extra: ReadonlyArray<string> = []): Promise<Proc> {
     const port = await freePort()
+    const [command, args] = node("runner.ts")
     const child = spawn(
-      tsx,
-      [Path.join(exampleRoot, "src", "runner.ts"), "--port", String(port), "--cache-dir", this.cacheDir, ...(this.options.runnerArgs ?? []), ...extra],
+      command,
+      [...args, "--port", String(port), "--cache-dir", this.cacheDir, ...(this.options.runnerArgs ?? []), ...extra],
       { cwd: exampleRoot, env: this.env(), stdio: ["ignore", "pipe", "pipe"] }
     )
     const proc = new Proc(`runner ${port}`, child)
@@ -187,9 +196,10 @@ export class Cluster {
   }
 
   async startFront(): Promise<Proc> {
+    const [command, args] = node("front.ts")
     const child = spawn(
-      tsx,
-      [Path.join(exampleRoot, "src", "front.ts"), "--port", "0", "--media-root", this.mediaDir],
+      command,
+      [...args, "--port", "0", "--media-root", this.mediaDir],
       { cwd: exampleRoot, env: this.env(), stdio: ["ignore", "pipe", "pipe"] }
     )
     const proc = new Proc("front", child)
@@ -215,10 +225,14 @@ export class Cluster {
   }
 
   async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: Buffer; headers: Headers }> {
-    const response = await fetch(new URL(path, this.frontUrl), {
-      method,
-      ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
-    })
+    const send = () =>
+      fetch(new URL(path, this.frontUrl), {
+        method,
+        ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      })
+    // A kept-alive socket the server closes as the request goes out fails
+    // with "other side closed"; every request here is safe to repeat.
+    const response = await send().catch(send)
     return { status: response.status, body: Buffer.from(await response.arrayBuffer()), headers: response.headers }
   }
 
