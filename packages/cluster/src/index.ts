@@ -7,3 +7,4 @@
 export * as ClusterRallyCache from "./ClusterRallyCache.js"
 export * as ClusterRunner from "./ClusterRunner.js"
 export * as VideoEntity from "./VideoEntity.js"
+export * as Tracing from "./Tracing.js"
