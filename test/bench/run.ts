@@ -18,6 +18,7 @@ import { ensureFixture, fullSpec, quickSpec } from "./lib/fixture.js"
 import { log } from "./lib/log.js"
 import { currentLoad, describeMachine, machine } from "./lib/machine.js"
 import { renderJson, renderTable } from "./lib/table.js"
+import { clusterScenario } from "./scenarios/cluster.js"
 import { exportScenario } from "./scenarios/export.js"
 import { matchScenario } from "./scenarios/match.js"
 import { navigationScenario } from "./scenarios/navigation.js"
@@ -33,7 +34,8 @@ const scenarios: ReadonlyArray<Scenario> = [
   readyScenario,
   preloadScenario,
   queueScenario,
-  storeIndexScenario
+  storeIndexScenario,
+  clusterScenario
 ]
 
 interface Args {

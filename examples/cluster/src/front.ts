@@ -9,7 +9,7 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { HttpServer } from "@effect/platform"
-import { ClusterRunner } from "@rallycache/cluster"
+import { ClusterRunner, Tracing } from "@rallycache/cluster"
 import { Cause, Config, Console, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import * as Http from "node:http"
 import { parseArgs } from "node:util"
@@ -68,6 +68,15 @@ const layer = (options: {
   )
 }
 
+/** Spans to an OTLP/HTTP collector when `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. */
+const tracing = Layer.unwrapEffect(
+  Config.option(Config.string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")).pipe(
+    Effect.map((url) =>
+      url._tag === "Some" ? Tracing.layerOtlp({ serviceName: "rallycache-front", url: url.value }) : Layer.empty
+    )
+  )
+)
+
 const program = Effect.gen(function*() {
   const databaseUrl = args["database-url"] ?? (yield* Config.string("DATABASE_URL"))
   // Every node of a cluster must agree on it.
@@ -83,6 +92,7 @@ const program = Effect.gen(function*() {
 })
 
 program.pipe(
+  Effect.provide(tracing),
   Effect.tapErrorCause((cause) =>
     Option.match(Cause.failureOption(cause), {
       onSome: (error) => Console.error(`front: ${error instanceof Error ? error.message : String(error)}`),

@@ -6,7 +6,7 @@
  * shared cache folder. Logs are JSON lines on stdout (the tests read them).
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { ClusterRunner } from "@rallycache/cluster"
+import { ClusterRunner, Tracing } from "@rallycache/cluster"
 import { CacheEvent } from "@rallycache/core"
 import { Cause, Config, Console, Duration, Effect, Layer, Logger, LogLevel, Option, Stream } from "effect"
 import { parseArgs } from "node:util"
@@ -76,6 +76,15 @@ const logExports = Layer.scopedDiscard(Effect.gen(function*() {
   )
 }))
 
+/** Spans to an OTLP/HTTP collector when `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. */
+const tracing = Layer.unwrapEffect(
+  Config.option(Config.string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")).pipe(
+    Effect.map((url) =>
+      url._tag === "Some" ? Tracing.layerOtlp({ serviceName: `rallycache-runner-${port}`, url: url.value }) : Layer.empty
+    )
+  )
+)
+
 const program = Effect.gen(function*() {
   const databaseUrl = args["database-url"] ?? (yield* Config.string("DATABASE_URL"))
   // Every node of a cluster must agree on it.
@@ -98,6 +107,7 @@ const program = Effect.gen(function*() {
 })
 
 program.pipe(
+  Effect.provide(tracing),
   Effect.tapErrorCause((cause) =>
     Option.match(Cause.failureOption(cause), {
       onSome: (error) => Console.error(`runner: ${error instanceof Error ? error.message : String(error)}`),

@@ -18,11 +18,9 @@
  *
  * @since 0.1.0
  */
-import type { Sharding } from "@effect/cluster"
 import { RunnerAddress, ShardingConfig } from "@effect/cluster"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import { PgClient } from "@effect/sql-pg"
-import type { RallyCache } from "@rallycache/core"
 import { NodeRallyCache } from "@rallycache/node"
 import { Duration, Layer, Option, Redacted } from "effect"
 import * as ClusterRallyCache from "./ClusterRallyCache.js"
@@ -105,9 +103,7 @@ export const layer = (options: RunnerOptions) => {
  * @since 0.1.0
  * @category layers
  */
-export const layerClient = (
-  options: CommonOptions & ClusterRallyCache.Options
-): Layer.Layer<RallyCache.RallyCache | Sharding.Sharding, unknown> =>
+export const layerClient = (options: CommonOptions & ClusterRallyCache.Options) =>
   ClusterRallyCache.layer(options).pipe(
     Layer.provideMerge(
       NodeClusterSocket.layer({
