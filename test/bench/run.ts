@@ -19,6 +19,7 @@ import { log } from "./lib/log.js"
 import { currentLoad, describeMachine, machine } from "./lib/machine.js"
 import { renderMarkdown } from "./lib/markdown.js"
 import { renderJson, renderTable } from "./lib/table.js"
+import { clusterScenario } from "./scenarios/cluster.js"
 import { exportScenario } from "./scenarios/export.js"
 import { matchScenario } from "./scenarios/match.js"
 import { navigationScenario } from "./scenarios/navigation.js"
@@ -36,7 +37,8 @@ const scenarios: ReadonlyArray<Scenario> = [
   preloadScenario,
   preloadLiveScenario,
   queueScenario,
-  storeIndexScenario
+  storeIndexScenario,
+  clusterScenario
 ]
 
 interface Args {
