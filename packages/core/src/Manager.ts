@@ -105,7 +105,7 @@ export const MetricsSnapshotSchema = Schema.Struct({
   exports: Schema.Number,
   exportFailures: Schema.Number,
   exportRetries: Schema.Number,
-  exportFallbacks: Schema.Number,
+  exportFallbacks: Schema.optional(Schema.Number),
   exportMs: Schema.Struct({
     count: Schema.Number,
     sum: Schema.Number,

@@ -34,7 +34,7 @@ export interface MetricsSnapshot {
   readonly exportFailures: number
   readonly exportRetries: number
   /** Clips cut in another mode than the one requested (e.g. exact to accurate). */
-  readonly exportFallbacks: number
+  readonly exportFallbacks?: number | undefined
   readonly exportMs: { readonly count: number; readonly sum: number; readonly p50: number; readonly p99: number; readonly max: number }
   readonly validations: { readonly valid: number; readonly invalid: number; readonly successRate: number }
   readonly queue: QueueDepth
@@ -143,8 +143,15 @@ const evictionReasons: ReadonlyArray<EvictionReason> = ["size", "age", "per-vide
 const modes: ReadonlyArray<ExportMode> = ["copy", "exact", "accurate"]
 const priorityList: ReadonlyArray<Priority> = ["high", "normal", "low"]
 
-const quantile = (sorted: ReadonlyArray<number>, q: number): number =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
+/**
+ * The `q` quantile (0 to 1, nearest rank) of ascending `sorted` values; 0
+ * when there are none.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const quantile = (sorted: ReadonlyArray<number>, q: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 
 /**
  * A metrics instance.

@@ -14,18 +14,22 @@
  *   locks/             <key>.lock while a key is being exported; index.lock
  * ```
  *
- * Start-up reconciles the index with the folder: partial files of dead
- * exports are removed, entries whose clip is missing or has the wrong size
- * are dropped, and clip files the index does not know are **removed** (a
- * file named by a hash carries no video, rally or times to serve it with;
- * the next request re-exports it).
+ * The index is reconciled with the folder: partial files of dead exports
+ * are removed at start-up; entries whose clip is missing or has the wrong
+ * size are dropped, and clip files the index does not know are **removed**
+ * (a file named by a hash carries no video, rally or times to serve it
+ * with; the next request re-exports it). By default that second part runs
+ * as a background sweep after start-up (`reconcile: "background"`; await
+ * `store.reconciled` for its findings): every lookup checks its clip's
+ * size before serving it anyway, so start-up only reads the journal.
  *
  * @since 0.1.0
  */
 import { CacheStore } from "@rallycache/core"
 import type { CacheEvent, Config, Errors, Metrics } from "@rallycache/core"
-import type { Duration, Effect, Scope } from "effect"
-import { Layer } from "effect"
+import type { Duration, Scope } from "effect"
+import { Effect } from "effect"
+import { Context, Layer } from "effect"
 import * as internal from "./internal/store.js"
 import type { SyncFs } from "./internal/storeJournal.js"
 
@@ -56,6 +60,13 @@ export const layout: (cacheDir: string) => Layout = internal.layout
  * @since 0.1.0
  */
 export type StartupReport = internal.StartupReport
+
+/**
+ * What reconciling the index with `clips/` found and fixed.
+ *
+ * @since 0.1.0
+ */
+export type Reconciliation = internal.Reconciliation
 
 /**
  * The store: a `CacheStoreShape`, plus its layout, its start-up report and
@@ -89,7 +100,23 @@ export interface Options {
   readonly indexLockTimeout?: Duration.DurationInput | undefined
   /** The file operations to use (default `node:fs`); wrap them to inject faults. */
   readonly fs?: SyncFs | undefined
+  /**
+   * When entries are checked against `clips/`: `"background"` (default) in a
+   * sweep after start-up, or `"startup"` before the store opens, so that
+   * `startup.dropped` and `startup.removedUnknown` report them.
+   */
+  readonly reconcile?: "startup" | "background" | undefined
 }
+
+/**
+ * What the store found and repaired when it opened the folder, as a
+ * service: `layerWithStartup` provides it beside the `CacheStore`, for tools
+ * that report on a folder (`rallycache cache verify`).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Startup extends Context.Tag("@rallycache/node/FileSystemCacheStore/Startup")<Startup, StartupReport>() {}
 
 /**
  * Open (and reconcile) the cache folder. The store lives until the scope
@@ -128,3 +155,21 @@ export const layer = (
   Errors.CacheIOError,
   Config.CacheConfig | CacheEvent.CacheEvents | Metrics.Metrics
 > => Layer.scoped(CacheStore.CacheStore, internal.make(options))
+
+/**
+ * `layer`, plus the `Startup` report of what opening the folder repaired.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithStartup = (
+  options: Options
+): Layer.Layer<
+  CacheStore.CacheStore | Startup,
+  Errors.CacheIOError,
+  Config.CacheConfig | CacheEvent.CacheEvents | Metrics.Metrics
+> =>
+  Layer.scopedContext(
+    Effect.map(internal.make(options), (store) =>
+      Context.make(CacheStore.CacheStore, store).pipe(Context.add(Startup, store.startup)))
+  )

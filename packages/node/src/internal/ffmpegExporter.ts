@@ -9,10 +9,10 @@ import type { Domain } from "@rallycache/core"
 import { Errors, Exporter } from "@rallycache/core"
 import { Context, Duration, Effect, Exit } from "effect"
 import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import type { Options } from "../FfmpegExporter.js"
 import { Ffmpeg } from "../FfmpegResolver.js"
+import * as ClipCheck from "./clipCheck.js"
 import type { EncodeSettings } from "./ffmpegArgs.js"
 import {
   accurateArgs,
@@ -29,6 +29,7 @@ import {
 import { trimPresentedEnd } from "./mp4EditList.js"
 import type { SourceEntry } from "./ffprobe.js"
 import { allKeyframes, probeSource, statSource } from "./ffprobe.js"
+import { deprioritize } from "./priority.js"
 import { run } from "./process.js"
 import * as RunRegistry from "./runRegistry.js"
 
@@ -41,7 +42,6 @@ export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}):
     : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v2`
 
 const setprivPath = process.platform === "linux" && NodeFs.existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : undefined
-const nicePath = ["/usr/bin/nice", "/bin/nice"].find((path) => NodeFs.existsSync(path))
 
 const errnoCode = (error: unknown): string | undefined => {
   const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error)
@@ -58,12 +58,12 @@ const ioFailure = (what: string, error: { message: string }) => {
 }
 
 /**
- * Seconds of audio a stream copy keeps: in mp4, a second more than shown
+ * Seconds of audio a stream copy keeps: in mp4, a little more than shown
  * (the edit list ends both streams together); elsewhere, up to the end of
  * the last video frame the copy keeps.
  */
 const audioDurationOf = (entry: SourceEntry, container: Domain.Container, present: number, duration: number): number => {
-  if (container === "mp4") return duration + 1
+  if (container === "mp4") return duration + 0.25
   const frame = entry.info.keyframeInterval === null ? 0.04 : medianFrameDuration(entry.framePts)
   return videoEndOfCopy(entry.packets ?? [], present, duration, frame)
 }
@@ -118,7 +118,7 @@ export const make = (
     const killGrace = Duration.decode(options.killGrace ?? Duration.seconds(2))
     const lowNice = options.lowPriorityNice ?? 10
     const endSlack = options.endSlack ?? 0.5
-    const verifyOutput = options.verifyOutput ?? "ffprobe"
+    const verifyOutput = options.verifyOutput ?? "container"
 
     // Probes per (path, fingerprint); bounded, oldest first out.
     const sources = new Map<string, SourceEntry>()
@@ -180,6 +180,42 @@ export const make = (
         )
       )
 
+    // The container's duration is what a player shows; an exact clip's
+    // samples also hold the lead-in its edit list hides (the audio from
+    // where the demuxer's seek put it, between the keyframe and the rally).
+    const checkContainer = (path: string, entry: SourceEntry, cut: Cut) =>
+      ClipCheck.inspect(path).pipe(
+        Effect.match({
+          onFailure: (error): OutputCheck => ({ ok: false, detail: error.detail, duration: 0 }),
+          onSuccess: (info): OutputCheck => {
+            const presented = Math.max(cut.presented, 0.001)
+            const stored = presented + (cut.firstFrame === undefined ? 0 : cut.firstFrame - cut.clipStart)
+            const off = (seconds: number, expected: number, upTo = expected) =>
+              !Number.isFinite(seconds) || seconds < expected - 0.5 - 0.02 * expected ||
+              seconds > upTo + 0.5 + 0.02 * upTo
+            for (const [kind, wanted, expected, upTo] of [
+              ["video", entry.info.hasVideo, stored, stored],
+              ["audio", entry.info.hasAudio, presented, stored]
+            ] as const) {
+              if (!wanted) continue
+              const stream = info.streams.find((s) => s.kind === kind)
+              if (stream === undefined || stream.samples === 0) {
+                return { ok: false, detail: `the clip has no ${kind} stream`, duration: info.duration }
+              }
+              if (off(stream.duration, expected, upTo)) {
+                const detail = `the clip's ${kind} lasts ${stream.duration.toFixed(3)} s instead of ${expected.toFixed(3)} s`
+                return { ok: false, detail, duration: info.duration }
+              }
+            }
+            if (off(info.duration, presented)) {
+              const detail = `the clip lasts ${info.duration.toFixed(3)} s instead of ${presented.toFixed(3)} s`
+              return { ok: false, detail, duration: info.duration }
+            }
+            return { ok: true, detail: "", duration: info.duration }
+          }
+        })
+      )
+
     const checkProgress = (entry: SourceEntry, expected: number, outTime: number, frames: number): OutputCheck => {
       const tolerance = 0.5 + 0.02 * expected
       if (entry.info.hasVideo && frames <= 0) return { ok: false, detail: "ffmpeg wrote no video frame", duration: outTime }
@@ -210,9 +246,9 @@ export const make = (
       Effect.gen(function*() {
         const path = request.source.path
         const low = request.priority === "low" && lowNice > 0
-        const prefix: Array<string> = []
-        if (setprivPath !== undefined) prefix.push(setprivPath, "--pdeathsig", "KILL", "--")
-        if (low && nicePath !== undefined) prefix.push(nicePath, "-n", String(lowNice))
+        // A stream copy ends within a second, so an orphan of a crashed owner is short-lived and reapStale
+        // covers it; starting setpriv first would cost a second exec on every one.
+        const prefix = setprivPath !== undefined && cut.mode === "accurate" ? [setprivPath, "--pdeathsig", "KILL", "--"] : []
         const [command, ...commandArgs] = [...prefix, ffmpeg.path, ...cut.args] as [string, ...Array<string>]
 
         const expected = Math.max(cut.presented, 0.001)
@@ -239,9 +275,7 @@ export const make = (
           paused: request.paused,
           onStart: (pid) =>
             Effect.gen(function*() {
-              if (low && nicePath === undefined) {
-                yield* Effect.try(() => NodeOs.setPriority(pid, lowNice)).pipe(Effect.ignore)
-              }
+              if (low) yield* Effect.sync(() => deprioritize(pid, lowNice))
               if (options.runDir !== undefined) {
                 yield* RunRegistry.record(options.runDir, pid, request.tempPath).pipe(Effect.provide(context))
               }
@@ -436,7 +470,9 @@ export const make = (
         // The read-back check does not need the data on disk, so it overlaps the fsync.
         const [, check] = yield* Effect.all([
           fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
-          verifyOutput === "ffprobe"
+          verifyOutput === "container"
+            ? checkContainer(request.tempPath, entry, cut)
+            : verifyOutput === "ffprobe"
             ? checkOutput(request.tempPath, entry, expected)
             : Effect.succeed(checkProgress(entry, expected, progress.outTime, progress.videoFrames))
         ], { concurrency: 2 })
