@@ -10,7 +10,7 @@
 //               (default /usr/lib/postgresql/15/bin) as the `postgres` user
 //   procps      `ps`, with which the process tests find child processes
 //
-// `pnpm test` runs it first; `pnpm setup` runs it alone. It does nothing when
+// `pnpm test` runs it first; `pnpm test:setup` runs it alone. It does nothing when
 // everything is present.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
