@@ -207,7 +207,7 @@ const platform = (options: Options & { readonly cacheDir: string }, config: Conf
     ...options.ffmpeg,
     runDir,
     timeout: config.exportTimeout
-  }).pipe(Layer.provideMerge(FfmpegResolver.layer))
+  }).pipe(Layer.provideMerge(FfmpegResolver.layerCached(NodePath.join(options.cacheDir, FfmpegResolver.cacheFileName))))
   // Orphans of a crashed process must be gone before the store reconciles
   // tmp/, or a still-running ffmpeg could write into a folder being emptied.
   const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir))
