@@ -2,14 +2,14 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as CliStats from "../src/internal/cliStats.js"
+import * as Temp from "../../../test/support/temp.js"
 
 describe("temporary files of killed runs", () => {
   it.effect("are swept when their writer is gone, kept while it lives", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rallycache-sweep-"))
+      const dir = Temp.tempDir("sweep")
       const dead = spawnSync("true").pid
       const names = [
         `cli-stats.json.${dead}.tmp`,
@@ -52,7 +52,7 @@ describe("temporary files of killed runs", () => {
 
   it.effect("stats survive a torn or foreign file", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rallycache-stats-"))
+      const dir = Temp.tempDir("stats")
       fs.writeFileSync(path.join(dir, "cli-stats.json"), "{\"hits\": 3, \"mis")
       expect(yield* CliStats.read(dir)).toEqual({ hits: 0, misses: 0 })
       yield* CliStats.add(dir, { hits: 2, misses: 1 })
