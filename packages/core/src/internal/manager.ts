@@ -318,6 +318,7 @@ export const make: Effect.Effect<
           tempPath: reservation.tempPath,
           outputPath: reservation.finalPath,
           paused: context.paused,
+          confirmPaused: context.confirmPaused,
           onProgress: (ratio) =>
             Effect.suspend(() => {
               const info = jobs.get(key)

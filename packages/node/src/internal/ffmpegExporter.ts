@@ -241,6 +241,7 @@ export const make = (
           onStdoutLine,
           killGrace,
           paused: request.paused,
+          confirmPaused: request.confirmPaused,
           onStart: (pid) =>
             Effect.gen(function*() {
               if (low && nicePath === undefined) {
