@@ -154,16 +154,52 @@ const configOptions = (options: Options): Config.Options => {
   return out as Config.Options
 }
 
-const layerWith = (
-  options: Options & { readonly cacheDir: string },
-  config: Config.RallyCacheConfig
-): Layer.Layer<Services, LayerError> => {
+/**
+ * The services of `layerMaintenance`: the store (with its start-up
+ * report), ffmpeg and the exporter, and `Cleanup` without its fibers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MaintenanceServices =
+  | CacheStore.CacheStore
+  | FileSystemCacheStore.Startup
+  | Exporter.Exporter
+  | FfmpegResolver.Ffmpeg
+  | Metrics.Metrics
+  | CacheEvent.CacheEvents
+  | Config.CacheConfig
+  | Cleanup.Cleanup
+  | NodeContext.NodeContext
+
+/**
+ * The layer of tools that inspect or repair a cache folder (`rallycache
+ * cache stats|verify|gc|clear`): the same store, ffmpeg and configuration as
+ * `layer`, with `Cleanup` on demand only. No manager, no background
+ * fibers, so `Cleanup.enforce` reports every eviction instead of racing a
+ * cleanup run at start-up, and nothing is exported.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMaintenance = (options: Options = {}): Layer.Layer<MaintenanceServices, LayerError> =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const config = yield* Config.fromConfig(configOptions(options))
+      const cacheDir = yield* resolveCacheDir(options)
+      const services = platform({ ...options, cacheDir }, config)
+      const cleanup = Layer.effect(Cleanup.Cleanup, Effect.map(Cleanup.make, ({ cleanup }) => cleanup))
+      return cleanup.pipe(Layer.provideMerge(services), Layer.provideMerge(NodeContext.layer))
+    })
+  )
+
+/** The configuration, events, metrics, ffmpeg, the exporter and the store. */
+const platform = (options: Options & { readonly cacheDir: string }, config: Config.RallyCacheConfig) => {
   const runDir = NodePath.join(options.cacheDir, "run")
   const base = Layer.mergeAll(
     Layer.succeed(Config.CacheConfig, config),
     CacheEvent.CacheEvents.layer(),
-    Metrics.layer,
-    options.preloadPolicy ?? PreloadPolicy.layer
+    Metrics.layer
   )
   const exporter = FfmpegExporter.layerWithFfmpeg({
     ...options.ffmpeg,
@@ -173,10 +209,19 @@ const layerWith = (
   // Orphans of a crashed process must be gone before the store reconciles
   // tmp/, or a still-running ffmpeg could write into a folder being emptied.
   const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir))
-  const store = FileSystemCacheStore.layer({ ...options.store, cacheDir: options.cacheDir }).pipe(
+  const store = FileSystemCacheStore.layerWithStartup({ ...options.store, cacheDir: options.cacheDir }).pipe(
     Layer.provide(reap)
   )
-  const services = Layer.mergeAll(exporter, store).pipe(Layer.provideMerge(base))
+  return Layer.mergeAll(exporter, store).pipe(Layer.provideMerge(base))
+}
+
+const layerWith = (
+  options: Options & { readonly cacheDir: string },
+  config: Config.RallyCacheConfig
+): Layer.Layer<Services, LayerError> => {
+  const services = platform(options, config).pipe(
+    Layer.provideMerge(options.preloadPolicy ?? PreloadPolicy.layer)
+  )
   const cleanup = Cleanup.layer.pipe(Layer.provideMerge(services))
   const manager = Layer.merge(CoreRallyCache.layer, heapSampler(options.heapSampleInterval ?? 10_000)).pipe(
     Layer.provideMerge(cleanup)

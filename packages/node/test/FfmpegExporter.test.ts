@@ -7,6 +7,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { FfmpegExporter, FfmpegResolver } from "../src/index.js"
 import { isAlive } from "../src/internal/process.js"
+import * as Temp from "../../../test/support/temp.js"
 import {
   exporterLayer,
   firstFramePsnr,
@@ -58,7 +59,7 @@ const exportRally = (
   })
 
 /** A run folder per test, known before the layer is built. */
-const runDirFor = (name: string) => NodePath.join(NodeOs.tmpdir(), `rallycache-run-${name}-${process.pid}`)
+const runDirFor = (name: string) => Temp.removeAfterAll(NodePath.join(NodeOs.tmpdir(), `rallycache-run-${name}-${process.pid}`))
 
 const listFiles = (dir: string): Array<string> =>
   NodeFs.existsSync(dir) ? NodeFs.readdirSync(dir, { recursive: true, encoding: "utf8" }) : []

@@ -1,12 +1,12 @@
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { CacheEvent, Config, Metrics } from "@rallycache/core"
 import { Effect, Layer } from "effect"
 import { FileSystemCacheStore } from "../src/index.js"
+import * as Temp from "../../../test/support/temp.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const workerScript = Path.join(here, "fixtures", "store-worker.ts")
@@ -82,8 +82,10 @@ const checkConsistent = (cacheDir: string) =>
 describe("FileSystemCacheStore with several processes", () => {
   it.live("two processes hammering one folder: consistent index, one holder per key lock, no partial clip", () =>
     Effect.gen(function*() {
-      const cacheDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "rallycache-mp-"))
-      const log = Path.join(cacheDir, "..", `${Path.basename(cacheDir)}.log`)
+      const root = Temp.tempDir("mp")
+      const cacheDir = Path.join(root, "cache")
+      Fs.mkdirSync(cacheDir)
+      const log = Path.join(root, "workers.log")
       const workers = [spawnWorker(cacheDir, log, 1, 250, 11), spawnWorker(cacheDir, log, 2, 250, 22)]
       const results = yield* Effect.promise(() => Promise.all(workers.map((w) => w.done)))
       for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 })
@@ -103,8 +105,10 @@ describe("FileSystemCacheStore with several processes", () => {
 
   it.live("a process killed with SIGKILL holding locks: the other one takes over its keys, start-up repairs the rest", () =>
     Effect.gen(function*() {
-      const cacheDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "rallycache-mp-"))
-      const log = Path.join(cacheDir, "..", `${Path.basename(cacheDir)}.log`)
+      const root = Temp.tempDir("mp")
+      const cacheDir = Path.join(root, "cache")
+      Fs.mkdirSync(cacheDir)
+      const log = Path.join(root, "workers.log")
       const victim = spawnWorker(cacheDir, log, 1, 100_000, 33)
       // Let the victim get going (tsx start-up included), then start the survivor and kill the victim.
       yield* Effect.promise(async () => {
