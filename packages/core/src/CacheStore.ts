@@ -109,6 +109,11 @@ export interface CacheStoreShape {
    * as `EntryInvalid`. This is the hot path: no mailbox, no async I/O.
    */
   readonly lookup: (key: CacheKey) => Effect.Effect<Option.Option<CacheEntry>>
+  /**
+   * Whether the in-memory index holds `key`, without touching the disk:
+   * planning (navigation) decides from it; `lookup` checks the file.
+   */
+  readonly has: (key: CacheKey) => Effect.Effect<boolean>
   /** Mark `key` used now, for LRU. Batched: cheap to call on every hit. */
   readonly touch: (key: CacheKey) => Effect.Effect<void>
   /** Lock `key` for writing; waits while another writer holds it. */

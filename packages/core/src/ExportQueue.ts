@@ -33,8 +33,9 @@
  * @since 0.1.0
  */
 import type { Effect, Schedule, Scope, SubscriptionRef } from "effect"
-import type { CacheKey, Priority, VideoId } from "./Domain.js"
+import type { CacheKey, ExportMode, Priority, VideoId } from "./Domain.js"
 import type { ExportCancelled } from "./Errors.js"
+import type { QueueDepth } from "./Metrics.js"
 import * as internal from "./internal/queue/exportQueue.js"
 
 /**
@@ -69,6 +70,8 @@ export interface ExportJob<A, E> {
   readonly priority: Priority
   /** The work itself. It may run several times (retries, preemption). */
   readonly run: (context: JobContext) => Effect.Effect<A, E>
+  /** The clip mode, for events and metrics. */
+  readonly mode?: ExportMode | undefined
 }
 
 /**
@@ -174,6 +177,8 @@ export interface ExportQueue<A, E> {
   readonly cancel: (key: CacheKey) => Effect.Effect<boolean>
   /** Where the job of `key` is, `undefined` when the queue holds no job for it. */
   readonly state: (key: CacheKey) => Effect.Effect<JobState | undefined>
+  /** How many jobs wait per priority and how many hold a worker: cheap to read after every event. */
+  readonly depth: Effect.Effect<QueueDepth>
   readonly status: Effect.Effect<QueueStatus>
 }
 

@@ -224,6 +224,7 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
   return {
     pathOf,
     lookup,
+    has: (key) => Effect.sync(() => entries.has(key)),
     touch,
     reserve,
     commit,

@@ -693,6 +693,7 @@ export const make = (
       flush,
       pathOf,
       lookup,
+      has: (key: CacheKey) => Effect.sync(() => index.entries.has(key)),
       touch,
       reserve,
       commit,

@@ -197,5 +197,14 @@ export const make = <A, E>(
     scheduler.spawnWorkers()
     yield* flush
 
-    return { submit, setPriority, cancel, state, status: Effect.sync(() => statusOf(scheduler)) }
+    const depth = Effect.sync(() => {
+      let running = 0
+      for (const worker of scheduler.workers) if (worker.job !== undefined) running++
+      // A job in backoff waits too.
+      const waiting = [scheduler.queued[0].size, scheduler.queued[1].size, scheduler.queued[2].size]
+      for (const job of scheduler.backoff) waiting[job.rank]!++
+      return { high: waiting[0]!, normal: waiting[1]!, low: waiting[2]!, running }
+    })
+
+    return { submit, setPriority, cancel, state, depth, status: Effect.sync(() => statusOf(scheduler)) }
   })
