@@ -6,7 +6,7 @@
  *   shared safely by several processes.
  * - `MemoryCacheStore.layer` (or `layerWithFileSystem`): in memory, for tests.
  *
- * Both plan evictions with the same pure `Policy.planEviction`.
+ * Both plan evictions with the same pure `Eviction.planEviction`.
  *
  * @since 0.1.0
  */
@@ -136,7 +136,7 @@ export interface CacheStoreShape {
    */
   readonly pin: (key: CacheKey) => Effect.Effect<void, never, Scope.Scope>
   /**
-   * Apply age, per-video and size rules now with `Policy.planEviction`, and
+   * Apply age, per-video and size rules now with `Eviction.planEviction`, and
    * return what was evicted.
    */
   readonly enforce: Effect.Effect<ReadonlyArray<Eviction>, CacheIOError>

@@ -16,9 +16,9 @@ import type { CacheIOError, ExportError } from "../../Errors.js"
 import { InvalidInput, RallyNotFound, UnknownVideo } from "../../Errors.js"
 import type { ExporterShape } from "../../Exporter.js"
 import type { ExportJob } from "../../ExportQueue.js"
-import type { Close, GetClip, Invalidate, Navigate, OpenVideo, Preload, Stats as StatsMessage, Status } from "../../Manager.js"
+import type { Close, GetClip, Invalidate, Navigate, OpenVideo, Preload, Stats as StatsMessage, Status } from "../../RallyMessages.js"
 import type { MetricsShape } from "../../Metrics.js"
-import * as Policy from "../../Policy.js"
+import * as Rallies from "../../Rallies.js"
 import type { PreloadPolicyShape } from "../../PreloadPolicy.js"
 import type { ClipError, OpenedVideo, OpenError, RallyState, Stats, VideoStatus } from "../../RallyCache.js"
 import { addDemand, cancelQueued, demanding, isDemanded, rallyState, type Registry } from "./registry.js"
@@ -153,7 +153,7 @@ export const handlers = (deps: HandlerDeps) => {
         forks,
         Effect.gen(function*() {
           const info = yield* exporter.probe(message.path)
-          const rallies = yield* Policy.validateRallies(message.rallies, {
+          const rallies = yield* Rallies.validateRallies(message.rallies, {
             maxRallyLength: config.maxRallyLength,
             duration: info.duration
           })

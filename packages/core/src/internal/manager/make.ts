@@ -19,7 +19,7 @@ import {
   Preload,
   Stats as StatsMessage,
   Status
-} from "../../Manager.js"
+} from "../../RallyMessages.js"
 import { Metrics } from "../../Metrics.js"
 import { PreloadPolicy } from "../../PreloadPolicy.js"
 import type { ClipError, RallyCacheShape } from "../../RallyCache.js"
