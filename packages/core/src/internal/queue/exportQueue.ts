@@ -60,12 +60,15 @@ export const make = <A, E>(
     const neverPaused = yield* SubscriptionRef.make(false)
 
     const startWorker = (worker: Worker<A, E>): Effect.Effect<void> =>
-      // A worker may be started from a finalizer (a replaced worker): its
-      // fiber must still be interruptible.
-      Effect.flatMap(FiberSet.run(fibers, Effect.interruptible(workerLoop(workers, worker))), (fiber) =>
-        Effect.sync(() => {
-          worker.fiber = fiber
-        }))
+      // Forked uninterruptible, so that an interruption that comes before the
+      // fiber first runs still finds the worker's `onExit` in place (the loop
+      // itself is interruptible).
+      Effect.uninterruptible(
+        Effect.flatMap(FiberSet.run(fibers, workerLoop(workers, worker)), (fiber) =>
+          Effect.sync(() => {
+            worker.fiber = fiber
+          }))
+      )
     const interruptWorker = (worker: Worker<A, E>): Effect.Effect<void> =>
       Effect.suspend(() => worker.fiber === undefined ? Effect.void : Fiber.interruptFork(worker.fiber))
 

@@ -144,7 +144,7 @@ export const workerLoop = <A, E>(workers: Workers<A, E>, worker: Worker<A, E>): 
     return Effect.zipRight(run(job), loop)
   })
 
-  return Effect.onExit(loop, () =>
+  return Effect.onExit(Effect.interruptible(loop), () =>
     Effect.suspend(() => {
       // Ended while it held a job whose run never began: settle it now.
       const job = worker.job
