@@ -599,11 +599,12 @@ export const make = (
 
     const touch = (key: CacheKey): Effect.Effect<void> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.sync(() => {
-          if (index.touchLocal(key, now)) {
-            if (pendingTouches.size === 0) touched.unsafeOffer(undefined)
-            pendingTouches.set(key, now)
-          }
+        Effect.suspend(() => {
+          if (!index.touchLocal(key, now)) return Effect.void
+          const first = pendingTouches.size === 0
+          pendingTouches.set(key, now)
+          // The first touch of a batch wakes the flusher.
+          return first ? Effect.asVoid(Queue.offer(touched, undefined)) : Effect.void
         }))
 
     type Decision =

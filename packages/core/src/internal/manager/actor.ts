@@ -12,7 +12,8 @@
  * @internal
  */
 import { Cause, Deferred, Effect, FiberSet, Option, Queue, type Scope, SubscriptionRef } from "effect"
-import { type Envelope, type HandlerDeps, handlers, type Letter, type VideoState } from "./handlers.js"
+import { handlers } from "./handlers.js"
+import type { Envelope, HandlerDeps, Letter, VideoState } from "./mailbox.js"
 import type { VideoView } from "./view.js"
 
 /** What the actor's handlers use. @internal */

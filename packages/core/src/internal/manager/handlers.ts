@@ -6,85 +6,18 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
-import { Deferred, Effect, Either, Exit, FiberSet, Option, Queue, Schema, Scope, SubscriptionRef, type Tracer } from "effect"
+import { Deferred, Effect, Either, Exit, FiberSet, Option, Queue, Schema, Scope, SubscriptionRef } from "effect"
 import * as CacheKeys from "../../CacheKey.js"
-import type { CacheStoreShape } from "../../CacheStore.js"
-import type { RallyCacheConfig } from "../../Config.js"
-import type { CacheEntry, CacheKey, Clip, Priority, Rally, SourceInfo } from "../../Domain.js"
+import type { CacheKey, Priority } from "../../Domain.js"
 import { priorityRank, VideoId, VideoSource } from "../../Domain.js"
-import type { CacheIOError, ExportError } from "../../Errors.js"
+import type { CacheIOError } from "../../Errors.js"
 import { InvalidInput, RallyNotFound, UnknownVideo } from "../../Errors.js"
-import type { ExporterShape } from "../../Exporter.js"
-import type { ExportJob } from "../../ExportQueue.js"
-import type { Close, GetClip, Invalidate, Navigate, OpenVideo, Preload, Stats as StatsMessage, Status } from "../../RallyMessages.js"
-import type { MetricsShape } from "../../Metrics.js"
 import * as Rallies from "../../Rallies.js"
-import type { PreloadPolicyShape } from "../../PreloadPolicy.js"
-import type { ClipError, OpenedVideo, OpenError, RallyState, Stats, VideoStatus } from "../../RallyCache.js"
-import { addDemand, cancelQueued, demanding, isDemanded, rallyState, type Registry } from "./registry.js"
+import type { OpenedVideo, OpenError, RallyState, VideoStatus } from "../../RallyCache.js"
+import type { Close, GetClip, Invalidate, Navigate, OpenVideo, Preload, Status } from "../../RallyMessages.js"
+import type { Awaiter, Envelope, HandlerDeps, VideoState } from "./mailbox.js"
+import { addDemand, cancelQueued, demanding, isDemanded, rallyState } from "./registry.js"
 import { isIndex, makeClip, type VideoView } from "./view.js"
-
-/** The actor's own state of a video. @internal */
-export interface VideoState {
-  readonly view: VideoView
-  current: number | null
-  /** The last preload plan: key -> priority. */
-  plan: ReadonlyMap<CacheKey, Priority>
-  /** Holds the pin of the current clip. */
-  pin: Scope.CloseableScope | null
-}
-
-/** A message and where its reply goes. @internal */
-export type Envelope =
-  | { readonly _tag: "OpenVideo"; readonly message: OpenVideo; readonly reply: Deferred.Deferred<OpenedVideo, OpenError> }
-  | {
-    readonly _tag: "Opened"
-    readonly message: OpenVideo
-    readonly id: VideoId | undefined
-    readonly info: SourceInfo
-    readonly rallies: ReadonlyArray<Rally>
-    readonly reply: Deferred.Deferred<OpenedVideo, OpenError>
-  }
-  | { readonly _tag: "Navigate"; readonly message: Navigate; readonly reply: Deferred.Deferred<void, UnknownVideo | RallyNotFound> }
-  | { readonly _tag: "GetClip"; readonly message: GetClip; readonly reply: Deferred.Deferred<Awaiter, ClipError> }
-  | { readonly _tag: "Preload"; readonly message: Preload; readonly reply: Deferred.Deferred<void, UnknownVideo | RallyNotFound> }
-  | {
-    readonly _tag: "Invalidate"
-    readonly message: Invalidate
-    readonly reply: Deferred.Deferred<number, UnknownVideo | RallyNotFound | CacheIOError>
-  }
-  | { readonly _tag: "Status"; readonly message: Status; readonly reply: Deferred.Deferred<VideoStatus, UnknownVideo> }
-  | { readonly _tag: "Stats"; readonly message: StatsMessage; readonly reply: Deferred.Deferred<Stats, never> }
-  | { readonly _tag: "Close"; readonly message: Close; readonly reply: Deferred.Deferred<void, never> }
-
-/** An envelope in the mailbox, with the span of the caller that sent it. @internal */
-export interface Letter {
-  readonly envelope: Envelope
-  readonly parent: Option.Option<Tracer.AnySpan>
-}
-
-/** A `GetClip` reply: the clip, waited for outside the actor. @internal */
-export type Awaiter = Effect.Effect<Clip, ClipError>
-
-/** @internal */
-export interface HandlerDeps {
-  readonly config: RallyCacheConfig
-  readonly store: CacheStoreShape
-  readonly exporter: ExporterShape
-  readonly metrics: MetricsShape
-  readonly policy: PreloadPolicyShape
-  readonly registry: Registry
-  readonly makeJob: (
-    view: VideoView,
-    index: number,
-    priority: Priority,
-    parent: Option.Option<Tracer.AnySpan>
-  ) => ExportJob<CacheEntry, ExportError>
-  readonly videos: Map<string, VideoState>
-  readonly published: SubscriptionRef.SubscriptionRef<ReadonlyMap<string, VideoView>>
-  readonly forks: FiberSet.FiberSet
-  readonly mailbox: Queue.Queue<Letter>
-}
 
 const videoIdFromFingerprint = (fingerprint: string): VideoId =>
   bytesToHex(sha256(utf8ToBytes(fingerprint))).slice(0, 32) as VideoId

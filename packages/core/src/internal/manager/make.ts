@@ -25,7 +25,7 @@ import { PreloadPolicy } from "../../PreloadPolicy.js"
 import type { ClipError, RallyCacheShape } from "../../RallyCache.js"
 import * as Actor from "./actor.js"
 import * as ExportJob from "./exportJob.js"
-import type { Awaiter } from "./handlers.js"
+import type { Awaiter } from "./mailbox.js"
 import * as HitPath from "./hitPath.js"
 import * as Registry from "./registry.js"
 
