@@ -6,7 +6,7 @@
  * @internal
  */
 import { Clock, Effect, Exit, Option, type Tracer } from "effect"
-import { ClipReady, JobProgress } from "../../CacheEvent.js"
+import { ClipReady, ExportFellBack, JobProgress } from "../../CacheEvent.js"
 import type { CacheEventsShape } from "../../CacheEvent.js"
 import type { CacheStoreShape, Reservation } from "../../CacheStore.js"
 import type { CleanupShape } from "../../Cleanup.js"
@@ -15,6 +15,7 @@ import type { CacheEntry, Priority, VideoId } from "../../Domain.js"
 import type { ExportError } from "../../Errors.js"
 import type { ExporterShape } from "../../Exporter.js"
 import type { ExportJob, JobContext } from "../../ExportQueue.js"
+import type { MetricsShape } from "../../Metrics.js"
 import type { Registry } from "./registry.js"
 import { makeClip, type VideoView } from "./view.js"
 
@@ -25,6 +26,7 @@ export interface Deps {
   readonly exporter: ExporterShape
   readonly events: CacheEventsShape
   readonly cleanup: CleanupShape
+  readonly metrics: MetricsShape
   readonly registry: Registry
 }
 
@@ -79,10 +81,26 @@ export const make = (deps: Deps) => {
           mode: view.mode,
           clipStart: result.clipStart,
           clipEnd: result.clipEnd,
+          firstFrame: result.firstFrame,
+          leadIn: result.leadIn,
+          container: result.container,
           sizeBytes: result.sizeBytes,
           priority: yield* priorityNow(view, index)
         })
         committed = true
+        if (result.fellBack !== undefined) {
+          yield* deps.metrics.exportFellBack(view.mode, result.fellBack.to)
+          yield* events.publish(
+            new ExportFellBack({
+              key,
+              videoId: view.source.id,
+              rallyIndex: index,
+              from: view.mode,
+              to: result.fellBack.to,
+              reason: result.fellBack.reason
+            })
+          )
+        }
         const exportMs = (yield* Clock.currentTimeMillis) - startedAt
         yield* events.publish(
           new ClipReady({ clip: makeClip(view, index, entry, reservation.finalPath, false), exportMs })

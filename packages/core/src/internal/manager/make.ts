@@ -54,7 +54,7 @@ export const make: Effect.Effect<
     metrics,
     preemption: !config.preemption ? "off" : exporter.canPause ? "suspend" : "interrupt"
   })
-  const makeJob = ExportJob.make({ config, store, exporter, events, cleanup: yield* Cleanup, registry })
+  const makeJob = ExportJob.make({ config, store, exporter, events, cleanup: yield* Cleanup, metrics, registry })
   const actor = yield* Actor.make({ config, store, exporter, metrics, policy: yield* PreloadPolicy, registry, makeJob })
   const { ask } = actor
 

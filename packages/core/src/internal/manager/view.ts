@@ -35,6 +35,9 @@ export const makeClip = (view: VideoView, index: number, entry: CacheEntry, path
     end: rally.end,
     clipStart: entry.clipStart,
     clipEnd: entry.clipEnd,
+    ...(entry.firstFrame === undefined ? {} : { firstFrame: entry.firstFrame }),
+    ...(entry.leadIn === undefined ? {} : { leadIn: entry.leadIn }),
+    ...(entry.container === undefined ? {} : { container: entry.container }),
     sizeBytes: entry.sizeBytes,
     cached
   }, true)
