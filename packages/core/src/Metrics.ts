@@ -33,6 +33,8 @@ export interface MetricsSnapshot {
   readonly exports: number
   readonly exportFailures: number
   readonly exportRetries: number
+  /** Clips cut in another mode than the one requested (e.g. exact to accurate). */
+  readonly exportFallbacks?: number | undefined
   readonly exportMs: { readonly count: number; readonly sum: number; readonly p50: number; readonly p99: number; readonly max: number }
   readonly validations: { readonly valid: number; readonly invalid: number; readonly successRate: number }
   readonly queue: QueueDepth
@@ -50,6 +52,8 @@ export interface MetricsShape {
   readonly miss: Effect.Effect<void>
   readonly exportSucceeded: (mode: ExportMode, priority: Priority, millis: number) => Effect.Effect<void>
   readonly exportFailed: (reason: string, willRetry: boolean) => Effect.Effect<void>
+  /** A clip requested in mode `from` was cut in mode `to` (see `CacheEvent.ExportFellBack`). */
+  readonly exportFellBack: (from: ExportMode, to: ExportMode) => Effect.Effect<void>
   readonly validation: (valid: boolean) => Effect.Effect<void>
   readonly queue: (depth: QueueDepth) => Effect.Effect<void>
   readonly usage: (bytes: number, entries: number) => Effect.Effect<void>
@@ -101,6 +105,11 @@ export const series = {
   ),
   /** Tagged `reason`. */
   exportFailures: Metric.counter("rallycache_export_failures_total", { incremental: true, description: "exports that failed for good" }),
+  /** Tagged `from` and `to` (modes). */
+  exportFallbacks: Metric.counter("rallycache_export_fallbacks_total", {
+    incremental: true,
+    description: "clips cut in another mode than the one requested (e.g. exact to accurate)"
+  }),
   /** Tagged `reason`. */
   exportRetries: Metric.counter("rallycache_export_retries_total", {
     incremental: true,
@@ -131,7 +140,7 @@ export interface MakeOptions {
 }
 
 const evictionReasons: ReadonlyArray<EvictionReason> = ["size", "age", "per-video", "invalid", "manual", "source-changed"]
-const modes: ReadonlyArray<ExportMode> = ["copy", "accurate"]
+const modes: ReadonlyArray<ExportMode> = ["copy", "exact", "accurate"]
 const priorityList: ReadonlyArray<Priority> = ["high", "normal", "low"]
 
 /**
@@ -173,6 +182,7 @@ export const quantile = (sorted: ReadonlyArray<number>, q: number): number =>
  * `rallycache_cache_hit_rate`, `rallycache_exports_total{mode,priority}`,
  * `rallycache_export_duration_ms{mode}` (histogram),
  * `rallycache_export_failures_total{reason}`, `rallycache_export_retries_total{reason}`,
+ * `rallycache_export_fallbacks_total{from,to}`,
  * `rallycache_validations_total{result}`, `rallycache_queue_depth{priority}`,
  * `rallycache_queue_running`, `rallycache_cache_bytes`, `rallycache_cache_entries`,
  * `rallycache_evictions_total{reason}`, `rallycache_heap_used_bytes`.
@@ -191,6 +201,7 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
     const exportMsHistogram = withInstance(series.exportMs)
     const failuresTotal = withInstance(series.exportFailures)
     const retriesTotal = withInstance(series.exportRetries)
+    const fallbacksTotal = withInstance(series.exportFallbacks)
     const validationsTotal = withInstance(series.validations)
     const queueDepth = withInstance(series.queueDepth)
     const queueRunning = withInstance(series.queueRunning)
@@ -230,6 +241,7 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
       exports: 0,
       exportFailures: 0,
       exportRetries: 0,
+      exportFallbacks: 0,
       exportMsCount: 0,
       exportMsSum: 0,
       exportMsMax: 0,
@@ -276,6 +288,11 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
           else state.exportFailures++
           return Metric.increment(Metric.tagged(willRetry ? retriesTotal : failuresTotal, "reason", reason))
         }),
+      exportFellBack: (from, to) =>
+        Effect.suspend(() => {
+          state.exportFallbacks++
+          return Metric.increment(Metric.tagged(Metric.tagged(fallbacksTotal, "from", from), "to", to))
+        }),
       validation: (valid) =>
         Effect.suspend(() => {
           if (valid) state.valid++
@@ -319,6 +336,7 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
           exports: state.exports,
           exportFailures: state.exportFailures,
           exportRetries: state.exportRetries,
+          exportFallbacks: state.exportFallbacks,
           exportMs: {
             count: state.exportMsCount,
             sum: state.exportMsSum,
@@ -339,15 +357,62 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
   })
 
 /**
- * A fresh metrics instance (see `make`).
+ * Put every `rallycache_*` series (each tag value known in advance) in
+ * Effect's metric registry at its current value, zero at start, so an
+ * exporter lists them all before any traffic. Failure and retry counters
+ * are tagged by free-text reasons, so they are registered without a tag.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const register = (options: MakeOptions = {}): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const tag = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>): Metric.Metric<Type, In, Out> =>
+      options.instance === undefined ? metric : Metric.tagged(metric, "instance", options.instance)
+    const counters: Array<Metric.Metric.Counter<number>> = [
+      tag(series.hits),
+      tag(series.misses),
+      tag(series.exportFailures),
+      tag(series.exportRetries),
+      ...modes.flatMap((mode) =>
+        priorityList.map((priority) =>
+          Metric.tagged(Metric.tagged(tag(series.exports), "mode", mode), "priority", priority)
+        )
+      ),
+      Metric.tagged(tag(series.validations), "result", "valid"),
+      Metric.tagged(tag(series.validations), "result", "invalid"),
+      ...evictionReasons.map((reason) => Metric.tagged(tag(series.evictions), "reason", reason))
+    ]
+    const gauges: Array<Metric.Metric.Gauge<number>> = [
+      tag(series.hitRate),
+      ...priorityList.map((priority) => Metric.tagged(tag(series.queueDepth), "priority", priority)),
+      tag(series.queueRunning),
+      tag(series.cacheBytes),
+      tag(series.cacheEntries),
+      tag(series.heapUsed)
+    ]
+    return Effect.all([
+      // Adding zero registers a counter without changing it.
+      Effect.forEach(counters, (counter) => Metric.update(counter, 0), { discard: true }),
+      // Reading registers a gauge or histogram without changing it.
+      Effect.forEach(gauges, (gauge) => Metric.value(gauge), { discard: true }),
+      Effect.forEach(modes, (mode) => Metric.value(Metric.tagged(tag(series.exportMs), "mode", mode)), {
+        discard: true
+      })
+    ], { discard: true })
+  })
+
+/**
+ * A fresh metrics instance (see `make`), its series registered (`register`).
  *
  * @since 0.1.0
  */
-export const layer: Layer.Layer<Metrics> = Layer.effect(Metrics, make())
+export const layer: Layer.Layer<Metrics> = Layer.effect(Metrics, Effect.zipLeft(make(), register()))
 
 /**
  * A fresh metrics instance whose Effect metrics carry `instance` tags.
  *
  * @since 0.1.0
  */
-export const layerWith = (options: MakeOptions): Layer.Layer<Metrics> => Layer.effect(Metrics, make(options))
+export const layerWith = (options: MakeOptions): Layer.Layer<Metrics> =>
+  Layer.effect(Metrics, Effect.zipLeft(make(options), register(options)))

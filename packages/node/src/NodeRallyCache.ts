@@ -187,7 +187,9 @@ export const layerMaintenance = (options: Options = {}): Layer.Layer<Maintenance
     Effect.gen(function*() {
       const config = yield* Config.fromConfig(configOptions(options))
       const cacheDir = yield* resolveCacheDir(options)
-      const services = platform({ ...options, cacheDir }, config)
+      // Tools that report what opening the folder repaired check every clip before the store opens.
+      const store = { reconcile: "startup" as const, ...options.store }
+      const services = platform({ ...options, store, cacheDir }, config)
       const cleanup = Layer.effect(Cleanup.Cleanup, Effect.map(Cleanup.make, ({ cleanup }) => cleanup))
       return cleanup.pipe(Layer.provideMerge(services), Layer.provideMerge(NodeContext.layer))
     })
