@@ -28,6 +28,8 @@ export interface RunOptions {
   readonly killGrace?: Duration.DurationInput | undefined
   /** While true, the process group is stopped (SIGSTOP), and continued when it turns false. */
   readonly paused?: SubscriptionRef.SubscriptionRef<boolean> | undefined
+  /** Run after each SIGSTOP, once the group is stopped. */
+  readonly confirmPaused?: Effect.Effect<void> | undefined
   /** Runs once the process has started, inside the run's scope (e.g. record the pid with a finalizer). */
   readonly onStart?: ((pid: number) => Effect.Effect<void, never, Scope.Scope>) | undefined
 }
@@ -177,9 +179,12 @@ export const run = (
       yield* options.paused.changes.pipe(
         Stream.changes,
         Stream.runForEach((paused) =>
-          Effect.sync(() => {
-            signalGroup(pid, paused ? "SIGSTOP" : "SIGCONT")
-          })
+          Effect.zipRight(
+            Effect.sync(() => {
+              signalGroup(pid, paused ? "SIGSTOP" : "SIGCONT")
+            }),
+            paused && options.confirmPaused !== undefined ? options.confirmPaused : Effect.void
+          )
         ),
         Effect.forkScoped
       )
