@@ -15,7 +15,7 @@ export const sourceCondition = "@rallycache/source"
 
 const shared = defineProject({
   resolve: { conditions: [sourceCondition, "module", "browser", "development|production"] },
-  ssr: { resolve: { conditions: [sourceCondition, "module", "node", "development|production"] } },
+  ssr: { resolve: { conditions: [sourceCondition, "node", "development|production"] } },
   test: {
     globalSetup: [fileURLToPath(new URL("./build.ts", import.meta.url))]
   }
