@@ -270,6 +270,7 @@ export const statusOf: Readonly<Record<string, number>> = {
   BodyTooLarge: 413,
   SourceUnreadable: 422,
   NotMediaFile: 422,
+  UnsupportedSource: 422,
   ExportCancelled: 503,
   ClipTimeout: 504
 }

@@ -144,7 +144,7 @@ const oneLine = (error: unknown): string => {
 }
 
 /** Bad flags and bad input are exit code 2; anything else 1. */
-const inputTags = new Set(["InvalidInput", "InvalidRally", "SourceNotFound", "SourceUnreadable", "NotMediaFile"])
+const inputTags = new Set(["InvalidInput", "InvalidRally", "SourceNotFound", "SourceUnreadable", "NotMediaFile", "UnsupportedSource"])
 const exitCodeOf = (error: unknown): number =>
   ValidationError.isValidationError(error) ||
     (typeof error === "object" && error !== null && "_tag" in error && inputTags.has(String(error._tag)))

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { SampleVideo } from "@rallycache/node"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { sampleVideo, startServer, type TestServer, workspace } from "./fixtures.js"
@@ -194,6 +195,19 @@ describe("http-server API", () => {
     expect(late.body["error"]).toBe("InvalidRally")
     const navigate = await server.post(`/api/videos/${id}/navigate`, { index: -1 })
     expect(navigate.status).toBe(400)
+  })
+
+  it("answers a source with no video stream with 422 UnsupportedSource and a one-line message", async () => {
+    const audio = path.join(ws.mediaRoot, "audio-only.m4a")
+    const made = spawnSync("/usr/bin/ffmpeg", [
+      "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:a", "aac", audio
+    ])
+    expect(made.status, String(made.stderr)).toBe(0)
+    const response = await server.post("/api/videos", { path: "audio-only.m4a", rallies: [{ start: 0, end: 2 }] })
+    expect(response.status).toBe(422)
+    expect(response.body["error"]).toBe("UnsupportedSource")
+    expect(String(response.body["message"])).toContain("no video stream")
+    expect(String(response.body["message"])).not.toContain("\n")
   })
 
   it("answers unknown videos and rallies with 404", async () => {
