@@ -19,7 +19,9 @@ import type { CacheIOError } from "./Errors.js"
 /**
  * A key locked for writing by this process (and, on disk, against other
  * processes): write the clip to `tempPath`, move it to `finalPath`, then
- * `commit`; or `abort`.
+ * `commit`; or `abort`. `finalPath` is `<key>.mp4`: the container is only
+ * known once the exporter has chosen it, so `commit` moves a clip of another
+ * container to its own name (`clipFileName`).
  *
  * @since 0.1.0
  */
@@ -38,6 +40,16 @@ export interface Reservation {
 export type ReserveResult =
   | { readonly _tag: "Reserved"; readonly reservation: Reservation }
   | { readonly _tag: "Cached"; readonly entry: CacheEntry }
+
+/**
+ * The file name of a clip in the cache: `<key>.<container>`, with `mp4` for
+ * entries recorded without a container.
+ *
+ * @since 0.1.0
+ * @category paths
+ */
+export const clipFileName = (key: CacheKey, container: Container | undefined): string =>
+  `${key}.${container ?? "mp4"}`
 
 /**
  * What `commit` records about a new clip.
@@ -107,7 +119,10 @@ export interface Usage {
  * @since 0.1.0
  */
 export interface CacheStoreShape {
-  /** Path of the clip of `key` (whether or not it exists). */
+  /**
+   * Path of the clip of `key` (whether or not it exists): named after the
+   * container of its entry, `<key>.mp4` when there is none.
+   */
   readonly pathOf: (key: CacheKey) => string
   /**
    * The entry of `key` if it passes the quick validation (file exists, size
@@ -124,7 +139,10 @@ export interface CacheStoreShape {
   readonly touch: (key: CacheKey) => Effect.Effect<void>
   /** Lock `key` for writing; waits while another writer holds it. */
   readonly reserve: (key: CacheKey) => Effect.Effect<ReserveResult, CacheIOError>
-  /** Record a clip that is complete at `reservation.finalPath`, and release the lock. */
+  /**
+   * Record a clip that is complete at `reservation.finalPath` (moved to
+   * `clipFileName(key, entry.container)` first), and release the lock.
+   */
   readonly commit: (reservation: Reservation, entry: NewEntry) => Effect.Effect<CacheEntry, CacheIOError>
   /** Remove the temp file and release the lock. Never fails. */
   readonly abort: (reservation: Reservation) => Effect.Effect<void>

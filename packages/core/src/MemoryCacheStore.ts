@@ -45,7 +45,7 @@ import { Metrics } from "./Metrics.js"
 export interface Options {
   /**
    * Prefix of every path the store hands out (default `/rallycache-memory`):
-   * clips are `<root>/clips/<key>.mp4`, partial files
+   * clips are `<root>/clips/<key>.<container>`, partial files
    * `<root>/tmp/<key>.<uuid>.part`.
    */
   readonly root?: string | undefined

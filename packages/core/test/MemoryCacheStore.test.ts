@@ -57,6 +57,33 @@ const reserved = (key: ReturnType<typeof keyOf>) =>
   )
 
 describe("MemoryCacheStore", () => {
+  it.effect("commit names a clip after its container; remove deletes that file", () =>
+    Effect.gen(function*() {
+      const cache = yield* CacheStore
+      const fs = yield* MemoryFileSystem
+      const key = keyOf(1)
+      const reservation = yield* reserved(key)
+      expect(reservation.finalPath).toMatch(new RegExp(`/clips/${key}\\.mp4$`))
+      yield* fs.write(reservation.finalPath, { sizeBytes: 50 })
+      const entry = yield* cache.commit(reservation, {
+        videoId: video("v1"),
+        rallyIndex: 0,
+        mode: "copy",
+        clipStart: 0,
+        clipEnd: 1,
+        container: "webm",
+        sizeBytes: 50,
+        priority: "normal"
+      })
+      expect(entry.container).toBe("webm")
+      expect(cache.pathOf(key)).toMatch(new RegExp(`/clips/${key}\\.webm$`))
+      expect(Option.isNone(yield* fs.stat(reservation.finalPath))).toBe(true)
+      expect(Option.isSome(yield* cache.lookup(key))).toBe(true)
+      const path = cache.pathOf(key)
+      expect(yield* cache.remove(key, "manual")).toBe(true)
+      expect(Option.isNone(yield* fs.stat(path))).toBe(true)
+    }).pipe(Effect.provide(testLayer())))
+
   it.effect("reserve, commit, lookup, then reserve answers Cached", () =>
     Effect.gen(function*() {
       const cache = yield* CacheStore

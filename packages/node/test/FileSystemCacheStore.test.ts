@@ -284,6 +284,49 @@ describe("FileSystemCacheStore", () => {
       yield* b.close
     }).pipe(Effect.provide(services())))
 
+  it.effect.each(["startup", "background"] as const)(
+    "clips are named after their container; a restart (%s) keeps webm, mkv and older mp4 entries and removes unknown ones",
+    (reconcile) =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const dirs = FileSystemCacheStore.layout(cacheDir)
+      const a = yield* open({ cacheDir })
+      const putIn = (key: Domain.CacheKey, bytes: number, container: Domain.Container | undefined) =>
+        Effect.gen(function*() {
+          const result = yield* a.store.reserve(key)
+          if (result._tag !== "Reserved") throw new Error("expected a reservation")
+          // The exporter writes to finalPath; commit names the clip after its container.
+          Fs.writeFileSync(result.reservation.finalPath, Buffer.alloc(bytes, 7))
+          return yield* a.store.commit(result.reservation, { ...newEntry("match", 0, bytes), container })
+        })
+      yield* putIn(keyOf(1), 100, "webm")
+      yield* putIn(keyOf(2), 200, "mkv")
+      yield* putIn(keyOf(3), 300, undefined)
+      const names = () => Fs.readdirSync(dirs.clips).sort()
+      expect(names()).toEqual([`${keyOf(1)}.webm`, `${keyOf(2)}.mkv`, `${keyOf(3)}.mp4`].sort())
+      expect(a.store.pathOf(keyOf(1))).toBe(Path.join(dirs.clips, `${keyOf(1)}.webm`))
+      expect(Option.isSome(yield* a.store.lookup(keyOf(1)))).toBe(true)
+      yield* a.close
+      // Unknown clips: a key without an entry, and a known key under another container's name.
+      Fs.writeFileSync(Path.join(dirs.clips, `${keyOf(9)}.webm`), "no entry")
+      Fs.writeFileSync(Path.join(dirs.clips, `${keyOf(1)}.mkv`), "not the entry's clip")
+
+      const b = yield* open({ cacheDir, reconcile })
+      const found = yield* b.store.reconciled
+      expect(found.dropped).toEqual([])
+      expect(found.removedUnknown).toBe(2)
+      expect(names()).toEqual([`${keyOf(1)}.webm`, `${keyOf(2)}.mkv`, `${keyOf(3)}.mp4`].sort())
+      for (const [i, container] of [[1, "webm"], [2, "mkv"], [3, undefined]] as const) {
+        const entry = Option.getOrThrow(yield* b.store.lookup(keyOf(i)))
+        expect(entry.container).toBe(container)
+        expect(Fs.statSync(b.store.pathOf(keyOf(i))).size).toBe(100 * i)
+      }
+      // Eviction removes the file under the container's name.
+      expect(yield* b.store.remove(keyOf(1), "manual")).toBe(true)
+      expect(names()).toEqual([`${keyOf(2)}.mkv`, `${keyOf(3)}.mp4`].sort())
+      yield* b.close
+    }).pipe(Effect.provide(services())))
+
   it.effect("the background sweep checks what it found again under the index lock: a commit after its listing is kept", () =>
     Effect.gen(function*() {
       const cacheDir = tempDir()

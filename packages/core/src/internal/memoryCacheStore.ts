@@ -2,10 +2,10 @@ import { Clock, Deferred, Duration, Effect, Option } from "effect"
 import { EntryInvalid, Evicted } from "../CacheEvent.js"
 import type { CacheEventsShape } from "../CacheEvent.js"
 import type { CacheStoreShape, Eviction, NewEntry, Reservation, ReserveResult } from "../CacheStore.js"
-import { makeEntry } from "../CacheStore.js"
+import { clipFileName, makeEntry } from "../CacheStore.js"
 import type { RallyCacheConfig } from "../Config.js"
 import { CacheEntry } from "../Domain.js"
-import type { CacheKey, EvictionReason } from "../Domain.js"
+import type { CacheKey, Container, EvictionReason } from "../Domain.js"
 import { CacheIOError } from "../Errors.js"
 import type { MemoryFile, MemoryFileSystemShape } from "../MemoryFileSystem.js"
 import type { MetricsShape } from "../Metrics.js"
@@ -39,7 +39,10 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
   const locks = new Map<CacheKey, Lock>()
   let bytes = 0
 
-  const pathOf = (key: CacheKey): string => `${root}/clips/${key}.mp4`
+  const clipPath = (key: CacheKey, container: Container | undefined): string =>
+    `${root}/clips/${clipFileName(key, container)}`
+  const pathOf = (key: CacheKey): string => clipPath(key, entries.get(key)?.container)
+  const fileOf = (entry: CacheEntry): string => clipPath(entry.key, entry.container)
 
   // The quick validation of the hot path: file present, size as recorded,
   // not marked invalid, not older than maxAge. A pinned entry is exempt from
@@ -82,7 +85,7 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
     Effect.suspend(() => {
       if (!drop(entry)) return Effect.void
       return Effect.all([
-        fs.remove(pathOf(entry.key)),
+        fs.remove(fileOf(entry)),
         events.publish(new EntryInvalid({ key: entry.key, reason: problem.why })),
         evicted(entry, problem.reason),
         reportUsage
@@ -93,7 +96,7 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
     Effect.suspend(() => {
       const entry = entries.get(key)
       if (entry === undefined) return Effect.succeedNone
-      return Effect.flatMap(Effect.zip(fs.stat(pathOf(key)), Clock.currentTimeMillis), ([file, now]) => {
+      return Effect.flatMap(Effect.zip(fs.stat(fileOf(entry)), Clock.currentTimeMillis), ([file, now]) => {
         const problem = quickCheck(entry, file, now)
         return problem === undefined ? Effect.succeedSome(entry) : Effect.as(invalidate(entry, problem), Option.none())
       })
@@ -131,7 +134,7 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
           if (entries.has(key)) return { _tag: "Retry" }
           const held = locks.get(key)
           if (held !== undefined) return { _tag: "Wait", lock: held }
-          const reservation: Reservation = { key, tempPath: `${root}/tmp/${key}.${id}.part`, finalPath: pathOf(key) }
+          const reservation: Reservation = { key, tempPath: `${root}/tmp/${key}.${id}.part`, finalPath: clipPath(key, undefined) }
           locks.set(key, { tempPath: reservation.tempPath, released })
           return { _tag: "Reserved", reservation }
         })()
@@ -161,8 +164,13 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
   const commit = (reservation: Reservation, input: NewEntry): Effect.Effect<CacheEntry, CacheIOError> =>
     Effect.gen(function*() {
       const lock = locks.get(reservation.key)
+      // The exporter chose the container: the clip is named after it.
+      const finalPath = clipPath(reservation.key, input.container)
       const fail = (reason: string) =>
-        Effect.zipRight(abort(reservation), new CacheIOError({ op: "commit", path: reservation.finalPath, reason }))
+        abort(reservation).pipe(
+          Effect.zipRight(fs.remove(finalPath)),
+          Effect.zipRight(new CacheIOError({ op: "commit", path: finalPath, reason }))
+        )
       if (lock === undefined || lock.tempPath !== reservation.tempPath) {
         return yield* new CacheIOError({
           op: "commit",
@@ -170,7 +178,8 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
           reason: "the reservation was already committed or aborted; reserve the key again"
         })
       }
-      const file = yield* fs.stat(reservation.finalPath)
+      if (finalPath !== reservation.finalPath) yield* fs.rename(reservation.finalPath, finalPath)
+      const file = yield* fs.stat(finalPath)
       if (Option.isNone(file)) return yield* fail("no clip at the final path; move the finished clip there before commit")
       if (file.value.sizeBytes !== input.sizeBytes) {
         return yield* fail(`the clip is ${file.value.sizeBytes} bytes but the export reported ${input.sizeBytes}`)
@@ -193,9 +202,10 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
       const entry = entries.get(key)
       // Dropped before the first yield, so a concurrent commit cannot put a
       // new entry in between and lose its file.
+      const path = pathOf(key)
       const dropped = entry !== undefined && drop(entry)
       // The file goes even without an entry: a stray clip must not linger.
-      yield* fs.remove(pathOf(key))
+      yield* fs.remove(path)
       if (entry === undefined || !dropped) return false
       yield* evicted(entry, reason)
       yield* reportUsage
@@ -213,7 +223,7 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
     const done: Array<Eviction> = []
     for (const eviction of plan) {
       if (!drop(eviction.entry)) continue
-      yield* fs.remove(pathOf(eviction.entry.key))
+      yield* fs.remove(fileOf(eviction.entry))
       yield* evicted(eviction.entry, eviction.reason)
       done.push(eviction)
     }

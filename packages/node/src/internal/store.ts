@@ -26,7 +26,7 @@ type Reservation = CacheStore.Reservation
  */
 export interface Layout {
   readonly root: string
-  /** Complete clips only, named `<key>.mp4`. */
+  /** Complete clips only, named `<key>.<container>` (`CacheStore.clipFileName`). */
   readonly clips: string
   /** Partial files of running exports; emptied at start-up. */
   readonly tmp: string
@@ -102,9 +102,19 @@ export interface FileSystemCacheStoreShape extends CacheStoreShape {
 
 
 const keyPattern = /^[0-9a-f]{32}$/
-const clipName = /^([0-9a-f]{32})\.mp4$/
+const clipName = /^([0-9a-f]{32})\.(?:mp4|mkv|webm)$/
 const tempName = /^([0-9a-f]{32})\./
-const clipNameLength = 32 + ".mp4".length
+/** Lengths of `<key>.mkv` and `<key>.webm` (and `.mp4`): a cheap test before the regex. */
+const clipNameMin = 32 + ".mp4".length
+const clipNameMax = 32 + ".webm".length
+/**
+ * Whether `name` (shaped like a clip) is the file of `entry`: a file of its
+ * key under another container's name is not (without building the name).
+ */
+const isClipOf = (name: string, entry: CacheEntry): boolean => {
+  const ext = entry.container ?? "mp4"
+  return name.length === 33 + ext.length && name.endsWith(ext)
+}
 /** Sizes in a start-up listing of `clips/` that are not sizes. */
 const vanished = -1
 const notAClip = -2
@@ -174,10 +184,14 @@ export const make = (
 
     // Plain concatenation: `path.join` would normalise again on every hit; dirs.clips is already absolute.
     const clipsPrefix = dirs.clips + NodePath.sep
+    const clipPath = (key: CacheKey, container: Domain.Container | undefined): string =>
+      clipsPrefix + CacheStore.clipFileName(key, container)
     const pathOf = (key: CacheKey): string => {
       assertKey(key)
-      return `${clipsPrefix}${key}.mp4`
+      return clipPath(key, index.entries.get(key)?.container)
     }
+    /** Where the exporter puts a clip before `commit` names it after its container. */
+    const stagingPath = (key: CacheKey): string => clipPath(key, undefined)
     const keyLockPath = (key: CacheKey): string => NodePath.join(dirs.locks, `${key}.lock`)
 
     // -- locks --------------------------------------------------------------
@@ -245,7 +259,7 @@ export const make = (
 
     /** The quick check: why `entry` cannot be served, or `undefined`. About 2 µs (one statSync). */
     const problemOf = (entry: CacheEntry, now: number): string | undefined => {
-      const stat = fs.statSync(pathOf(entry.key), { throwIfNoEntry: false })
+      const stat = fs.statSync(clipPath(entry.key, entry.container), { throwIfNoEntry: false })
       if (stat === undefined) return "clip file is missing"
       if (stat.size !== entry.sizeBytes) return `clip file has ${stat.size} bytes, the index says ${entry.sizeBytes}`
       // A pinned clip (being watched or streamed) outlives maxAge until it is released.
@@ -269,7 +283,7 @@ export const make = (
         for (const victim of victims) {
           const current = index.entries.get(victim.entry.key)
           if (current === undefined || current.id !== victim.entry.id) continue
-          fs.rmSync(pathOf(current.key), { force: true })
+          fs.rmSync(clipPath(current.key, current.container), { force: true })
           records.push({ o: "d", k: current.key })
           gone.push({ entry: current, reason: victim.reason })
         }
@@ -302,13 +316,13 @@ export const make = (
 
     /**
      * The names in `clips/`, and the size of each one shaped like a clip
-     * (`<32 characters>.mp4`): `vanished` when it went away between the
+     * (`<32 characters>.mp4`, `.mkv` or `.webm`): `vanished` when it went away between the
      * listing and the stat, `notAClip` for other names (never statted).
      */
     const statClips = (names: ReadonlyArray<string>, sizes: Float64Array, from: number, to: number): void => {
       for (let i = from; i < to; i++) {
         const name = names[i]!
-        if (name.length !== clipNameLength || !name.endsWith(".mp4")) {
+        if (name.length < clipNameMin || name.length > clipNameMax || !clipName.test(name)) {
           sizes[i] = notAClip
           continue
         }
@@ -349,7 +363,7 @@ export const make = (
         if (size === notAClip) continue
         const name = names[i]!
         const entry = index.entries.get(name.slice(0, 32) as CacheKey)
-        if (entry === undefined) {
+        if (entry === undefined || !isClipOf(name, entry)) {
           if (size !== vanished) unknown.push(name)
           continue
         }
@@ -369,8 +383,8 @@ export const make = (
       if (listed < index.entries.size) {
         const present = new Set(names)
         for (const entry of index.entries.values()) {
-          if (present.has(`${entry.key}.mp4`)) continue
-          if (!fresh && fs.statSync(pathOf(entry.key), noThrow) !== undefined) continue
+          if (present.has(CacheStore.clipFileName(entry.key, entry.container))) continue
+          if (!fresh && fs.statSync(clipPath(entry.key, entry.container), noThrow) !== undefined) continue
           dropped.push({ key: entry.key, reason: "clip file is missing", entry })
         }
       }
@@ -385,7 +399,8 @@ export const make = (
         try {
           // Re-check under the key lock: a commit may have landed since the listing.
           Journal.refresh(fs, dirs.journal, index)
-          if (!index.entries.has(key)) {
+          const entry = index.entries.get(key)
+          if (entry === undefined || CacheStore.clipFileName(key, entry.container) !== name) {
             fs.rmSync(NodePath.join(dirs.clips, name), { force: true })
             removedUnknown++
           }
@@ -622,7 +637,7 @@ export const make = (
       }
       const tempPath = NodePath.join(dirs.tmp, `${key}.${Crypto.randomUUID()}.part`)
       reservations.set(tempPath, { key, token })
-      return { _tag: "Reserved", reservation: { key, tempPath, finalPath: pathOf(key) } }
+      return { _tag: "Reserved", reservation: { key, tempPath, finalPath: stagingPath(key) } }
     }
 
     const reserve = (key: CacheKey): Effect.Effect<CacheStore.ReserveResult, Errors.CacheIOError> =>
@@ -650,7 +665,7 @@ export const make = (
                             reservations.set(tempPath, { key, token })
                             return {
                               _tag: "Reserved",
-                              reservation: { key, tempPath, finalPath: pathOf(key) }
+                              reservation: { key, tempPath, finalPath: stagingPath(key) }
                             } as const
                           })
                         )
@@ -664,7 +679,7 @@ export const make = (
         )
       })
 
-    const finish = (reservation: Reservation, removeFinal: boolean): void => {
+    const finish = (reservation: Reservation, removeFinal: boolean, moved?: string): void => {
       const held = reservations.get(reservation.tempPath)
       try {
         fs.rmSync(reservation.tempPath, { force: true })
@@ -675,7 +690,8 @@ export const make = (
       reservations.delete(reservation.tempPath)
       if (removeFinal) {
         try {
-          fs.rmSync(pathOf(held.key), { force: true })
+          fs.rmSync(stagingPath(held.key), { force: true })
+          if (moved !== undefined) fs.rmSync(moved, { force: true })
         } catch {
           // not in the index: the next start-up removes it
         }
@@ -698,10 +714,14 @@ export const make = (
             })
           )
         }
-        const finalPath = pathOf(held.key)
+        const finalPath = clipPath(held.key, input.container)
         return Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.try({
             try: () => {
+              // The exporter chose the container: name the clip after it.
+              if (input.container !== undefined && input.container !== "mp4") {
+                fs.renameSync(stagingPath(held.key), finalPath)
+              }
               const stat = fs.statSync(finalPath)
               // The rename into clips/ must be durable before the index points at it.
               Journal.syncDir(fs, dirs.clips)
@@ -714,7 +734,7 @@ export const make = (
               return Effect.as(withIndexLock("commit", () => appendLocked([{ o: "p", e: entry }])), entry)
             }),
             // Committed or not, the key is released; an unrecorded clip is removed, never left unknown.
-            Effect.onExit((exit) => Effect.sync(() => finish(reservation, exit._tag === "Failure"))),
+            Effect.onExit((exit) => Effect.sync(() => finish(reservation, exit._tag === "Failure", finalPath))),
             Effect.zipLeft(publishUsage)
           )
         )

@@ -103,7 +103,7 @@ export const make = (deps: Deps) => {
         }
         const exportMs = (yield* Clock.currentTimeMillis) - startedAt
         yield* events.publish(
-          new ClipReady({ clip: makeClip(view, index, entry, reservation.finalPath, false), exportMs })
+          new ClipReady({ clip: makeClip(view, index, entry, store.pathOf(entry.key), false), exportMs })
         )
         yield* afterCommit(view.source.id)
         return entry

@@ -155,12 +155,11 @@ export const handlers = (deps: HandlerDeps) => {
       yield* checkIndex(state, message.index)
       const { view } = state
       const key = view.keys[message.index]!
-      const path = store.pathOf(key)
       // Committed since the caller looked: a hit after all.
       const entry = yield* store.lookup(key)
       if (Option.isSome(entry)) {
         yield* Effect.zipRight(store.touch(key), metrics.hit)
-        const hit: Awaiter = Effect.succeed(makeClip(view, message.index, entry.value, path, true))
+        const hit: Awaiter = Effect.succeed(makeClip(view, message.index, entry.value, store.pathOf(key), true))
         return hit
       }
       yield* metrics.miss
@@ -171,7 +170,7 @@ export const handlers = (deps: HandlerDeps) => {
       const awaiter: Awaiter = demanding(
         registry,
         key,
-        Effect.map(wait, (entry) => makeClip(view, message.index, entry, path, false))
+        Effect.map(wait, (entry) => makeClip(view, message.index, entry, store.pathOf(entry.key), false))
       )
       return awaiter
     })
