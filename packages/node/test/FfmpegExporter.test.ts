@@ -111,6 +111,32 @@ describe("FfmpegExporter", () => {
       }
     }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
 
+  it.live("a truncated source: rallies in its data are cut, later ones are a one-line SourceUnreadable (no broken clip)", () =>
+    Effect.gen(function*() {
+      const full = yield* testVideo
+      const dir = yield* tempDir("truncated")
+      const source = NodePath.join(dir, "truncated.mp4")
+      const bytes = NodeFs.readFileSync(full)
+      NodeFs.writeFileSync(source, bytes.subarray(0, Math.floor(bytes.length / 2)))
+      const refused = (error: { readonly _tag: string; readonly message: string }) => {
+        expect(error._tag).toBe("SourceUnreadable")
+        expect(error.message).toContain("truncated")
+        expect(error.message).not.toContain("\n")
+      }
+      // Copy: the keyframe pass finds where the data ends; a rally past it is refused before ffmpeg runs.
+      const whole = yield* exportRally(source, dir, { start: 0.5, end: 1.5 }, "copy")
+      expect(NodeFs.existsSync(whole.request.outputPath)).toBe(true)
+      refused(yield* Effect.flip(exportRally(source, dir, { start: 2, end: 4.5 }, "copy")))
+      // Accurate on a fresh exporter (mp4 needs no keyframe pass): ffmpeg's own report refuses it.
+      const accurate = yield* Effect.flip(
+        exportRally(source, dir, { start: 2, end: 4.5 }, "accurate").pipe(Effect.provide(exporterLayer()))
+      )
+      refused(accurate)
+      expect(accurate.message).toContain("ffmpeg:")
+      expect(listFiles(NodePath.join(dir, "clips"))).toEqual([NodePath.basename(whole.request.outputPath)])
+      expect(listFiles(NodePath.join(dir, "tmp"))).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
+
   it.live("accurate: starts within one frame of the rally, duration within one frame", () =>
     Effect.gen(function*() {
       const source = yield* testVideo

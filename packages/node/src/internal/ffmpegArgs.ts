@@ -459,6 +459,19 @@ export const classifyStderr = (lines: ReadonlyArray<string>, input: string): Fai
 }
 
 /**
+ * What a demuxer says when the input ends inside its data (a file cut short
+ * by a failed copy or download): ffmpeg and ffprobe still exit 0, and the
+ * last packet they read is partial or missing. The line without its
+ * `[demuxer @ 0x...]` prefix, or `undefined`.
+ *
+ * @internal
+ */
+export const truncationOf = (lines: ReadonlyArray<string>): string | undefined => {
+  const line = lines.find((l) => /partial file|File ended prematurely|Truncating packet/i.test(l))
+  return line?.replace(/^\[[^\]]*\]\s*/, "").trim()
+}
+
+/**
  * The last `n` lines as one string for an error's `stderr` field.
  *
  * @internal

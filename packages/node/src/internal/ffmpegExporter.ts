@@ -24,6 +24,7 @@ import {
   parseProgressLine,
   streamCopyArgs,
   tail,
+  truncationOf,
   videoEndOfCopy
 } from "./ffmpegArgs.js"
 import { trimPresentedEnd } from "./mp4EditList.js"
@@ -67,6 +68,18 @@ const audioDurationOf = (entry: SourceEntry, container: Domain.Container, presen
   const frame = entry.info.keyframeInterval === null ? 0.04 : medianFrameDuration(entry.framePts)
   return videoEndOfCopy(entry.packets ?? [], present, duration, frame)
 }
+
+const truncatedSource = (
+  path: string,
+  truncated: { readonly dataEnd: number; readonly detail: string },
+  duration: number
+) =>
+  new Errors.SourceUnreadable({
+    path,
+    reason: `the file is truncated: its data ends at ${truncated.dataEnd.toFixed(3)} s of ${
+      duration.toFixed(3)
+    } s, before this rally ends (ffprobe: ${truncated.detail}); copy it again`
+  })
 
 const medianFrameDuration = (framePts: Float64Array | undefined): number => {
   if (framePts === undefined || framePts.length < 2) return 0.04
@@ -338,6 +351,14 @@ export const make = (
           }
         }
 
+        // ffmpeg exits 0 when it reads into the end of a truncated file.
+        const truncation = truncationOf(result.stderrTail)
+        if (truncation !== undefined) {
+          return yield* new Errors.SourceUnreadable({
+            path,
+            reason: `the file is truncated (ffmpeg: ${truncation}); copy it again`
+          })
+        }
         return { outTime, videoFrames, reported, stderr }
       })
 
@@ -374,6 +395,12 @@ export const make = (
         const keyframes = request.mode !== "accurate" || !layout.seekByIndex
           ? yield* allKeyframes(ffprobe.path, entry)
           : []
+        // A file cut short: its index (and duration) promise data that is not
+        // there, and a stream copy would mux the partial last packet into a
+        // clip whose own index is consistent. Refused for good, not retried.
+        if (entry.truncated !== undefined && end > entry.truncated.dataEnd) {
+          return yield* truncatedSource(path, entry.truncated, info.duration)
+        }
         const preSeek = layout.seekByIndex
           ? undefined
           : copyPlan(keyframes, rally.start, end, info.duration, false).seek

@@ -9,7 +9,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { Domain, Errors } from "@rallycache/core"
 import { Effect, Option } from "effect"
 import type { Keyframe, StreamLayout } from "./ffmpegArgs.js"
-import { keyframeInterval, parseFramePts, parseKeyframes, parsePackets, seeksByIndex } from "./ffmpegArgs.js"
+import { keyframeInterval, parseFramePts, parseKeyframes, parsePackets, seeksByIndex, truncationOf } from "./ffmpegArgs.js"
 import { run } from "./process.js"
 
 /** @internal */
@@ -26,6 +26,12 @@ export interface SourceEntry {
   framePts: Float64Array | undefined
   /** (pts, dts) of every packet of the first video stream in decode order, read with the keyframes. */
   packets: Float64Array | undefined
+  /**
+   * Read with the keyframes: where the data of a truncated file ends (the
+   * decode time of the last video packet read, which may be partial), with
+   * what ffprobe said; `undefined` while unread or when the file is whole.
+   */
+  truncated: { readonly dataEnd: number; readonly detail: string } | undefined
 }
 
 type ProbeError = Errors.SourceNotFound | Errors.SourceUnreadable | Errors.NotMediaFile | Errors.UnsupportedSource
@@ -167,7 +173,8 @@ export const probeSource = (
       },
       keyframes: undefined,
       framePts: undefined,
-      packets: undefined
+      packets: undefined,
+      truncated: undefined
     }
   })
 
@@ -205,6 +212,11 @@ export const allKeyframes = (
     const keyframes = parseKeyframes(result.stdout, entry.startTime)
     entry.framePts = parseFramePts(result.stdout, entry.startTime)
     entry.packets = parsePackets(result.stdout, entry.startTime)
+    const truncation = truncationOf(result.stderrTail)
+    if (truncation !== undefined) {
+      const packets = entry.packets
+      entry.truncated = { dataEnd: packets.length >= 2 ? packets[packets.length - 1]! : 0, detail: truncation }
+    }
     entry.keyframes = keyframes
     return keyframes
   })
