@@ -27,6 +27,7 @@ import type { CacheEvent, Config, Errors, Metrics } from "@rallycache/core"
 import type { Duration, Effect, Scope } from "effect"
 import { Layer } from "effect"
 import * as internal from "./internal/store.js"
+import * as readOnly from "./internal/storeReadOnly.js"
 import type { SyncFs } from "./internal/storeJournal.js"
 
 /**
@@ -104,6 +105,33 @@ export const make = (
   Errors.CacheIOError,
   Config.CacheConfig | CacheEvent.CacheEvents | Metrics.Metrics | Scope.Scope
 > => internal.make(options)
+
+/**
+ * Open the cache folder read-only, to inspect it (`list`, `usage`,
+ * `lookup`) where it cannot be written: nothing is created, repaired or
+ * locked, and `reserve`, `commit`, `remove`, `markValidated` and `enforce`
+ * fail with a `CacheIOError`. A missing folder reads as an empty cache.
+ *
+ * @example
+ * ```ts
+ * import { CacheEvent, Config, Metrics } from "@rallycache/core"
+ * import { FileSystemCacheStore } from "@rallycache/node"
+ * import { Effect, Layer } from "effect"
+ *
+ * const entries = FileSystemCacheStore.makeReadOnly({ cacheDir: "/mnt/ro/rallycache" }).pipe(
+ *   Effect.flatMap((store) => store.list),
+ *   Effect.scoped,
+ *   Effect.provide(Layer.mergeAll(Config.CacheConfig.layer(), Metrics.layer))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeReadOnly = (
+  options: Pick<Options, "cacheDir" | "fs">
+): Effect.Effect<FileSystemCacheStore, Errors.CacheIOError, Config.CacheConfig | Metrics.Metrics | Scope.Scope> =>
+  readOnly.makeReadOnly(options)
 
 /**
  * The `CacheStore` layer on a folder.

@@ -85,8 +85,7 @@ const stats = Command.make("stats", Common.common, (options) =>
         ["oldest", result.oldest ?? "-"],
         ["newest", result.newest ?? "-"]
       ]))
-    })
-  )).pipe(Command.withDescription("Entries, size, limits, videos and hit rate of the cache"))
+    }), "read-only")).pipe(Command.withDescription("Entries, size, limits, videos and hit rate of the cache"))
 
 /**
  * Why the quick check rejects an entry, if it does.

@@ -54,5 +54,4 @@ export const command = Command.make("doctor", Common.common, (options) =>
       }
       yield* Output.stdout("\n" + Output.table(rows, { header: true }))
       yield* Output.stdout("\neverything needed was found.")
-    })
-  )).pipe(Command.withDescription("Show the ffmpeg and ffprobe in use, the cache folder and the configuration"))
+    }), "read-only")).pipe(Command.withDescription("Show the ffmpeg and ffprobe in use, the cache folder and the configuration"))

@@ -6,7 +6,8 @@
  * - `maintenance`: the store, the exporter (for deep checks) and the
  *   ffmpeg resolver, without the manager or the cleanup fibers, so that
  *   `cache gc` reports every eviction it makes instead of racing a
- *   cleanup that runs at start-up.
+ *   cleanup that runs at start-up. With `readOnly`, the store is opened
+ *   read-only and orphans are not reaped: nothing in the folder changes.
  *
  * @internal
  */
@@ -15,10 +16,10 @@ import { CacheEvent, CacheStore, Config, Metrics } from "@rallycache/core"
 import { FfmpegExporter, FfmpegResolver, FileSystemCacheStore, NodeRallyCache } from "@rallycache/node"
 import { Context, Effect, Layer } from "effect"
 import * as NodePath from "node:path"
-import { type LayerOptions, StoreStartup } from "./common.js"
+import { type LayerOptions, type MaintenanceOptions, StoreStartup } from "./common.js"
 
-const base = (options: LayerOptions) => {
-  const { cacheDir, ...settings } = options
+const base = (options: LayerOptions & MaintenanceOptions) => {
+  const { cacheDir, readOnly = false, ...settings } = options
   const core = Layer.mergeAll(
     Config.CacheConfig.layerConfig(settings),
     CacheEvent.CacheEvents.layer(),
@@ -33,17 +34,18 @@ const base = (options: LayerOptions) => {
   // As in the default layer: orphans of a crashed process go before the
   // store reconciles tmp/.
   const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir)).pipe(Layer.provide(NodeContext.layer))
+  const open = readOnly ? FileSystemCacheStore.makeReadOnly({ cacheDir }) : FileSystemCacheStore.make({ cacheDir })
   const store = Layer.scopedContext(
-    Effect.map(FileSystemCacheStore.make({ cacheDir }), (store) =>
+    Effect.map(open, (store) =>
       Context.make(CacheStore.CacheStore, store).pipe(
         Context.add(StoreStartup, { dropped: store.startup.dropped })
       ))
-  ).pipe(Layer.provide(reap))
+  ).pipe(Layer.provide(readOnly ? Layer.empty : reap))
   return Layer.mergeAll(exporter, store).pipe(Layer.provideMerge(core))
 }
 
 /** @internal */
-export const maintenance = (options: LayerOptions) => base(options)
+export const maintenance = (options: MaintenanceOptions) => base(options)
 
 /** The Node default layer. @internal */
 export const full = (options: LayerOptions) => NodeRallyCache.layer(options)
