@@ -1,6 +1,6 @@
-import { defineProject } from "vitest/config"
+import { project } from "./support/project.js"
 
-export default defineProject({
+export default project({
   test: {
     name: "integration",
     include: ["**/*.test.ts"],

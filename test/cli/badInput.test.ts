@@ -36,7 +36,7 @@ describe("rallycache bad input", () => {
       )
       expectUsageError(
         yield* run(["export", video, "--rallies", path.join(work, "missing.json"), "--json"]),
-        /rallies file not found: .*missing\.json/
+        /^rallies file .*missing\.json: not found \(check the --rallies path\)$/
       )
 
       // Malformed rallies: the message names the field and position.

@@ -12,9 +12,9 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
-// The installed command's launcher, run by node directly: not `pnpm
+// The compiled command (the package's `bin`), run by node directly: not `pnpm
 // rallycache`, since pnpm adds a warning line to stderr.
-const launcher = path.join(repoRoot, "packages", "cli", "bin", "rallycache.mjs")
+const launcher = path.join(repoRoot, "packages", "cli", "dist", "bin.js")
 
 export interface CliResult {
   readonly code: number | null
@@ -73,7 +73,8 @@ export const parseJson = (result: CliResult): Record<string, unknown> => {
   return JSON.parse(text) as Record<string, unknown>
 }
 
-export const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `rallycache-${prefix}-`))
+/** A new temp folder, removed after the test file's last test. */
+export { tempDir } from "../support/temp.js"
 
 const platform = FfmpegResolver.layer.pipe(Layer.provideMerge(NodeContext.layer))
 

@@ -29,6 +29,7 @@ import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
+import * as Temp from "../support/temp.js"
 
 export const repoRoot = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
 const tsx = NodePath.join(repoRoot, "node_modules", ".bin", "tsx")
@@ -110,8 +111,8 @@ export const mediaCheck = (
 // Folders and processes
 // ---------------------------------------------------------------------------
 
-export const tempDir = (prefix: string): string =>
-  NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), `rallycache-rel-${prefix}-`))
+/** A new temp folder, removed after the test file's last test. */
+export const tempDir = (prefix: string): string => Temp.tempDir(`rel-${prefix}`)
 
 /** Every path under `dir` (relative, sorted), folders marked with a trailing `/`. */
 export const snapshot = (dir: string): Array<string> => {

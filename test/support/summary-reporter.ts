@@ -1,13 +1,50 @@
-import { writeSync } from "node:fs"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { SerializedError } from "vitest"
 import type { Reporter, TestModule } from "vitest/node"
+
+/**
+ * Shared by the files of one run on purpose, and removed with the run's
+ * folder: generated sample videos, and the reliability tests' figures log.
+ */
+const sharedByTheRun = new Set(["rallycache-fixtures", "rallycache-reliability-figures.jsonl"])
+
+/** A temp folder a test made and did not remove. */
+const isLeftover = (name: string): boolean => name.startsWith("rallycache-") && !sharedByTheRun.has(name)
 
 /**
  * Prints one closing line, `tests: N passed, N failed, N skipped`, as the very
  * last line of the run (at process exit, after every other reporter), so a CI
- * that reads plain text sees the outcome.
+ * that reads plain text sees the outcome. A suite or file that failed outside
+ * its tests (a `beforeAll` that threw, a file that does not load) counts as one
+ * failure, and so does an unhandled error: the line reads as a pass only when
+ * the run passed.
+ *
+ * It also checks that tests clean up after themselves: the run gets a temp
+ * folder of its own (`TMPDIR`, set before any worker starts, so test processes
+ * and their children inherit it), and every `rallycache-*` entry left in it at
+ * the end is listed and fails the run. Everything else in it (caches of tsx or
+ * Chromium) is removed silently with the folder.
  */
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
+  private runTmp: string | undefined
+
+  onInit(): void {
+    const base = os.tmpdir()
+    this.runTmp = fs.mkdtempSync(path.join(base, "vitest-run-"))
+    // World-writable with the sticky bit, like /tmp: some tests run servers as
+    // another user (Postgres refuses to run as root).
+    fs.chmodSync(this.runTmp, 0o1777)
+    process.env["TMPDIR"] = this.runTmp
+    const dir = this.runTmp
+    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }))
+  }
+
+  onTestRunEnd(
+    testModules: ReadonlyArray<TestModule>,
+    unhandledErrors: ReadonlyArray<SerializedError> = []
+  ): void {
     let passed = 0
     let failed = 0
     let skipped = 0
@@ -18,11 +55,40 @@ export default class SummaryReporter implements Reporter {
         else if (state === "failed") failed++
         else skipped++
       }
-      // A file that fails to load has no tests but must not read as a pass.
-      if (module.state() === "failed" && module.children.size === 0) failed++
+      // Errors of the file itself (it did not load, an afterAll threw) or of a
+      // suite (its beforeAll threw, and its tests were skipped).
+      if (module.errors().length > 0) failed++
+      for (const suite of module.children.allSuites()) {
+        if (suite.errors().length > 0) failed++
+      }
     }
+    const leftovers = this.leftovers()
+    const extra = [
+      unhandledErrors.length > 0 ? `${unhandledErrors.length} unhandled errors` : undefined,
+      leftovers.length > 0 ? `${leftovers.length} temp folders left` : undefined
+    ].filter((part) => part !== undefined)
+    if (leftovers.length > 0) {
+      process.exitCode = 1
+      process.stderr.write(
+        `\nTests left these in the temp folder (a test must remove what it creates):\n${
+          leftovers.map((name) => `  ${name}`).join("\n")
+        }\n`
+      )
+    }
+    const line = `tests: ${passed} passed, ${failed} failed, ${skipped} skipped${
+      extra.length > 0 ? `, ${extra.join(", ")}` : ""
+    }`
     process.once("exit", () => {
-      writeSync(1, `\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`)
+      fs.writeSync(1, `\n${line}\n`)
     })
+  }
+
+  /** The `rallycache-*` entries left in the run's temp folder, which is emptied for the next run (watch mode). */
+  private leftovers(): Array<string> {
+    const dir = this.runTmp
+    if (dir === undefined) return []
+    const names = fs.readdirSync(dir)
+    for (const name of names) fs.rmSync(path.join(dir, name), { recursive: true, force: true, maxRetries: 3 })
+    return names.filter(isLeftover).sort()
   }
 }

@@ -16,7 +16,16 @@ import * as Export from "./commands/export.js"
 import * as Get from "./commands/get.js"
 import * as Watch from "./commands/watch.js"
 import type { CacheLayer } from "./internal/common.js"
-import { CliExit, exitCodeOf, firstError, messageOf, oneLine, UsageError, verboseDetail } from "./internal/errors.js"
+import {
+  CliExit,
+  exitCodeOf,
+  firstError,
+  messageOf,
+  oneLine,
+  stripAnsi,
+  UsageError,
+  verboseDetail
+} from "./internal/errors.js"
 import * as Output from "./internal/output.js"
 
 /**
@@ -59,15 +68,24 @@ const cli = Command.run(root, { name: "rallycache", version })
 /**
  * @effect/cli prints its own (multi-line, coloured) parse errors with
  * `Console.error`; the CLI prints one line of its own instead, so those are
- * dropped. Help and version output (`Console.log`) still go to stdout.
+ * dropped. Help and version output (`Console.log`) still go to stdout,
+ * without colour codes unless stdout is a terminal.
  */
 const withoutCliErrors = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.console, (console) =>
-    Effect.withConsole(effect, {
+  Effect.flatMap(Effect.console, (console) => {
+    const plain = (args: ReadonlyArray<unknown>) =>
+      Output.colorOn("stdout") ? args : args.map((arg) => typeof arg === "string" ? stripAnsi(arg) : arg)
+    return Effect.withConsole(effect, {
       ...console,
+      log: (...args) => console.log(...plain(args)),
       error: () => Effect.void,
-      unsafe: { ...console.unsafe, error: () => {} }
-    }))
+      unsafe: {
+        ...console.unsafe,
+        log: (...args) => console.unsafe.log(...plain(args)),
+        error: () => {}
+      }
+    })
+  })
 
 /**
  * Library logs go to stderr, one line each, so stdout only ever holds the

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck } from "effect"
-import * as RalliesFile from "../src/RalliesFile.js"
+import { RalliesFile } from "@rallycache/node"
 
 const utf8 = (text: string) => new TextEncoder().encode(text)
 

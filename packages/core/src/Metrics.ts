@@ -134,8 +134,15 @@ const evictionReasons: ReadonlyArray<EvictionReason> = ["size", "age", "per-vide
 const modes: ReadonlyArray<ExportMode> = ["copy", "accurate"]
 const priorityList: ReadonlyArray<Priority> = ["high", "normal", "low"]
 
-const quantile = (sorted: ReadonlyArray<number>, q: number): number =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
+/**
+ * The `q` quantile (0 to 1, nearest rank) of ascending `sorted` values; 0
+ * when there are none.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const quantile = (sorted: ReadonlyArray<number>, q: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 
 /**
  * A metrics instance.

@@ -24,8 +24,9 @@
  */
 import { CacheStore } from "@rallycache/core"
 import type { CacheEvent, Config, Errors, Metrics } from "@rallycache/core"
-import type { Duration, Effect, Scope } from "effect"
-import { Layer } from "effect"
+import type { Duration, Scope } from "effect"
+import { Effect } from "effect"
+import { Context, Layer } from "effect"
 import * as internal from "./internal/store.js"
 import * as readOnly from "./internal/storeReadOnly.js"
 import type { SyncFs } from "./internal/storeJournal.js"
@@ -93,6 +94,16 @@ export interface Options {
 }
 
 /**
+ * What the store found and repaired when it opened the folder, as a
+ * service: `layerWithStartup` provides it beside the `CacheStore`, for tools
+ * that report on a folder (`rallycache cache verify`).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Startup extends Context.Tag("@rallycache/node/FileSystemCacheStore/Startup")<Startup, StartupReport>() {}
+
+/**
  * Open (and reconcile) the cache folder. The store lives until the scope
  * closes; closing saves batched touches and releases unfinished reservations.
  *
@@ -156,3 +167,36 @@ export const layer = (
   Errors.CacheIOError,
   Config.CacheConfig | CacheEvent.CacheEvents | Metrics.Metrics
 > => Layer.scoped(CacheStore.CacheStore, internal.make(options))
+
+/**
+ * `layer`, plus the `Startup` report of what opening the folder repaired.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithStartup = (
+  options: Options
+): Layer.Layer<
+  CacheStore.CacheStore | Startup,
+  Errors.CacheIOError,
+  Config.CacheConfig | CacheEvent.CacheEvents | Metrics.Metrics
+> =>
+  Layer.scopedContext(
+    Effect.map(internal.make(options), (store) =>
+      Context.make(CacheStore.CacheStore, store).pipe(Context.add(Startup, store.startup)))
+  )
+
+/**
+ * `layerWithStartup` on a store opened read-only (see `makeReadOnly`): its
+ * start-up report repairs nothing.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerReadOnly = (
+  options: Pick<Options, "cacheDir" | "fs">
+): Layer.Layer<CacheStore.CacheStore | Startup, Errors.CacheIOError, Config.CacheConfig | Metrics.Metrics> =>
+  Layer.scopedContext(
+    Effect.map(readOnly.makeReadOnly(options), (store) =>
+      Context.make(CacheStore.CacheStore, store).pipe(Context.add(Startup, store.startup)))
+  )

@@ -154,16 +154,56 @@ const configOptions = (options: Options): Config.Options => {
   return out as Config.Options
 }
 
-const layerWith = (
-  options: Options & { readonly cacheDir: string },
-  config: Config.RallyCacheConfig
-): Layer.Layer<Services, LayerError> => {
+/**
+ * The services of `layerMaintenance`: the store (with its start-up
+ * report), ffmpeg and the exporter, and `Cleanup` without its fibers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MaintenanceServices =
+  | CacheStore.CacheStore
+  | FileSystemCacheStore.Startup
+  | Exporter.Exporter
+  | FfmpegResolver.Ffmpeg
+  | Metrics.Metrics
+  | CacheEvent.CacheEvents
+  | Config.CacheConfig
+  | Cleanup.Cleanup
+  | NodeContext.NodeContext
+
+/**
+ * The layer of tools that inspect or repair a cache folder (`rallycache
+ * cache stats|verify|gc|clear`): the same store, ffmpeg and configuration as
+ * `layer`, with `Cleanup` on demand only. No manager, no background
+ * fibers, so `Cleanup.enforce` reports every eviction instead of racing a
+ * cleanup run at start-up, and nothing is exported. With `readOnly`, the
+ * store is opened read-only (`FileSystemCacheStore.makeReadOnly`): for tools
+ * that only look, on a folder they may not be able to write.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMaintenance = (
+  options: Options & { readonly readOnly?: boolean | undefined } = {}
+): Layer.Layer<MaintenanceServices, LayerError> =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const config = yield* Config.fromConfig(configOptions(options))
+      const cacheDir = yield* resolveCacheDir(options)
+      const services = platform({ ...options, cacheDir }, config, options.readOnly === true)
+      const cleanup = Layer.effect(Cleanup.Cleanup, Effect.map(Cleanup.make, ({ cleanup }) => cleanup))
+      return cleanup.pipe(Layer.provideMerge(services), Layer.provideMerge(NodeContext.layer))
+    })
+  )
+
+/** The configuration, events, metrics, ffmpeg, the exporter and the store. */
+const platform = (options: Options & { readonly cacheDir: string }, config: Config.RallyCacheConfig, readOnly = false) => {
   const runDir = NodePath.join(options.cacheDir, "run")
   const base = Layer.mergeAll(
     Layer.succeed(Config.CacheConfig, config),
     CacheEvent.CacheEvents.layer(),
-    Metrics.layer,
-    options.preloadPolicy ?? PreloadPolicy.layer
+    Metrics.layer
   )
   const exporter = FfmpegExporter.layerWithFfmpeg({
     ...options.ffmpeg,
@@ -173,10 +213,20 @@ const layerWith = (
   // Orphans of a crashed process must be gone before the store reconciles
   // tmp/, or a still-running ffmpeg could write into a folder being emptied.
   const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir))
-  const store = FileSystemCacheStore.layer({ ...options.store, cacheDir: options.cacheDir }).pipe(
-    Layer.provide(reap)
+  // Read-only: nothing in the folder changes, orphans included (their owner's next start reaps them).
+  const store = readOnly
+    ? FileSystemCacheStore.layerReadOnly({ cacheDir: options.cacheDir })
+    : FileSystemCacheStore.layerWithStartup({ ...options.store, cacheDir: options.cacheDir }).pipe(Layer.provide(reap))
+  return Layer.mergeAll(exporter, store).pipe(Layer.provideMerge(base))
+}
+
+const layerWith = (
+  options: Options & { readonly cacheDir: string },
+  config: Config.RallyCacheConfig
+): Layer.Layer<Services, LayerError> => {
+  const services = platform(options, config).pipe(
+    Layer.provideMerge(options.preloadPolicy ?? PreloadPolicy.layer)
   )
-  const services = Layer.mergeAll(exporter, store).pipe(Layer.provideMerge(base))
   const cleanup = Cleanup.layer.pipe(Layer.provideMerge(services))
   const manager = Layer.merge(CoreRallyCache.layer, heapSampler(options.heapSampleInterval ?? 10_000)).pipe(
     Layer.provideMerge(cleanup)

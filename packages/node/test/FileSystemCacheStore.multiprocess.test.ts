@@ -1,12 +1,12 @@
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { CacheEvent, Config, Metrics } from "@rallycache/core"
 import { Effect, Layer } from "effect"
 import { FileSystemCacheStore } from "../src/index.js"
+import * as Temp from "../../../test/support/temp.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const workerScript = Path.join(here, "fixtures", "store-worker.ts")
@@ -134,8 +134,10 @@ const checkConsistent = (cacheDir: string) =>
 describe("FileSystemCacheStore with several processes", () => {
   it.live("two processes hammering one folder: consistent index, one holder per key lock, no partial clip", () =>
     Effect.gen(function*() {
-      const cacheDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "rallycache-mp-"))
-      const log = Path.join(cacheDir, "..", `${Path.basename(cacheDir)}.log`)
+      const root = Temp.tempDir("mp")
+      const cacheDir = Path.join(root, "cache")
+      Fs.mkdirSync(cacheDir)
+      const log = Path.join(root, "workers.log")
       const workers = [spawnWorker(cacheDir, log, 1, 250, 11), spawnWorker(cacheDir, log, 2, 250, 22)]
       const results = yield* Effect.promise(() => Promise.all(workers.map((w) => w.done)))
       for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 })
@@ -152,14 +154,14 @@ describe("FileSystemCacheStore with several processes", () => {
       const startup = yield* checkConsistent(cacheDir)
       // Clean exits leave nothing to repair.
       expect(startup).toMatchObject({ dropped: [], removedUnknown: 0, removedTemp: 0, removedLocks: 0, skippedLines: 0 })
-      Fs.rmSync(cacheDir, { recursive: true, force: true })
-      Fs.rmSync(log, { force: true })
     }), 120_000)
 
   it.live("a process killed with SIGKILL holding a key lock: the other one takes the key over, start-up repairs the rest", () =>
     Effect.gen(function*() {
-      const cacheDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "rallycache-mp-"))
-      const log = Path.join(cacheDir, "..", `${Path.basename(cacheDir)}.log`)
+      const root = Temp.tempDir("mp")
+      const cacheDir = Path.join(root, "cache")
+      Fs.mkdirSync(cacheDir)
+      const log = Path.join(root, "workers.log")
       // The victim stops for good in its 5th hold, its part file half written.
       const victim = spawnWorker(cacheDir, log, 1, 100_000, 33, 5)
       const stalled = yield* waitForLine(log, victim, (l) => l.kind === "H")
@@ -184,14 +186,14 @@ describe("FileSystemCacheStore with several processes", () => {
       // After the repair, a second start finds nothing to fix.
       const again = yield* checkConsistent(cacheDir)
       expect(again).toMatchObject({ dropped: [], removedUnknown: 0, removedTemp: 0, removedLocks: 0 })
-      Fs.rmSync(cacheDir, { recursive: true, force: true })
-      Fs.rmSync(log, { force: true })
     }), 120_000)
 
   it.live("the key lock of a killed process is removed at start-up, not left until its key is exported again", () =>
     Effect.gen(function*() {
-      const cacheDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "rallycache-mp-"))
-      const log = Path.join(cacheDir, "..", `${Path.basename(cacheDir)}.log`)
+      const root = Temp.tempDir("mp")
+      const cacheDir = Path.join(root, "cache")
+      Fs.mkdirSync(cacheDir)
+      const log = Path.join(root, "workers.log")
       const victim = spawnWorker(cacheDir, log, 1, 100_000, 55, 1)
       const stalled = yield* waitForLine(log, victim, (l) => l.kind === "H")
       victim.child.kill("SIGKILL")
@@ -206,7 +208,5 @@ describe("FileSystemCacheStore with several processes", () => {
       const repaired = yield* checkConsistent(cacheDir)
       expect(repaired).toMatchObject({ removedLocks: 1, removedTemp: 0 })
       expect(Fs.readdirSync(locks)).toEqual([])
-      Fs.rmSync(cacheDir, { recursive: true, force: true })
-      Fs.rmSync(log, { force: true })
     }), 120_000)
 })

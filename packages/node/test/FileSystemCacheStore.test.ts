@@ -1,5 +1,4 @@
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { CacheEvent, CacheKey, Config, Domain, Metrics } from "@rallycache/core"
@@ -8,11 +7,12 @@ import { Chunk, Duration, Effect, Equal, Exit, Fiber, Layer, Option, Schema, Sco
 import { FileSystemCacheStore } from "../src/index.js"
 import * as Journal from "../src/internal/storeJournal.js"
 import * as Lock from "../src/internal/storeLock.js"
+import * as Temp from "../../../test/support/temp.js"
 
 const keyOf = (i: number): Domain.CacheKey =>
   CacheKey.make({ fingerprint: "store-test", start: i, end: i + 1, mode: "copy", settingsVersion: "v1" })
 
-const tempDir = (): string => Fs.mkdtempSync(Path.join(Os.tmpdir(), "rallycache-store-"))
+const tempDir = (): string => Temp.tempDir("store")
 
 const services = (config: Config.Options = {}) =>
   Layer.mergeAll(Config.CacheConfig.layer(config), CacheEvent.CacheEvents.layer(), Metrics.layer).pipe(Layer.orDie)

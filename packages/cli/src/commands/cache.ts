@@ -4,10 +4,10 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
 import type { Domain } from "@rallycache/core"
-import { CacheStore, Config, Exporter, Policy } from "@rallycache/core"
-import { Clock, Duration, Effect, Option } from "effect"
+import { CacheEvent, CacheStore, Cleanup, Config } from "@rallycache/core"
+import { FileSystemCacheStore } from "@rallycache/node"
+import { Duration, Effect, Option, Stream, SubscriptionRef } from "effect"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
 import { UsageError } from "../internal/errors.js"
@@ -87,52 +87,72 @@ const stats = Command.make("stats", Common.common, (options) =>
       ]))
     }), "read-only")).pipe(Command.withDescription("Entries, size, limits, videos and hit rate of the cache"))
 
-/**
- * Why the quick check rejects an entry, if it does.
- */
-const quickCheck = (entry: Domain.CacheEntry, path: string, maxAgeMillis: number, now: number) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const info = yield* fs.stat(path).pipe(Effect.option)
-    if (Option.isNone(info)) return Option.some("missing: the clip file is gone")
-    const size = Number(info.value.size)
-    if (size !== entry.sizeBytes) return Option.some(`size: ${size} bytes on disk, ${entry.sizeBytes} expected`)
-    if (Policy.isExpired(entry, maxAgeMillis, now)) return Option.some("age: older than maxAge")
-    return Option.none<string>()
-  })
-
 const deep = Options.boolean("deep").pipe(
   Options.withDescription("Also read every clip's packets with ffmpeg (slower, finds truncated media)")
 )
 
+/** The kind of problem, first, so a reader (or a script) can group them. */
+const kindOf = (reason: string, media: boolean): string =>
+  media ? "media" : /missing/.test(reason) ? "missing" : /maxAge/.test(reason) ? "age" : "size"
+
+/**
+ * `cache verify`: the store's own checks, nothing copied. Opening the store
+ * drops entries whose clip is missing or has the wrong size
+ * (`FileSystemCacheStore.Startup`); a `lookup` of every entry applies the
+ * quick check (exists, size, age) and removes what fails; `--deep` runs
+ * `Cleanup.sweep` (`Exporter.verify` of every clip). Each removal is
+ * reported by the store as an `EntryInvalid` event, whose reason is shown.
+ */
 const verify = Command.make("verify", { ...Common.common, deep }, (options) =>
   Common.withStore(options, () =>
     Effect.gen(function*() {
       const store = yield* CacheStore.CacheStore
-      const config = yield* Config.CacheConfig
-      const exporter = yield* Exporter.Exporter
-      const startup = yield* Common.StoreStartup
+      const cleanup = yield* Cleanup.Cleanup
+      const startup = yield* FileSystemCacheStore.Startup
+      const events = yield* CacheEvent.CacheEvents
       const entries = yield* store.list
-      const now = yield* Clock.currentTimeMillis
-      const maxAgeMillis = Duration.toMillis(config.maxAge)
-      // Entries the store itself dropped when it opened (missing file, wrong size) count as checked and removed.
+      const byKey = new Map(entries.map((entry) => [entry.key as string, entry]))
+      // Reasons of removals, with the check that found them: the collector
+      // is caught up (waitFor) before the deep check starts.
+      const found: Array<{ key: string; reason: string; media: boolean }> = []
+      let media = false
+      const seen = yield* SubscriptionRef.make(0)
+      const stream = yield* events.subscribe
+      yield* stream.pipe(
+        Stream.runForEach((event) =>
+          event._tag === "EntryInvalid"
+            ? Effect.zipRight(
+              Effect.sync(() => found.push({ key: event.key, reason: event.reason, media })),
+              SubscriptionRef.update(seen, (n) => n + 1)
+            )
+            : Effect.void
+        ),
+        Effect.forkScoped
+      )
+      // The events are published before lookup and sweep return; a removal
+      // by another process publishes none here, hence the time limit.
+      const waitFor = (n: number) =>
+        seen.changes.pipe(Stream.takeUntil((count) => count >= n), Stream.runDrain, Effect.timeout("2 seconds"), Effect.ignore)
+      let expected = 0
+      for (const entry of entries) {
+        if (Option.isNone(yield* store.lookup(entry.key))) expected++
+      }
+      yield* waitFor(expected)
+      if (options.deep) {
+        media = true
+        expected = (yield* SubscriptionRef.get(seen)) + (yield* cleanup.sweep).removed
+        yield* waitFor(expected)
+      }
       const removed: Array<{ key: string; reason: string; videoId?: string; rallyIndex?: number }> = startup.dropped
-        .map(({ key, reason }) => ({ key, reason: `${/missing/.test(reason) ? "missing" : "size"}: ${reason}` }))
-      yield* Effect.forEach(entries, (entry) =>
-        Effect.gen(function*() {
-          const path = store.pathOf(entry.key)
-          let reason = yield* quickCheck(entry, path, maxAgeMillis, now)
-          if (Option.isNone(reason) && options.deep) {
-            const result = yield* exporter.verify(path)
-            if (result._tag === "Invalid") reason = Option.some(`media: ${result.reason}`)
-            else yield* Effect.ignore(store.markValidated(entry.key, "valid"))
-          }
-          if (Option.isSome(reason)) {
-            yield* Effect.ignore(store.markValidated(entry.key, "invalid"))
-            yield* store.remove(entry.key, "invalid")
-            removed.push({ key: entry.key, reason: reason.value, videoId: entry.videoId, rallyIndex: entry.rallyIndex })
-          }
-        }), { concurrency: options.deep ? 2 : 8 })
+        .map(({ key, reason }) => ({ key, reason: `${kindOf(reason, false)}: ${reason}` }))
+      for (const { key, media, reason } of found) {
+        const entry = byKey.get(key)
+        removed.push({
+          key,
+          reason: `${kindOf(reason, media)}: ${reason}`,
+          ...(entry === undefined ? {} : { videoId: entry.videoId, rallyIndex: entry.rallyIndex })
+        })
+      }
       const checked = entries.length + startup.dropped.length
       const result = { checked, valid: checked - removed.length, removed }
       if (options.json) return yield* Output.json(result)
@@ -142,9 +162,9 @@ const verify = Command.make("verify", { ...Common.common, deep }, (options) =>
         )
       }
       yield* Output.stdout(
-        `checked ${result.checked} clip${result.checked === 1 ? "" : "s"}${options.deep ? " (deep)" : ""}: ${result.valid} valid, ${removed.length} removed`
+        `checked ${Output.count(result.checked, "clip")}${options.deep ? " (deep)" : ""}: ${result.valid} valid, ${removed.length} removed`
       )
-    })
+    }).pipe(Effect.scoped)
   )).pipe(Command.withDescription("Check every clip (quick: exists, size, age; --deep: media) and remove bad ones"))
 
 const evictionJson = (entry: Domain.CacheEntry, reason: string) => ({
@@ -193,7 +213,9 @@ const videoOption = Options.text("video").pipe(
 )
 
 const clear = Command.make("clear", { ...Common.common, video: videoOption }, (options) =>
-  Common.withStore(options, () =>
+  Option.isSome(options.video) && options.video.value.length === 0
+    ? new UsageError({ message: "--video is empty (pass a video id, or leave the option out to clear every clip)" })
+    : Common.withStore(options, () =>
     Effect.gen(function*() {
       const store = yield* CacheStore.CacheStore
       const entries = yield* store.list

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { CacheStore, Metrics, RallyCache } from "@rallycache/core"
+import { CacheStore, Domain, Metrics, RallyCache } from "@rallycache/core"
 import { SampleVideo } from "@rallycache/node"
 import { Effect, Option } from "effect"
 import * as NodeFs from "node:fs"
@@ -18,7 +18,6 @@ import * as Output from "../internal/output.js"
 import { ensureDir, outName, place } from "../internal/place.js"
 import * as Progress from "../internal/progress.js"
 import * as Video from "../internal/video.js"
-import { formatTime } from "../RalliesFile.js"
 import * as Watch from "./watch.js"
 
 const dir = Options.text("dir").pipe(
@@ -79,7 +78,7 @@ export const command = Command.make(
             if (entry.videoId === demoVideoId) yield* store.remove(entry.key, "manual")
           }
           yield* say(Output.bold("rallycache demo"))
-          yield* say(`generating a ${formatTime(options.duration, 0)} sample match in ${demoDir} ...`)
+          yield* say(`generating a ${Domain.formatTime(options.duration, 0)} sample match in ${demoDir} ...`)
           const started = yield* Output.nowMs
           const videoPath = yield* SampleVideo.cached({ duration: options.duration, dir: demoDir, width: 320, height: 240 })
           const generatedMs = (yield* Output.nowMs) - started
@@ -87,7 +86,7 @@ export const command = Command.make(
           const ralliesPath = NodePath.join(demoDir, "rallies.json")
           const file = {
             videoId: demoVideoId,
-            rallies: sample.map((r) => ({ start: formatTime(r.start, 1), end: formatTime(r.end, 1) }))
+            rallies: sample.map((r) => ({ start: Domain.formatTime(r.start, 1), end: Domain.formatTime(r.end, 1) }))
           }
           NodeFs.writeFileSync(ralliesPath, JSON.stringify(file, null, 2) + "\n")
           yield* say(`  video   ${videoPath} (${Output.formatMs(generatedMs)})`)
@@ -102,7 +101,7 @@ export const command = Command.make(
           const played = opened.rallies.reduce((sum, r) => sum + (r.end - r.start), 0)
           const speedValue = Option.getOrElse(options.speed, () => Math.max(1, Math.ceil(played / targetWatchSeconds)))
           yield* say(
-            `\nwatching ${opened.rallies.length} rallies (${formatTime(played, 0)} of play) at ${speedValue}x, ${opened.mode} mode, cache ${cacheDir}\n`
+            `\nwatching ${opened.rallies.length} rallies (${Domain.formatTime(played, 0)} of play) at ${speedValue}x, ${opened.mode} mode, cache ${cacheDir}\n`
           )
 
           const display = yield* Progress.makeDisplay({ tty: Output.isTTY() && !options.json, plain: !options.json })
@@ -140,7 +139,7 @@ export const command = Command.make(
           yield* say(Watch.summary(report) + "\n")
           yield* say(Output.table([
             ["metric", "value"],
-            ["hit rate", `${Output.formatPercent(report.hitRate)} of ${report.navigations.length} navigations`],
+            ["hit rate", `${Output.formatPercent(report.hitRate)} of ${Output.count(report.navigations.length, "navigation")}`],
             ["wait", `p50 ${Output.formatMs(report.p50WaitMs)}, p99 ${Output.formatMs(report.p99WaitMs)}`],
             [
               "export time",

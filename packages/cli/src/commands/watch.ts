@@ -6,15 +6,13 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import type { Domain } from "@rallycache/core"
-import { RallyCache } from "@rallycache/core"
+import { Domain, RallyCache } from "@rallycache/core"
 import { Duration, Effect, Option } from "effect"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
 import * as Output from "../internal/output.js"
 import * as Progress from "../internal/progress.js"
 import * as Video from "../internal/video.js"
-import { formatTime } from "../RalliesFile.js"
 
 /**
  * One navigation of the simulated viewer.
@@ -77,8 +75,8 @@ export const session = (input: {
       const hits = navigations.filter((n) => n.hit).length
       const elapsed = playing.index < 0 ? 0 : Math.min(playing.duration, (performance.now() - playing.startedAt) / 1000 * speed)
       return [
-        `${Output.bold(`▶ rally ${playing.index}`)} (${navigations.length}/${total}) · playing ${formatTime(elapsed, 1)} / ${
-          formatTime(playing.duration, 1)
+        `${Output.bold(`▶ rally ${playing.index}`)} (${navigations.length}/${total}) · playing ${Domain.formatTime(elapsed, 1)} / ${
+          Domain.formatTime(playing.duration, 1)
         } at ${speed}x · hits ${hits}/${navigations.length}${
           navigations.length > 0 ? ` (${Output.formatPercent(hits / navigations.length)})` : ""
         }`,
@@ -124,7 +122,9 @@ export const record = (cacheDir: string, r: WatchReport) => {
  */
 export const summary = (r: WatchReport): string => {
   const hits = r.navigations.filter((n) => n.hit).length
-  return `${r.navigations.length} navigations: ${hits} hits, ${r.navigations.length - hits} misses, hit rate ${
+  return `${Output.count(r.navigations.length, "navigation")}: ${Output.count(hits, "hit")}, ${
+    Output.count(r.navigations.length - hits, "miss", "misses")
+  }, hit rate ${
     Output.formatPercent(r.hitRate)
   } · wait p50 ${Output.formatMs(r.p50WaitMs)}, p99 ${Output.formatMs(r.p99WaitMs)}`
 }

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import { ProcessInfo } from "@rallycache/node"
 import { Effect } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
@@ -51,45 +52,6 @@ export const add = (cacheDir: string, delta: CliStats): Effect.Effect<void> =>
       }
     }))
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
-/**
- * Remove temporary files matching `pattern` (whose first group is the pid
- * of the writer) in `dir`, left by a process that died mid-write (SIGKILL,
- * crash). Files of live processes are kept.
- *
- * @internal
- */
-export const sweepTemp = (dir: string, pattern: RegExp): Effect.Effect<number> =>
-  Effect.sync(() => {
-    let removed = 0
-    let names: Array<string>
-    try {
-      names = NodeFs.readdirSync(dir)
-    } catch {
-      return 0
-    }
-    for (const name of names) {
-      const m = pattern.exec(name)
-      if (m === null) continue
-      const pid = Number(m[1])
-      if (pid === process.pid || isAlive(pid)) continue
-      try {
-        NodeFs.rmSync(NodePath.join(dir, name), { force: true })
-        removed++
-      } catch {
-        // Another process removed it first.
-      }
-    }
-    return removed
-  })
-
 /** Stale temporary files of `add`. @internal */
-export const sweep = (cacheDir: string): Effect.Effect<number> => sweepTemp(cacheDir, /^cli-stats\.json\.(\d+)\.tmp$/)
+export const sweep = (cacheDir: string): Effect.Effect<number> =>
+  ProcessInfo.sweepStale(cacheDir, /^cli-stats\.json\.(\d+)\.tmp$/)

@@ -5,7 +5,6 @@
  * @internal
  */
 import { Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
 import type {
   CacheEvent,
   CacheStore,
@@ -15,11 +14,10 @@ import type {
   RallyCache
 } from "@rallycache/core"
 import { Metrics } from "@rallycache/core"
+import type { NodeContext } from "@effect/platform-node"
 import type { FfmpegResolver } from "@rallycache/node"
-import { NodeRallyCache } from "@rallycache/node"
+import { NodeRallyCache, RalliesFile } from "@rallycache/node"
 import { Context, Effect, Either, Layer, Option } from "effect"
-import * as NodePath from "node:path"
-import * as RalliesFile from "../RalliesFile.js"
 import * as CliStats from "./cliStats.js"
 import { UsageError } from "./errors.js"
 import * as Output from "./output.js"
@@ -52,28 +50,15 @@ export type LayerOptions = Config.Options & { readonly cacheDir: string }
  *
  * @internal
  */
-export interface MaintenanceOptions {
-  readonly cacheDir: string
-  readonly readOnly?: boolean
-}
+export type MaintenanceOptions = LayerOptions & { readonly readOnly?: boolean }
 
 /**
- * What the store removed when it opened (entries whose file was missing or
- * had the wrong size), so `cache verify` can report them.
+ * The services of the `cache` commands: no manager, no cleanup fibers
+ * (`NodeRallyCache.layerMaintenance`).
  *
  * @internal
  */
-export class StoreStartup extends Context.Tag("@rallycache/cli/StoreStartup")<StoreStartup, {
-  readonly dropped: ReadonlyArray<{ readonly key: string; readonly reason: string }>
-}>() {}
-
-/**
- * The services of the `cache` and `doctor` commands: no manager, no
- * cleanup fibers.
- *
- * @internal
- */
-export type MaintenanceServices = Exclude<Services, RallyCache.RallyCache> | StoreStartup
+export type MaintenanceServices = Exclude<NodeRallyCache.MaintenanceServices, NodeContext.NodeContext>
 
 /**
  * Builds the cache layers of commands. `bin.ts` provides the Node layers;
@@ -120,8 +105,12 @@ export interface Common {
  *
  * @internal
  */
-export const resolveCacheDir = (flag: Option.Option<string>): Effect.Effect<string> =>
-  NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(flag) })
+export const resolveCacheDir = (flag: Option.Option<string>): Effect.Effect<string, UsageError> =>
+  Option.isSome(flag) && flag.value.trim().length === 0
+    ? new UsageError({
+      message: "--cache-dir is empty (pass a folder, or leave the option out to use the default cache folder)"
+    })
+    : NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(flag) })
 
 /**
  * Run a command body on the cache layer, then print the metrics snapshot
@@ -180,33 +169,7 @@ const withMetrics = <A, E, R>(options: Common, program: Effect.Effect<A, E, R>) 
  *
  * @internal
  */
-export const readRallies = (path: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const info = yield* fs.stat(path).pipe(
-      Effect.mapError((error) =>
-        new UsageError({
-          message: error._tag === "SystemError" && error.reason === "NotFound"
-            ? `rallies file not found: ${path} (check the --rallies path)`
-            : `cannot read rallies file ${path}: ${error.message} (check the --rallies path)`
-        })
-      )
-    )
-    if (info.type !== "File") {
-      return yield* new UsageError({ message: `rallies file ${path} is not a file (pass a JSON file to --rallies)` })
-    }
-    if (Number(info.size) > RalliesFile.maxFileBytes) {
-      return yield* new UsageError({
-        message: `rallies file ${path} is ${Number(info.size)} bytes, larger than ${RalliesFile.maxFileBytes} (pass the rallies JSON file)`
-      })
-    }
-    const bytes = yield* fs.readFile(path).pipe(
-      Effect.mapError((error) =>
-        new UsageError({ message: `cannot read rallies file ${path}: ${error.message} (check its permissions)` })
-      )
-    )
-    return yield* RalliesFile.parseEffect(bytes, NodePath.basename(path))
-  })
+export const readRallies = (path: string) => RalliesFile.read(path, { hint: "check the --rallies path" })
 
 /**
  * Parse `--only 3,5-7` into sorted, distinct rally indexes, checked

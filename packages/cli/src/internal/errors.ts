@@ -35,7 +35,8 @@ const inputTags = new Set([
   "RallyNotFound"
 ])
 
-const stripAnsi = (text: string): string => text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, "")
+/** Text without ANSI escape sequences. @internal */
+export const stripAnsi = (text: string): string => text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, "")
 
 /** Keep any text on one line and of a readable length. */
 export const oneLine = (text: string): string => {

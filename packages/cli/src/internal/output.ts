@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { Metrics } from "@rallycache/core"
+import { Metrics } from "@rallycache/core"
 import { Clock, Effect } from "effect"
 
 /** @internal */
@@ -25,7 +25,16 @@ export const json = (value: unknown): Effect.Effect<void> => stdout(JSON.stringi
 /** @internal */
 export const isTTY = (): boolean => process.stderr.isTTY === true && process.env["TERM"] !== "dumb"
 
-const useColor = (): boolean => isTTY() && process.env["NO_COLOR"] === undefined
+/**
+ * Whether colour codes may be written to `stream`: a terminal, not `dumb`,
+ * and no `NO_COLOR`.
+ *
+ * @internal
+ */
+export const colorOn = (stream: "stdout" | "stderr"): boolean =>
+  process[stream].isTTY === true && process.env["TERM"] !== "dumb" && process.env["NO_COLOR"] === undefined
+
+const useColor = (): boolean => colorOn("stderr")
 
 const ansi = (code: string) => (text: string): string => useColor() ? `\u001b[${code}m${text}\u001b[0m` : text
 
@@ -109,16 +118,21 @@ export const bar = (ratio: number, width = 24): string => {
 }
 
 /**
- * p-th percentile (0-100) of `values`, nearest rank; 0 for no values.
+ * p-th percentile (0-100) of `values`, nearest rank (core's
+ * `Metrics.quantile`); 0 for no values.
  *
  * @internal
  */
-export const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  if (values.length === 0) return 0
-  const sorted = values.slice().sort((a, b) => a - b)
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  return sorted[rank]!
-}
+export const percentile = (values: ReadonlyArray<number>, p: number): number =>
+  Metrics.quantile(values.slice().sort((a, b) => a - b), p / 100)
+
+/**
+ * `1 clip`, `2 clips`: a count and its noun, singular or plural.
+ *
+ * @internal
+ */
+export const count = (n: number, singular: string, plural = `${singular}s`): string =>
+  `${n} ${n === 1 ? singular : plural}`
 
 /**
  * The metrics snapshot as a table (for `--metrics` and the demo).

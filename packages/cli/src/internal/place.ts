@@ -8,8 +8,8 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Errors } from "@rallycache/core"
+import { ProcessInfo } from "@rallycache/node"
 import { Effect } from "effect"
-import { sweepTemp } from "./cliStats.js"
 
 /** `rally-000.mp4`, `rally-001.mp4`... @internal */
 export const outName = (index: number): string => `rally-${String(index).padStart(3, "0")}.mp4`
@@ -32,7 +32,7 @@ export const ensureDir = (dir: string) =>
       })
     }
     // Partial copies of a run that was killed mid-copy.
-    yield* sweepTemp(dir, /^\.rally-\d+\.mp4\.(\d+)\.[0-9a-z]+\.part$/)
+    yield* ProcessInfo.sweepStale(dir, /^\.rally-\d+\.mp4\.(\d+)\.[0-9a-z]+\.part$/)
   })
 
 const codeOf = (error: { readonly _tag: string }): string | undefined => {
@@ -61,9 +61,9 @@ export const place = (source: string, dir: string, name: string) =>
       yield* fs.rename(temp, target).pipe(Effect.mapError(io("rename")))
       return linked
     })
-    // A failure or an interrupt leaves no temporary file behind.
-    const linked = yield* work.pipe(
-      Effect.onExit((exit) => exit._tag === "Failure" ? Effect.ignore(fs.remove(temp)) : Effect.void)
-    )
+    // rename() between two links to the same file (a second export into the
+    // same folder) succeeds and leaves both names, so the temporary name is
+    // removed whatever happened; it is unique to this call.
+    const linked = yield* work.pipe(Effect.ensuring(Effect.ignore(fs.remove(temp))))
     return { path: target, linked }
   })

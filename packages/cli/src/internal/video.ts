@@ -10,7 +10,6 @@ import type { Domain } from "@rallycache/core"
 import { Errors, RallyCache } from "@rallycache/core"
 import { Effect, Option } from "effect"
 import * as NodePath from "node:path"
-import type * as RalliesFile from "../RalliesFile.js"
 
 /** @internal */
 export const video = Args.text({ name: "video" }).pipe(Args.withDescription("The match video file (mp4, mkv, mov... any file ffmpeg reads)"))
@@ -88,7 +87,7 @@ export const checkSource = (path: string) =>
  */
 export const open = (input: {
   readonly path: string
-  readonly file: RalliesFile.RalliesFile
+  readonly file: Domain.RalliesFile
   readonly videoId: Option.Option<string>
   readonly mode: Option.Option<Domain.ExportMode>
 }) =>

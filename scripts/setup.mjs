@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Installs what the test suite needs beyond Node.js and the npm packages, where
+// it is missing and this machine can (root with apt-get: Debian, Ubuntu);
+// otherwise stops at once with one line saying what to install.
+//
+//   chromium    the browser test of the HTTP example (or set CHROMIUM_PATH)
+//   ffmpeg      a full ffmpeg/ffprobe on PATH: the bundled static builds lack
+//               encoders and muxers the media tests cover
+//   postgresql  the cluster tests start a real server from POSTGRES_BIN
+//               (default /usr/lib/postgresql/15/bin) as the `postgres` user
+//   procps      `ps`, with which the process tests find child processes
+//
+// `pnpm test` runs it first; `pnpm setup` runs it alone. It does nothing when
+// everything is present.
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+const env = process.env
+
+const onPath = (name) =>
+  (env.PATH ?? "")
+    .split(path.delimiter)
+    .filter((dir) => dir.length > 0)
+    .some((dir) => {
+      try {
+        fs.accessSync(path.join(dir, name), fs.constants.X_OK)
+        return fs.statSync(path.join(dir, name)).isFile()
+      } catch {
+        return false
+      }
+    })
+
+const isExecutable = (file) => {
+  try {
+    fs.accessSync(file, fs.constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const postgresBin = env.POSTGRES_BIN ?? "/usr/lib/postgresql/15/bin"
+
+/** What the tests need: how to tell it is there, and the Debian package that provides it. */
+const requirements = [
+  {
+    what: "Chromium",
+    apt: "chromium",
+    present: () => env.CHROMIUM_PATH !== undefined ? isExecutable(env.CHROMIUM_PATH) : onPath("chromium")
+  },
+  { what: "ffmpeg and ffprobe", apt: "ffmpeg", present: () => onPath("ffmpeg") && onPath("ffprobe") },
+  {
+    what: `PostgreSQL 15 (${postgresBin})`,
+    apt: "postgresql",
+    present: () => ["initdb", "pg_ctl", "postgres"].every((tool) => isExecutable(path.join(postgresBin, tool)))
+  },
+  { what: "ps", apt: "procps", present: () => onPath("ps") }
+]
+
+const missing = requirements.filter((requirement) => !requirement.present())
+if (missing.length === 0) process.exit(0)
+
+const packages = missing.map((requirement) => requirement.apt)
+const what = missing.map((requirement) => requirement.what).join(", ")
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0
+
+if (!isRoot || !onPath("apt-get")) {
+  process.stderr.write(
+    `the tests need ${what}: install ${
+      onPath("apt-get") ? `them with \`sudo apt-get install -y ${packages.join(" ")}\`` : `the packages ${packages.join(", ")} (Debian names)`
+    }, then run the tests again\n`
+  )
+  process.exit(1)
+}
+
+process.stderr.write(`installing ${packages.join(" ")} for the tests (${what} missing)...\n`)
+const apt = (args) => {
+  const result = spawnSync("apt-get", args, {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...env, DEBIAN_FRONTEND: "noninteractive" }
+  })
+  if (result.status !== 0) {
+    process.stderr.write(
+      `apt-get ${args.join(" ")} failed (exit ${result.status ?? result.signal}): install ${packages.join(" ")} by hand, then run the tests again\n`
+    )
+    process.exit(1)
+  }
+}
+apt(["update", "-qq"])
+apt(["install", "-y", "-qq", ...packages])
+
+const still = missing.filter((requirement) => !requirement.present())
+if (still.length > 0) {
+  process.stderr.write(
+    `${still.map((requirement) => requirement.what).join(", ")} still missing after apt-get install ${
+      packages.join(" ")
+    }: install them by hand, then run the tests again\n`
+  )
+  process.exit(1)
+}

@@ -1,0 +1,123 @@
+/**
+ * Defects found by using the CLI from outside (issues 12 and 13), each
+ * checked with the real process.
+ */
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { errorLines, parseJson, runCli, sampleVideo, tempDir, writeJson } from "./support.js"
+
+const dirs: Array<string> = []
+const work = (prefix: string) => {
+  const dir = tempDir(prefix)
+  dirs.push(dir)
+  return dir
+}
+afterAll(() => {
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const expectOneLineExit2 = (result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp) => {
+  expect(result.code, result.stderr).toBe(2)
+  expect(result.stdout).toBe("")
+  const lines = errorLines(result)
+  expect(lines, result.stderr).toHaveLength(1)
+  expect(lines[0]).toMatch(pattern)
+}
+
+describe("rallycache defects", () => {
+  it.live("--cache-dir \"\" is bad input and writes nothing in the current folder", () =>
+    Effect.gen(function*() {
+      const cwd = work("cli-empty-dir")
+      for (const args of [["cache", "stats"], ["cache", "gc", "--json"], ["cache", "clear"]]) {
+        expectOneLineExit2(yield* runCli([...args, "--cache-dir", ""], { cwd }), /^--cache-dir is empty/)
+      }
+      const video = yield* sampleVideo()
+      const rallies = writeJson(cwd, "rallies.json", { rallies: [{ start: 0.5, end: 2 }] })
+      expectOneLineExit2(
+        yield* runCli(["export", video, "--rallies", rallies, "--cache-dir", ""], { cwd }),
+        /^--cache-dir is empty/
+      )
+      expect(fs.readdirSync(cwd)).toEqual(["rallies.json"])
+    }))
+
+  it.live("cache clear --video \"\" is bad input and removes nothing", () =>
+    Effect.gen(function*() {
+      const dir = work("cli-clear-empty")
+      const cacheDir = path.join(dir, "cache")
+      const video = yield* sampleVideo()
+      const rallies = writeJson(dir, "rallies.json", { rallies: [{ start: 0.5, end: 2 }] })
+      expect((yield* runCli(["export", video, "--rallies", rallies, "--cache-dir", cacheDir])).code).toBe(0)
+      expectOneLineExit2(yield* runCli(["cache", "clear", "--video", "", "--cache-dir", cacheDir]), /^--video is empty/)
+      expect(parseJson(yield* runCli(["cache", "stats", "--json", "--cache-dir", cacheDir]))["entries"]).toBe(1)
+    }))
+
+  it.live("export --out twice into the same folder leaves no temporary file", () =>
+    Effect.gen(function*() {
+      const dir = work("cli-out-twice")
+      const cacheDir = path.join(dir, "cache")
+      const out = path.join(dir, "out")
+      const video = yield* sampleVideo()
+      const rallies = writeJson(dir, "rallies.json", { rallies: [{ start: 0.5, end: 2 }, { start: 2.5, end: 4 }] })
+      const args = ["export", video, "--rallies", rallies, "--out", out, "--json", "--cache-dir", cacheDir]
+      const first = yield* runCli(args)
+      expect(first.code, first.stderr).toBe(0)
+      const second = yield* runCli(args)
+      expect(second.code, second.stderr).toBe(0)
+      // readdirSync lists hidden files too: the `.rally-000.mp4.<pid>.<rand>.part` names must be gone.
+      expect(fs.readdirSync(out).sort()).toEqual(["rally-000.mp4", "rally-001.mp4"])
+      const clips = parseJson(second)["clips"] as Array<{ path: string; bytes: number }>
+      for (const clip of clips) expect(fs.statSync(clip.path).size).toBe(clip.bytes)
+    }))
+
+  it.live("--help writes no colour codes when stdout is not a terminal", () =>
+    Effect.gen(function*() {
+      for (const args of [["--help"], ["export", "--help"], ["cache", "stats", "--help"]]) {
+        const result = yield* runCli(args)
+        expect(result.code, result.stderr).toBe(0)
+        expect(result.stdout).toMatch(/rallycache/)
+        expect(result.stdout).not.toMatch(/\u001b\[/)
+      }
+    }))
+
+  it.live("counts are singular for one: 1 navigation, 1 miss", () =>
+    Effect.gen(function*() {
+      const dir = work("cli-plural")
+      const video = yield* sampleVideo()
+      const rallies = writeJson(dir, "rallies.json", { rallies: [{ start: 0.5, end: 1 }] })
+      const result = yield* runCli([
+        "watch",
+        video,
+        "--rallies",
+        rallies,
+        "--speed",
+        "100",
+        "--cache-dir",
+        path.join(dir, "cache")
+      ])
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout + result.stderr).toMatch(/1 navigation: 0 hits, 1 miss,/)
+      expect(result.stdout + result.stderr).not.toMatch(/\b1 (misses|navigations|hits)\b/)
+    }))
+
+  it.live("cache verify --deep reports a clip whose media is broken (same size) through the store's checks", () =>
+    Effect.gen(function*() {
+      const dir = work("cli-verify-deep")
+      const cacheDir = path.join(dir, "cache")
+      const video = yield* sampleVideo()
+      const rallies = writeJson(dir, "rallies.json", { rallies: [{ start: 0.5, end: 2 }, { start: 2.5, end: 4 }] })
+      const first = yield* runCli(["export", video, "--rallies", rallies, "--json", "--cache-dir", cacheDir])
+      expect(first.code, first.stderr).toBe(0)
+      const clips = parseJson(first)["clips"] as Array<{ path: string; bytes: number }>
+      const victim = clips[1]!
+      fs.writeFileSync(victim.path, Buffer.alloc(victim.bytes, 0x41))
+      const quick = yield* runCli(["cache", "verify", "--json", "--cache-dir", cacheDir])
+      expect(parseJson(quick)).toEqual({ checked: 2, valid: 2, removed: [] })
+      const deep = yield* runCli(["cache", "verify", "--deep", "--cache-dir", cacheDir])
+      expect(deep.code, deep.stderr).toBe(0)
+      expect(deep.stdout).toMatch(/^removed [0-9a-f]{32} \(.+ rally 1\): media: /m)
+      expect(deep.stdout).toMatch(/checked 2 clips \(deep\): 1 valid, 1 removed/)
+      expect(fs.existsSync(victim.path)).toBe(false)
+    }))
+})
