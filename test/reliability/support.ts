@@ -604,6 +604,8 @@ export const reloadCheck = (cacheDir: string, bins: FfmpegResolver.FfmpegShape) 
     const left = yield* folderState(cacheDir)
     const opened = yield* Effect.scoped(Effect.gen(function*() {
       const store = yield* FileSystemCacheStore.make({ cacheDir }).pipe(Effect.provide(storeServices), Effect.orDie)
+      // Start-up repairs tmp/ and locks/ at once; the index against clips/ may be reconciled in the background.
+      const reconciled = yield* Effect.orDie(store.reconciled)
       const entries = yield* Effect.orDie(store.list)
       const bad: Array<string> = []
       for (const entry of entries) {
@@ -616,10 +618,11 @@ export const reloadCheck = (cacheDir: string, bins: FfmpegResolver.FfmpegShape) 
           if (!check.ok) bad.push(`${entry.key}: not playable (${check.detail})`)
         }
       }
-      return { entries: entries.length, startup: store.startup, bad }
+      return { entries: entries.length, startup: store.startup, reconciled, bad }
     }))
     const after = yield* folderState(cacheDir)
-    const { dropped, removedLocks, removedTemp, removedUnknown, skippedLines } = opened.startup
+    const { removedLocks, removedTemp, skippedLines } = opened.startup
+    const { dropped, removedUnknown } = opened.reconciled
     return {
       entries: opened.entries,
       bad: opened.bad,

@@ -25,7 +25,7 @@ describe("temporary files of killed runs", () => {
 
   it.live("a zombie writer counts as gone", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rallycache-sweep-zombie-"))
+      const dir = Temp.tempDir("sweep-zombie")
       // `sleep 0` exits at once and its parent (exec'd into `sleep 30`) never reaps it: a zombie.
       const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] })
       try {

@@ -75,8 +75,8 @@ const waitForLine = (log: string, worker: Worker, match: (line: LogLine) => bool
 /**
  * Intervals during which each worker held each key's lock; they must never
  * overlap. A hold with no end line (its holder was killed) ends at
- * `killedAt`, a time taken after the kill; without it, such a hold is
- * reported in `unended`.
+ * `killedAt`, taken just before the kill was sent (its holder was alive
+ * until then); without it, such a hold is reported in `unended`.
  */
 const overlaps = (log: string, killedAt?: bigint) => {
   const open = new Map<string, { worker: string; at: bigint }>()
@@ -123,12 +123,14 @@ const services = Layer.mergeAll(Config.CacheConfig.layer(), CacheEvent.CacheEven
 const checkConsistent = (cacheDir: string) =>
   Effect.gen(function*() {
     const store = yield* FileSystemCacheStore.make({ cacheDir })
+    // What the start-up repaired, and then what the (background) reconciliation did.
+    const reconciled = yield* store.reconciled
     const entries = yield* store.list
     const files = Fs.readdirSync(store.layout.clips).sort()
     expect(files).toEqual(entries.map((e) => `${e.key}.mp4`).sort())
     for (const entry of entries) expect(Fs.statSync(store.pathOf(entry.key)).size).toBe(entry.sizeBytes)
     expect(Fs.readdirSync(store.layout.tmp)).toEqual([])
-    return store.startup
+    return { ...store.startup, dropped: reconciled.dropped, removedUnknown: reconciled.removedUnknown }
   }).pipe(Effect.scoped, Effect.provide(services))
 
 describe("FileSystemCacheStore with several processes", () => {
@@ -167,13 +169,14 @@ describe("FileSystemCacheStore with several processes", () => {
       const stalled = yield* waitForLine(log, victim, (l) => l.kind === "H")
       const survivor = spawnWorker(cacheDir, log, 2, 200, 44)
       yield* waitForLine(log, survivor, (l) => l.kind === "R" && l.worker === "2")
+      // The victim dies between this instant and its exit event: no one may hold its key before it.
+      const killedAt = process.hrtime.bigint()
       victim.child.kill("SIGKILL")
       const killed = yield* Effect.promise(() => victim.done)
-      const killedAt = process.hrtime.bigint()
       expect(killed.signal).toBe("SIGKILL")
       const result = yield* Effect.promise(() => survivor.done)
       expect(result, result.stderr).toMatchObject({ code: 0 })
-      // The victim's last hold lasts until it died: nobody held its key before that.
+      // The victim's last hold lasts at least until it was killed: nobody held its key before that.
       expect(overlaps(log, killedAt).overlaps).toEqual([])
       // The survivor broke the dead holder's lock and held that key itself.
       const takenOver = readLog(log).filter((l) => l.kind === "S" && l.worker === "2" && l.key === stalled.key)

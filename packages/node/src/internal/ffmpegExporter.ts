@@ -9,10 +9,10 @@ import type { Domain } from "@rallycache/core"
 import { Errors, Exporter } from "@rallycache/core"
 import { Context, Duration, Effect, Exit } from "effect"
 import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import type { Options } from "../FfmpegExporter.js"
 import { Ffmpeg } from "../FfmpegResolver.js"
+import * as ClipCheck from "./clipCheck.js"
 import type { CopyPlan, EncodeSettings } from "./ffmpegArgs.js"
 import {
   accurateArgs,
@@ -24,6 +24,7 @@ import {
 } from "./ffmpegArgs.js"
 import type { SourceEntry } from "./ffprobe.js"
 import { allKeyframes, probeSource, statSource } from "./ffprobe.js"
+import { deprioritize } from "./priority.js"
 import { run } from "./process.js"
 import * as RunRegistry from "./runRegistry.js"
 
@@ -34,7 +35,6 @@ export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}):
     : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v1`
 
 const setprivPath = process.platform === "linux" && NodeFs.existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : undefined
-const nicePath = ["/usr/bin/nice", "/bin/nice"].find((path) => NodeFs.existsSync(path))
 
 const errnoCode = (error: unknown): string | undefined => {
   const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error)
@@ -84,7 +84,7 @@ export const make = (
     const killGrace = Duration.decode(options.killGrace ?? Duration.seconds(2))
     const lowNice = options.lowPriorityNice ?? 10
     const endSlack = options.endSlack ?? 0.5
-    const verifyOutput = options.verifyOutput ?? "ffprobe"
+    const verifyOutput = options.verifyOutput ?? "container"
 
     // Probes per (path, fingerprint); bounded, oldest first out.
     const sources = new Map<string, SourceEntry>()
@@ -144,6 +144,14 @@ export const make = (
         Effect.catchAll((error) =>
           Effect.succeed<OutputCheck>({ ok: false, detail: `cannot run ffprobe: ${error.message}`, duration: 0 })
         )
+      )
+
+    const checkContainer = (path: string, entry: SourceEntry, expected: number) =>
+      ClipCheck.check(path, { duration: expected, video: entry.info.hasVideo, audio: entry.info.hasAudio }).pipe(
+        Effect.match({
+          onFailure: (error): OutputCheck => ({ ok: false, detail: error.detail, duration: 0 }),
+          onSuccess: (info): OutputCheck => ({ ok: true, detail: "", duration: info.duration })
+        })
       )
 
     const checkProgress = (entry: SourceEntry, expected: number, outTime: number, frames: number): OutputCheck => {
@@ -218,9 +226,9 @@ export const make = (
         )
 
         const low = request.priority === "low" && lowNice > 0
-        const prefix: Array<string> = []
-        if (setprivPath !== undefined) prefix.push(setprivPath, "--pdeathsig", "KILL", "--")
-        if (low && nicePath !== undefined) prefix.push(nicePath, "-n", String(lowNice))
+        // A copy cut ends within a second, so an orphan of a crashed owner is short-lived and reapStale
+        // covers it; starting setpriv first would cost a second exec on every one.
+        const prefix = setprivPath !== undefined && request.mode !== "copy" ? [setprivPath, "--pdeathsig", "KILL", "--"] : []
         const [command, ...commandArgs] = [...prefix, ffmpeg.path, ...args] as [string, ...Array<string>]
 
         const expected = Math.max(plan.clipEnd - plan.clipStart, 0.001)
@@ -247,9 +255,7 @@ export const make = (
           paused: request.paused,
           onStart: (pid) =>
             Effect.gen(function*() {
-              if (low && nicePath === undefined) {
-                yield* Effect.try(() => NodeOs.setPriority(pid, lowNice)).pipe(Effect.ignore)
-              }
+              if (low) yield* Effect.sync(() => deprioritize(pid, lowNice))
               if (options.runDir !== undefined) {
                 yield* RunRegistry.record(options.runDir, pid, request.tempPath).pipe(Effect.provide(context))
               }
@@ -315,7 +321,9 @@ export const make = (
         // The read-back check does not need the data on disk, so it overlaps the fsync.
         const [, check] = yield* Effect.all([
           fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
-          verifyOutput === "ffprobe"
+          verifyOutput === "container"
+            ? checkContainer(request.tempPath, entry, expected)
+            : verifyOutput === "ffprobe"
             ? checkOutput(request.tempPath, entry, expected)
             : Effect.succeed(checkProgress(entry, expected, outTime, videoFrames))
         ], { concurrency: 2 })

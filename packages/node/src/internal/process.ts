@@ -144,7 +144,6 @@ export const run = (
     // Added after Command.start, so it runs before Command's release (which
     // sends SIGTERM once and waits for the exit without a deadline).
     yield* Effect.addFinalizer(() => terminate(pid, isRunning, grace))
-    if (options.onStart !== undefined) yield* options.onStart(pid)
 
     const keep = options.stderrLines ?? 20
     const tail: Array<string> = []
@@ -170,6 +169,8 @@ export const run = (
       Effect.ignore,
       Effect.fork
     )
+    // After the readers: output written while `onStart` runs (a process that fails at once) is lost otherwise.
+    if (options.onStart !== undefined) yield* options.onStart(pid)
     if (options.paused !== undefined) {
       yield* options.paused.changes.pipe(
         Stream.changes,

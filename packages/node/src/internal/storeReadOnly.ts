@@ -3,7 +3,7 @@
  * cache folder (`cache stats`, `doctor`), which must work on a folder they
  * cannot write (a read-only mount, another user's cache).
  *
- * Nothing is created, repaired or locked: the journal is read as it is
+ * Nothing is created, repaired (`reconciled` reports nothing done) or locked: the journal is read as it is
  * (its readers never need the index lock, since writers only append or
  * rename a new journal into place), and every method that would write
  * fails with a `CacheIOError` that says so.
@@ -93,6 +93,7 @@ export const makeReadOnly = (
     return {
       layout: dirs,
       startup,
+      reconciled: Effect.succeed({ dropped: [], removedUnknown: 0, millis: 0 }),
       flush: Effect.void,
       pathOf,
       lookup,
