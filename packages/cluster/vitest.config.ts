@@ -1,6 +1,6 @@
-import { defineProject } from "vitest/config"
+import { project } from "../../test/support/project.js"
 
-export default defineProject({
+export default project({
   test: {
     name: "cluster",
     include: ["test/**/*.test.ts"],

@@ -2,21 +2,13 @@
  * Defects found by using the CLI from outside (issues 12 and 13), each
  * checked with the real process.
  */
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { errorLines, parseJson, runCli, sampleVideo, tempDir, writeJson } from "./support.js"
 
-const dirs: Array<string> = []
-const work = (prefix: string) => {
-  const dir = tempDir(prefix)
-  dirs.push(dir)
-  return dir
-}
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
-})
+const work = tempDir
 
 const expectOneLineExit2 = (result: { code: number | null; stdout: string; stderr: string }, pattern: RegExp) => {
   expect(result.code, result.stderr).toBe(2)

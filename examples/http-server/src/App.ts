@@ -10,12 +10,16 @@ import type { Config as CacheConfig } from "@rallycache/core"
 import { NodeRallyCache } from "@rallycache/node"
 import { Config, Effect, Layer } from "effect"
 import * as Http from "node:http"
+import * as Clips from "./Clips.js"
 import { PlayerAssets } from "./Player.js"
 import { Prometheus } from "./Prometheus.js"
 import * as Server from "./Server.js"
+import { NodeServer, ServerConfig, type ServerOptions } from "./ServerConfig.js"
+import * as Videos from "./Videos.js"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** Default: `PORT`, else a free port. */
@@ -27,11 +31,12 @@ export interface Options {
   /** Cache settings in code; `RALLYCACHE_*` variables still override them. */
   readonly cache?: CacheConfig.Options | undefined
   /** Default: `RALLYCACHE_MEDIA_ROOT`, `RALLYCACHE_CLIP_TIMEOUT`, `RALLYCACHE_SHUTDOWN_GRACE`. */
-  readonly server?: Server.ServerOptions | undefined
+  readonly server?: ServerOptions | undefined
 }
 
 /**
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: Options = {}) =>
   Layer.unwrapEffect(Effect.gen(function*() {
@@ -39,11 +44,12 @@ export const layer = (options: Options = {}) =>
     const host = options.host ?? (yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1")))
     const server = Http.createServer()
     const support = Layer.mergeAll(
-      Server.Videos.layer,
-      Server.ServerConfig.layerConfig(options.server),
+      Videos.Videos.layer,
+      ServerConfig.layerConfig(options.server),
       PlayerAssets.layer,
-      Prometheus.layer(),
-      Layer.succeed(Server.NodeServer, server)
+      Prometheus.layer({ runtimeMetrics: options.server?.runtimeMetrics }),
+      Layer.succeed(NodeServer, server),
+      Layer.effectDiscard(Clips.registerMetrics)
     )
     const cache = NodeRallyCache.layer({
       ...options.cache,

@@ -1,7 +1,8 @@
 /**
- * `GET /metrics`: every Effect `Metric` of the process (rallycache's and
+ * `GET /metrics`: the Effect `Metric`s of the process (rallycache's and
  * this server's), read through `@effect/opentelemetry` and written in the
- * Prometheus text format by OpenTelemetry's own serializer.
+ * Prometheus text format by OpenTelemetry's own serializer. Effect's
+ * runtime metrics (`effect_fiber_*`) are left out unless asked for.
  *
  * @since 0.1.0
  */
@@ -12,6 +13,7 @@ import { Context, Effect, Layer } from "effect"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface PrometheusShape {
   /** The current values, in the Prometheus text exposition format. */
@@ -20,25 +22,47 @@ export interface PrometheusShape {
 
 /**
  * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly serviceName?: string | undefined
+  /** Also list Effect's runtime metrics (`effect_*`). Default false. */
+  readonly runtimeMetrics?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
  */
 export class Prometheus extends Context.Tag("http-server/Prometheus")<Prometheus, PrometheusShape>() {
   /**
    * The exporter is a pull `MetricReader` whose own HTTP server is never
    * started: this server answers `/metrics` itself.
    */
-  static readonly layer = (serviceName = "rallycache-http"): Layer.Layer<Prometheus> =>
+  static readonly layer = (options: Options = {}): Layer.Layer<Prometheus> =>
     Layer.unwrapEffect(Effect.sync(() => {
       const exporter = new PrometheusExporter({ preventServerStart: true })
       const serializer = new PrometheusSerializer()
+      const keep = (name: string) => options.runtimeMetrics === true || !name.startsWith("effect_")
       const scrape = Effect.promise(() => exporter.collect()).pipe(
         Effect.tap(({ errors }) =>
           errors.length === 0 ? Effect.void : Effect.logWarning("metric collection errors", errors)
         ),
-        Effect.map(({ resourceMetrics }) => serializer.serialize(resourceMetrics))
+        Effect.map(({ resourceMetrics }) =>
+          serializer.serialize({
+            ...resourceMetrics,
+            scopeMetrics: resourceMetrics.scopeMetrics.map((scope) => ({
+              ...scope,
+              metrics: scope.metrics.filter((metric) => keep(metric.descriptor.name))
+            }))
+          })
+        )
       )
       return Layer.merge(
         Layer.succeed(Prometheus, { scrape }),
-        OtelMetrics.layer(() => exporter).pipe(Layer.provide(Resource.layer({ serviceName })))
+        OtelMetrics.layer(() => exporter).pipe(
+          Layer.provide(Resource.layer({ serviceName: options.serviceName ?? "rallycache-http" }))
+        )
       )
     }))
 }

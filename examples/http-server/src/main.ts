@@ -1,122 +1,172 @@
 /**
- * `pnpm --filter http-server start [-- --video PATH --rallies FILE]`
+ * `pnpm --filter http-server start -- [--demo | --video PATH --rallies FILE] [options]`
  *
  * Serves the clip API and the player page, and prints the URL. With
- * `--video` and `--rallies` (or `RALLYCACHE_VIDEO` and `RALLYCACHE_RALLIES`),
- * the video is opened at start and the printed player URL plays it. With
- * `--demo`, a generated one-minute sample video is opened instead.
+ * `--demo`, a generated one-minute sample match is opened and the printed
+ * player URL plays it; with `--video` and `--rallies` (or
+ * `RALLYCACHE_VIDEO` and `RALLYCACHE_RALLIES`), your video. Relative paths
+ * count from the folder the command was typed in (pnpm's `INIT_CWD`), which
+ * is also the default media root.
+ *
+ * @since 0.1.0
  */
-import { FileSystem, HttpServer } from "@effect/platform"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Config, Console, Effect, Option, Schema } from "effect"
-import { NodeRallyCache, SampleVideo } from "@rallycache/node"
-import * as path from "node:path"
-import { parseArgs } from "node:util"
-import { describeParseError, RalliesFile } from "./Api.js"
+import { Errors } from "@rallycache/core"
+import { NodeRallyCache, RalliesFile, SampleVideo } from "@rallycache/node"
+import { Cause, Config, Console, Effect, Exit, Option } from "effect"
+import { HttpServer } from "@effect/platform"
+import * as NodePath from "node:path"
 import * as App from "./App.js"
-import * as Server from "./Server.js"
+import * as Videos from "./Videos.js"
 
-const usage =
-  "usage: pnpm --filter http-server start [-- [--port N] [--host H] [--cache-dir DIR] [--video PATH --rallies FILE | --demo]]"
+/** Where the user typed the command: pnpm runs scripts inside the package, and says where it started. */
+const userDir = process.env["INIT_CWD"] ?? process.cwd()
+const fromUser = (path: string) => NodePath.resolve(userDir, path)
 
-const parse = () => {
-  // `pnpm start -- --flag` passes the `--` through.
-  const argv = process.argv.slice(2)
-  try {
-    return parseArgs({
-      args: argv[0] === "--" ? argv.slice(1) : argv,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        "cache-dir": { type: "string" },
-        video: { type: "string" },
-        rallies: { type: "string" },
-        demo: { type: "boolean" },
-        help: { type: "boolean", short: "h" }
-      },
-      strict: true
-    }).values
-  } catch (error) {
-    console.error(`${error instanceof Error ? error.message : String(error)}\n${usage}`)
-    process.exit(2)
-  }
-}
-const args = parse()
-
-if (args.help === true) {
-  console.log(usage)
-  process.exit(0)
-}
-
-/** A flag, else its environment variable. */
-const setting = (flag: string | undefined, variable: string) =>
-  flag === undefined
-    ? Config.option(Config.string(variable))
-    : Effect.succeed(Option.some(flag))
-
-class StartupError extends Schema.TaggedError<StartupError>()("StartupError", { message: Schema.String }) {}
+const port = Options.integer("port").pipe(
+  Options.withDescription("Port to listen on (default: PORT, else a free port)"),
+  Options.withFallbackConfig(Config.integer("PORT")),
+  Options.filterMap((n) => n >= 0 && n < 65536 ? Option.some(n) : Option.none(), "--port is 0 to 65535"),
+  Options.optional
+)
+const host = Options.text("host").pipe(
+  Options.withDescription("Address to listen on (default: HOST, else 127.0.0.1)"),
+  Options.withFallbackConfig(Config.string("HOST")),
+  Options.optional
+)
+const cacheDir = Options.text("cache-dir").pipe(
+  Options.withDescription("Where clips are kept (default: RALLYCACHE_CACHE_DIR, else the user cache folder)"),
+  Options.filterMap((dir) => dir.trim() === "" ? Option.none() : Option.some(dir), "--cache-dir is empty"),
+  Options.optional
+)
+const mediaRoot = Options.text("media-root").pipe(
+  Options.withDescription("Only videos under this folder can be registered (default: RALLYCACHE_MEDIA_ROOT, else the current folder)"),
+  Options.withFallbackConfig(Config.nonEmptyString("RALLYCACHE_MEDIA_ROOT")),
+  Options.optional
+)
+const video = Options.text("video").pipe(
+  Options.withDescription("A video to open at start (default: RALLYCACHE_VIDEO)"),
+  Options.withFallbackConfig(Config.nonEmptyString("RALLYCACHE_VIDEO")),
+  Options.optional
+)
+const rallies = Options.text("rallies").pipe(
+  Options.withDescription("Its rallies file (default: RALLYCACHE_RALLIES)"),
+  Options.withFallbackConfig(Config.nonEmptyString("RALLYCACHE_RALLIES")),
+  Options.optional
+)
+const demo = Options.boolean("demo").pipe(Options.withDescription("Open a generated one-minute sample match"))
+const runtimeMetrics = Options.boolean("runtime-metrics").pipe(
+  Options.withDescription("Also list Effect's runtime metrics (effect_fiber_*) at /metrics")
+)
 
 /** A generated sample match (cached beside the clips) and its rallies. */
-const openDemo = Effect.gen(function*() {
-  const duration = 60
-  const dir = path.join(yield* NodeRallyCache.resolveCacheDir({ cacheDir: args["cache-dir"] }), "demo")
-  const video = yield* SampleVideo.cached({ duration, dir })
-  const rallies = SampleVideo.sampleRallies(duration, 8).map(({ end, start }) => ({ start, end }))
-  return yield* Server.openVideo({ path: video, rallies, id: "demo" })
-})
-
-const openStartupVideo = Effect.gen(function*() {
-  if (args.demo === true) return Option.some((yield* openDemo).source.id)
-  const video = yield* setting(args.video, "RALLYCACHE_VIDEO")
-  const rallies = yield* setting(args.rallies, "RALLYCACHE_RALLIES")
-  if (Option.isNone(video)) return Option.none<string>()
-  if (Option.isNone(rallies)) {
-    return yield* new StartupError({ message: "--video needs --rallies FILE (a JSON { rallies: [{ start, end }] })" })
-  }
-  const fs = yield* FileSystem.FileSystem
-  const text = yield* fs.readFileString(rallies.value).pipe(
-    Effect.mapError((error) => new StartupError({ message: `cannot read ${rallies.value}: ${error.message}` }))
-  )
-  const json = yield* Effect.try({
-    try: () => JSON.parse(text) as unknown,
-    catch: () => new StartupError({ message: `${rallies.value} is not JSON (expected { "rallies": [{ "start": 1, "end": 9 }] })` })
+const openDemo = (dir: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const duration = 60
+    const root = yield* NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(dir) })
+    const path = yield* SampleVideo.cached({ duration, dir: NodePath.join(root, "demo") })
+    const sample = SampleVideo.sampleRallies(duration, 8).map(({ end, start }) => ({ start, end }))
+    return yield* Videos.openVideo({ path, rallies: sample, id: "demo" })
   })
-  const file = yield* Schema.decodeUnknown(RalliesFile)(json).pipe(
-    Effect.mapError((error) => new StartupError({ message: `${rallies.value}: ${describeParseError(error)}` }))
-  )
-  const opened = yield* Server.openVideo({ path: video.value, rallies: file.rallies, id: file.videoId })
-  return Option.some(opened.source.id)
-})
 
-const program = Effect.gen(function*() {
-  const server = yield* HttpServer.HttpServer
-  const address = server.address
-  const base = address._tag === "TcpAddress"
-    ? `http://${address.hostname === "0.0.0.0" || address.hostname === "::" ? "localhost" : address.hostname}:${address.port}/`
-    : `unix:${address.path}`
-  const opened = yield* openStartupVideo
-  yield* Console.log(`rallycache http-server listening on ${base}`)
-  if (Option.isSome(opened)) {
-    yield* Console.log(`player: ${base}?video=${encodeURIComponent(opened.value)}`)
+const command = Command.make(
+  "http-server",
+  { port, host, cacheDir, mediaRoot, video, rallies, demo, runtimeMetrics },
+  (args) => {
+    const openAtStart = Effect.gen(function*() {
+      if (args.demo) return Option.some((yield* openDemo(args.cacheDir)).source.id)
+      if (Option.isNone(args.video)) return Option.none<string>()
+      if (Option.isNone(args.rallies)) {
+        return yield* new Errors.InvalidInput({
+          field: "--video",
+          reason: "needs --rallies FILE",
+          fix: "pass the video's rallies file, or use --demo"
+        })
+      }
+      const file = yield* RalliesFile.read(fromUser(args.rallies.value), { hint: "check the --rallies path" })
+      const opened = yield* Videos.openVideo({
+        path: fromUser(args.video.value),
+        rallies: file.rallies,
+        id: file.videoId
+      })
+      return Option.some(opened.source.id)
+    })
+    const program = Effect.gen(function*() {
+      const server = yield* HttpServer.HttpServer
+      const address = server.address
+      const base = address._tag === "TcpAddress"
+        ? `http://${
+          address.hostname === "0.0.0.0" || address.hostname === "::" ? "localhost" : address.hostname
+        }:${address.port}/`
+        : `unix:${address.path}`
+      const opened = yield* openAtStart
+      yield* Console.log(`rallycache http-server listening on ${base}`)
+      if (Option.isSome(opened)) yield* Console.log(`player: ${base}?video=${encodeURIComponent(opened.value)}`)
+      else {
+        yield* Console.log(
+          `no video opened: register one under ${
+            fromUser(Option.getOrElse(args.mediaRoot, () => userDir))
+          } from the page, or start with --demo`
+        )
+      }
+      return yield* Effect.never
+    })
+    return program.pipe(
+      Effect.provide(App.layer({
+        port: Option.getOrUndefined(args.port),
+        host: Option.getOrUndefined(args.host),
+        cacheDir: Option.getOrUndefined(Option.map(args.cacheDir, fromUser)),
+        server: {
+          mediaRoot: fromUser(Option.getOrElse(args.mediaRoot, () => userDir)),
+          runtimeMetrics: args.runtimeMetrics
+        }
+      }))
+    )
   }
-  return yield* Effect.never
-})
+).pipe(Command.withDescription("The rallycache clip service and its player page"))
 
-const port = args.port === undefined ? undefined : Number(args.port)
-if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
-  console.error(`--port must be an integer from 0 to 65535, got ${args.port}`)
-  process.exit(2)
+/** A failure as one line: what is wrong and how to fix it. */
+const oneLine = (error: unknown): string => {
+  const text = ValidationError.isValidationError(error)
+    ? HelpDoc.toAnsiText(error.error).replace(/\u001b\[[0-9;]*m/g, "")
+    : error instanceof Error
+    ? error.message
+    : String(error)
+  return text.replace(/\s+/g, " ").trim()
 }
 
-program.pipe(
-  Effect.provide(App.layer({ port, host: args.host, cacheDir: args["cache-dir"] })),
-  // A typed failure (bad flag, rallies file, RALLYCACHE_* variable, no
-  // ffmpeg...) is one line; only defects get a full cause.
-  Effect.tapErrorCause((cause) =>
-    Option.match(Cause.failureOption(cause), {
-      onSome: (error) => Console.error(`http-server: ${error instanceof Error ? error.message : String(error)}`),
-      onNone: () => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("http-server stopped", cause)
-    })
-  ),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+/** Bad flags and bad input are exit code 2; anything else 1. */
+const inputTags = new Set(["InvalidInput", "InvalidRally", "SourceNotFound", "SourceUnreadable", "NotMediaFile"])
+const exitCodeOf = (error: unknown): number =>
+  ValidationError.isValidationError(error) ||
+    (typeof error === "object" && error !== null && "_tag" in error && inputTags.has(String(error._tag)))
+    ? 2
+    : 1
+
+// `pnpm start -- --flag` passes the `--` through.
+const argv = process.argv[2] === "--" ? [...process.argv.slice(0, 2), ...process.argv.slice(3)] : process.argv
+
+const main = Command.run(command, { name: "http-server", version: "0.1.0" })(argv).pipe(
+  // @effect/cli's own multi-line error report is replaced by one line below.
+  (effect) =>
+    Effect.flatMap(Effect.console, (console) =>
+      Effect.withConsole(effect, {
+        ...console,
+        error: () => Effect.void,
+        unsafe: { ...console.unsafe, error: () => {} }
+      })),
+  Effect.provide(NodeContext.layer)
 )
+
+NodeRuntime.runMain(main, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => {
+    if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return onExit(0)
+    const failure = Option.orElse(Cause.failureOption(exit.cause), () => Cause.dieOption(exit.cause))
+    const error = Option.getOrElse(failure, () => "unknown failure")
+    process.stderr.write(`http-server: ${oneLine(error)}\n`)
+    onExit(exitCodeOf(error))
+  }
+})

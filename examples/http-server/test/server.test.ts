@@ -177,15 +177,15 @@ describe("http-server API", () => {
       [{ rallies }, "path"],
       [{ path: "match.mp4" }, "rallies"],
       [{ path: "match.mp4", rallies: [] }, "rallies"],
-      [{ path: "match.mp4", rallies: [{ start: "soon", end: 2 }] }, "rallies.0.start"],
-      [{ path: "match.mp4", rallies: [{ start: -1, end: 2 }] }, "rallies.0.start"],
+      [{ path: "match.mp4", rallies: [{ start: "soon", end: 2 }] }, "rallies[0].start"],
+      [{ path: "match.mp4", rallies: [{ start: -1, end: 2 }] }, "rallies[0].start"],
       [{ path: 42, rallies }, "path"],
       [[1, 2], "body"]
     ]
     for (const [body, field] of cases) {
       const response = await server.post("/api/videos", body)
       expect(response.status, JSON.stringify(body)).toBe(400)
-      expect(String(response.body["message"]), JSON.stringify(body)).toMatch(new RegExp(`^${field.replace(/\./g, "\\.")}`))
+      expect(String(response.body["message"]), JSON.stringify(body)).toMatch(new RegExp(`^${field.replace(/[.[\]]/g, "\\$&")}`))
       expect(String(response.body["message"])).not.toContain("\n")
     }
     // Well-formed, but the rally runs past the end of the video.

@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import type { Sharding } from "@effect/cluster"
+import { EntityId, Sharding } from "@effect/cluster"
 import { Errors, RallyCache as Core } from "@rallycache/core"
 import { Cause, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { spanAttributes, Video } from "./VideoEntity.js"
@@ -72,6 +72,7 @@ const isClusterFailure = (error: unknown): boolean =>
 export const make = (options: Options = {}): Effect.Effect<Core.RallyCacheShape, never, Sharding.Sharding> =>
   Effect.gen(function*() {
     const clientFor = yield* Video.client
+    const sharding = yield* Sharding.Sharding
     const front = options.frontId ?? "front"
     const budget = Duration.decode(options.retryFor ?? Duration.seconds(60))
     const retry = Schedule.spaced(Duration.millis(100)).pipe(Schedule.upTo(budget))
@@ -93,7 +94,12 @@ export const make = (options: Options = {}): Effect.Effect<Core.RallyCacheShape,
         Effect.catchIf(isClusterFailure, (error) => Effect.die(error)),
         Effect.withSpan(`rallycache.front.${message._tag}`, {
           kind: "client",
-          attributes: { ...spanAttributes(message, "unassigned"), "rallycache.front": front }
+          attributes: {
+            ...spanAttributes(message),
+            "rallycache.front": front,
+            // The front does not know the owner; the shard names it in the cluster's tables.
+            "rallycache.shard": sharding.getShardId(EntityId.make(message.videoId), Video.getShardGroup(EntityId.make(message.videoId))).toString()
+          }
         })
       ) as never
 

@@ -44,27 +44,29 @@ export const Video = Entity.make("RallyCacheVideo", [
 export class RunnerId extends Context.Tag("@rallycache/cluster/RunnerId")<RunnerId, string>() {}
 
 /**
- * Span attributes of a message: the video, the rally when there is one, and
- * the runner.
+ * Span attributes of a message: its tag, the video, and the rally when there
+ * is one.
  *
  * @since 0.1.0
  * @category tracing
  */
 export const spanAttributes = (
-  message: { readonly _tag: string; readonly videoId?: string; readonly index?: number | undefined },
-  runner: string
+  message: { readonly _tag: string; readonly videoId?: string; readonly index?: number | undefined }
 ): Record<string, string | number> => ({
   "rallycache.message": message._tag,
   ...(message.videoId === undefined ? {} : { "rallycache.video_id": message.videoId }),
-  ...(message.index === undefined ? {} : { "rallycache.rally_index": message.index }),
-  "rallycache.runner": runner
+  ...(message.index === undefined ? {} : { "rallycache.rally_index": message.index })
 })
 
 const received = <A, E, R>(
   runner: string,
   message: { readonly _tag: string; readonly videoId?: string; readonly index?: number | undefined },
   effect: Effect.Effect<A, E, R>
-) => Effect.withSpan(effect, `rallycache.runner.${message._tag}`, { attributes: spanAttributes(message, runner) })
+) =>
+  Effect.withSpan(effect, `rallycache.runner.${message._tag}`, {
+    kind: "server",
+    attributes: { ...spanAttributes(message), "rallycache.runner": runner }
+  })
 
 /**
  * The entity's handlers on a runner, over the runner's `RallyCache`. The
@@ -113,7 +115,15 @@ export const layer: Layer.Layer<never, never, RallyCache.RallyCache | SqlClient.
               )
             ),
           Navigate: ({ payload }) => received(runner, payload, cache.navigate(videoId, payload.index)),
-          GetClip: ({ payload }) => received(runner, payload, cache.getClip(videoId, payload.index)),
+          GetClip: ({ payload }) =>
+            received(
+              runner,
+              payload,
+              cache.getClip(videoId, payload.index).pipe(
+                // Whether this request waited for an export on this runner.
+                Effect.tap((clip) => Effect.annotateCurrentSpan("rallycache.exported", !clip.cached))
+              )
+            ),
           Preload: ({ payload }) =>
             received(
               runner,

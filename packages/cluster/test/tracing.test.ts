@@ -65,8 +65,10 @@ describe("tracing", () => {
       expect(received?.attributes).toMatchObject({
         "rallycache.video_id": "traced",
         "rallycache.rally_index": 0,
-        "rallycache.runner": `127.0.0.1:${port}`
+        "rallycache.runner": `127.0.0.1:${port}`,
+        "rallycache.exported": true
       })
+      expect(sent?.attributes["rallycache.shard"]).toMatch(/^default:\d+$/)
       // The runner's span descends from the front's (through the cluster's own spans).
       expect(ancestry(spans, received!).map((s) => s.name)).toContain("rallycache.front.GetClip")
       // The engine's export span, when core records one, is in the same trace.

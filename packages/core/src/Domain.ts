@@ -387,6 +387,21 @@ export const RalliesFile = Schema.Struct({
 export type RalliesFile = typeof RalliesFile.Type
 
 /**
+ * Decode user input (a parsed JSON body, a file) with `schema`; the first
+ * problem is an `InvalidInput` whose one-line message names the field as
+ * `rallies[1].end` (`root` when the value itself is wrong). Unknown fields
+ * are ignored.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const decodeInput = <A, I>(
+  schema: Schema.Schema<A, I>,
+  value: unknown,
+  root = "input"
+): Either.Either<A, InvalidInput> => internal.decodeInput(schema, value, root)
+
+/**
  * Decode an already parsed JSON value (an object, or a bare array of
  * rallies) into a `RalliesFile`. Any problem is an `InvalidInput` whose
  * one-line message names the field and the position, for example

@@ -339,15 +339,62 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
   })
 
 /**
- * A fresh metrics instance (see `make`).
+ * Put every `rallycache_*` series (each tag value known in advance) in
+ * Effect's metric registry at its current value, zero at start, so an
+ * exporter lists them all before any traffic. Failure and retry counters
+ * are tagged by free-text reasons, so they are registered without a tag.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const register = (options: MakeOptions = {}): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const tag = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>): Metric.Metric<Type, In, Out> =>
+      options.instance === undefined ? metric : Metric.tagged(metric, "instance", options.instance)
+    const counters: Array<Metric.Metric.Counter<number>> = [
+      tag(series.hits),
+      tag(series.misses),
+      tag(series.exportFailures),
+      tag(series.exportRetries),
+      ...modes.flatMap((mode) =>
+        priorityList.map((priority) =>
+          Metric.tagged(Metric.tagged(tag(series.exports), "mode", mode), "priority", priority)
+        )
+      ),
+      Metric.tagged(tag(series.validations), "result", "valid"),
+      Metric.tagged(tag(series.validations), "result", "invalid"),
+      ...evictionReasons.map((reason) => Metric.tagged(tag(series.evictions), "reason", reason))
+    ]
+    const gauges: Array<Metric.Metric.Gauge<number>> = [
+      tag(series.hitRate),
+      ...priorityList.map((priority) => Metric.tagged(tag(series.queueDepth), "priority", priority)),
+      tag(series.queueRunning),
+      tag(series.cacheBytes),
+      tag(series.cacheEntries),
+      tag(series.heapUsed)
+    ]
+    return Effect.all([
+      // Adding zero registers a counter without changing it.
+      Effect.forEach(counters, (counter) => Metric.update(counter, 0), { discard: true }),
+      // Reading registers a gauge or histogram without changing it.
+      Effect.forEach(gauges, (gauge) => Metric.value(gauge), { discard: true }),
+      Effect.forEach(modes, (mode) => Metric.value(Metric.tagged(tag(series.exportMs), "mode", mode)), {
+        discard: true
+      })
+    ], { discard: true })
+  })
+
+/**
+ * A fresh metrics instance (see `make`), its series registered (`register`).
  *
  * @since 0.1.0
  */
-export const layer: Layer.Layer<Metrics> = Layer.effect(Metrics, make())
+export const layer: Layer.Layer<Metrics> = Layer.effect(Metrics, Effect.zipLeft(make(), register()))
 
 /**
  * A fresh metrics instance whose Effect metrics carry `instance` tags.
  *
  * @since 0.1.0
  */
-export const layerWith = (options: MakeOptions): Layer.Layer<Metrics> => Layer.effect(Metrics, make(options))
+export const layerWith = (options: MakeOptions): Layer.Layer<Metrics> =>
+  Layer.effect(Metrics, Effect.zipLeft(make(options), register(options)))

@@ -26,18 +26,25 @@ const invalid = (field: string, reason: string, fix?: string) =>
   new InvalidInput(fix === undefined ? { field, reason } : { field, reason, fix })
 
 /** @internal */
-export const decode = (value: unknown): Either.Either<Domain.RalliesFile, InvalidInput> => {
-  const input = Array.isArray(value) ? { rallies: value } : value
-  const result = Schema.decodeUnknownEither(Domain.RalliesFile)(input, { errors: "first", onExcessProperty: "ignore" })
-  if (Either.isRight(result)) {
-    const file = result.right
-    return Either.right(file.videoId === undefined ? { rallies: file.rallies } : file)
-  }
+export const decodeInput = <A, I>(
+  schema: Schema.Schema<A, I>,
+  value: unknown,
+  root: string
+): Either.Either<A, InvalidInput> => {
+  const result = Schema.decodeUnknownEither(schema)(value, { errors: "first", onExcessProperty: "ignore" })
+  if (Either.isRight(result)) return Either.right(result.right)
   const issue = ParseResult.ArrayFormatter.formatErrorSync(result.left)[0]
-  if (issue === undefined) return Either.left(invalid("rallies file", "is not a valid rallies file"))
-  const field = issue.path.length === 0 ? "rallies file" : formatPath(issue.path)
+  if (issue === undefined) return Either.left(invalid(root, "is not valid"))
+  const field = issue.path.length === 0 ? root : formatPath(issue.path)
   return Either.left(invalid(field, oneLine(issue.message)))
 }
+
+/** @internal */
+export const decode = (value: unknown): Either.Either<Domain.RalliesFile, InvalidInput> =>
+  Either.map(
+    decodeInput(Domain.RalliesFile, Array.isArray(value) ? { rallies: value } : value, "rallies file"),
+    (file) => file.videoId === undefined ? { rallies: file.rallies } : file
+  )
 
 /** @internal */
 export const parseText = (text: string, name = "rallies file"): Either.Either<Domain.RalliesFile, InvalidInput> => {
