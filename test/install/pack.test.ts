@@ -133,7 +133,7 @@ describe("the packed packages, installed with npm in a fresh project", () => {
     expect(install.stderr).not.toMatch(/\n\s+at |Error:/)
   })
 
-  it("the README's library example runs with plain node", async () => {
+  it.concurrent("the README's library example runs with plain node", async () => {
     fs.writeFileSync(path.join(app, "example.mjs"), readmeExample())
     const result = await ok(process.execPath, ["example.mjs"], app)
     const lines = result.stdout.trim().split("\n")
@@ -146,7 +146,7 @@ describe("the packed packages, installed with npm in a fresh project", () => {
     }
   }, 120_000)
 
-  it("the README's library example compiles against the packed declarations", async () => {
+  it.concurrent("the README's library example compiles against the packed declarations", async () => {
     fs.writeFileSync(path.join(app, "example.ts"), readmeExample())
     fs.writeFileSync(
       path.join(app, "tsconfig.json"),
@@ -166,7 +166,7 @@ describe("the packed packages, installed with npm in a fresh project", () => {
     await ok(process.execPath, [path.join(app, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], app)
   }, 120_000)
 
-  it("npx rallycache --help and npx rallycache doctor work", async () => {
+  it.concurrent("npx rallycache --help and npx rallycache doctor work", async () => {
     const env = { RALLYCACHE_CACHE_DIR: path.join(root, "cache") }
     const help = await ok("npx", ["--no", "--", "rallycache", "--help"], app, env)
     expect(help.stdout).toContain("rallycache")
@@ -175,5 +175,13 @@ describe("the packed packages, installed with npm in a fresh project", () => {
     expect(doctor.stdout).toMatch(/^ffmpeg\s+\//m)
     expect(doctor.stdout).toMatch(/^ffprobe\s+\//m)
     expect(doctor.stdout).toContain(path.join(root, "cache"))
+    // Each binary: where it comes from, and what it lacks (or that it lacks nothing).
+    expect(doctor.stdout.match(/^\s+(can do everything rallycache asks|lacks: .+)$/gm)).toHaveLength(2)
+    // The bundled ffprobe, named explicitly: doctor says plainly what it cannot do.
+    const bundled = await ok("npx", ["--no", "--", "rallycache", "doctor"], app, {
+      ...env,
+      FFPROBE_PATH: path.join(app, "node_modules", "@ffprobe-installer", `${process.platform}-${process.arch}`, "ffprobe")
+    })
+    expect(bundled.stdout).toMatch(/^ffprobe .*\n\s+set by FFPROBE_PATH\n.*\n\s+lacks: .*cannot read MPEG-TS \(crashed: SIGSEGV\)/m)
   }, 120_000)
 })

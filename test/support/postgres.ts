@@ -15,8 +15,8 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 
-/** Where Debian's package puts the server binaries; `POSTGRES_BIN` overrides it. */
-export const binDir = process.env["POSTGRES_BIN"] ?? "/usr/lib/postgresql/15/bin"
+/** Where Debian's package puts the server binaries; `PG_BIN` overrides it. */
+export const binDir = process.env["PG_BIN"] ?? "/usr/lib/postgresql/15/bin"
 
 export interface Postgres {
   readonly url: string
@@ -26,7 +26,7 @@ export interface Postgres {
 }
 
 export const missingMessage =
-  `PostgreSQL 15 not found in ${binDir}: install Debian's postgresql package (apt-get install -y postgresql) or set POSTGRES_BIN`
+  `PostgreSQL 15 not found in ${binDir}: install Debian's postgresql package (apt-get install -y postgresql) or set PG_BIN`
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0
 

@@ -6,16 +6,12 @@
  * every call to the runner owning the video, and it serves the clip files
  * from the cache folder the runners share.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { HttpServer } from "@effect/platform"
 import { ClusterRunner, Tracing } from "@rallycache/cluster"
 import { Cause, Config, Console, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
-import * as Http from "node:http"
 import { parseArgs } from "node:util"
-import { PlayerAssets } from "../../http-server/src/Player.js"
-import { Prometheus } from "../../http-server/src/Prometheus.js"
-import * as Server from "../../http-server/src/Server.js"
+import * as App from "../../http-server/src/App.js"
 
 const usage = "usage: pnpm --filter cluster-example front -- [--port N] [--host H] [--database-url URL] [--media-root DIR]"
 
@@ -43,31 +39,6 @@ if (args.help === true) {
   process.exit(0)
 }
 
-/**
- * The HTTP example's layer with the cluster in place of the local engine.
- */
-const layer = (options: {
-  readonly databaseUrl: string
-  readonly failoverAfter: Duration.Duration
-  readonly port: number
-  readonly host: string
-  readonly mediaRoot?: string | undefined
-}) => {
-  const server = Http.createServer()
-  const support = Layer.mergeAll(
-    Server.Videos.layer,
-    Server.ServerConfig.layerConfig(options.mediaRoot === undefined ? {} : { mediaRoot: options.mediaRoot }),
-    PlayerAssets.layer,
-    Prometheus.layer("rallycache-front"),
-    Layer.succeed(Server.NodeServer, server)
-  )
-  return Server.layer.pipe(
-    Layer.provideMerge(support),
-    Layer.provideMerge(NodeHttpServer.layer(() => server, { port: options.port, host: options.host })),
-    Layer.provideMerge(ClusterRunner.layerClient({ databaseUrl: options.databaseUrl, failoverAfter: options.failoverAfter }))
-  )
-}
-
 /** Spans to an OTLP/HTTP collector when `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. */
 const tracing = Layer.unwrapEffect(
   Config.option(Config.string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")).pipe(
@@ -88,7 +59,13 @@ const program = Effect.gen(function*() {
     const url = address._tag === "TcpAddress" ? `http://${address.hostname}:${address.port}/` : address.path
     yield* Effect.logInfo("front listening").pipe(Effect.annotateLogs({ url }))
     return yield* Effect.never
-  }).pipe(Effect.provide(layer({ databaseUrl, failoverAfter, port, host, mediaRoot: args["media-root"] })))
+  }).pipe(
+    Effect.provide(App.layerWithEngine(ClusterRunner.layerClient({ databaseUrl, failoverAfter }), {
+      port,
+      host,
+      server: args["media-root"] === undefined ? {} : { mediaRoot: args["media-root"] }
+    }))
+  )
 })
 
 program.pipe(

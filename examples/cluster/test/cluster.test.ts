@@ -112,13 +112,20 @@ describe("cluster of runner processes", () => {
 
     const survivors = cluster.runners.filter((runner) => runner !== victim)
     await Promise.all(busy.map((video) => view(video, [0, 1])))
-    for (const video of victimVideos) {
-      const owner = survivors.find((runner) => entityOwners([runner], video.id).length === 1)
-      expect(owner, `${video.id} taken over`).toBeDefined()
-    }
-    // Within the configured expiry, plus the start of the new entity and the
-    // retries of the front (measured in the bench, bounded loosely here).
-    expect(Date.now() - killedAt).toBeLessThan((failoverSeconds + 30) * 1000)
+    // Each of the victim's videos restarted on a survivor: when, after the kill.
+    const takeovers = victimVideos.map((video) => {
+      const started = survivors.flatMap((runner) =>
+        runner.lines.filter((line) =>
+          line.message === "video entity started" && line.annotations["videoId"] === video.id && line.at >= killedAt
+        )
+      )
+      expect(started.length, `${video.id} taken over`).toBeGreaterThan(0)
+      return Math.min(...started.map((line) => line.at)) - killedAt
+    })
+    console.log(`takeover after SIGKILL: ${takeovers.map((ms) => `${ms} ms`).join(", ")} (failover ${failoverSeconds} s)`)
+    // The lock expiry, then at most a few assignment refreshes (a quarter of
+    // it each) and the front's next retry; slack for a loaded 2-core machine.
+    for (const ms of takeovers) expect(ms).toBeLessThan(failoverSeconds * 1000 * 2 + 5_000)
     expect(watch.doubles).toEqual([])
     for (const file of filesUnder(Path.join(cluster.cacheDir, "clips"))) expect(validClip(file), file).toBe(true)
     cluster.runners.splice(cluster.runners.indexOf(victim), 1)

@@ -20,6 +20,8 @@ const node = (file: string) => [process.execPath, ["--import", "tsx", Path.join(
 export interface LogLine {
   readonly message: string
   readonly annotations: Record<string, unknown>
+  /** Epoch milliseconds, from the logger. */
+  readonly at: number
 }
 
 /** A started process and the log lines it has printed so far. */
@@ -37,11 +39,12 @@ export class Proc {
       buffer = parts.pop()!
       for (const part of parts) {
         try {
-          const json = JSON.parse(part) as { message: unknown; annotations?: Record<string, unknown> }
+          const json = JSON.parse(part) as { message: unknown; annotations?: Record<string, unknown>; timestamp?: string }
           const message = Array.isArray(json.message) ? json.message.join(" ") : String(json.message)
-          this.lines.push({ message, annotations: json.annotations ?? {} })
+          const at = json.timestamp === undefined ? Date.now() : Date.parse(json.timestamp)
+          this.lines.push({ message, annotations: json.annotations ?? {}, at })
         } catch {
-          this.lines.push({ message: part, annotations: {} })
+          this.lines.push({ message: part, annotations: {}, at: Date.now() })
         }
       }
       this.notify()

@@ -150,6 +150,19 @@ export class BodyTooLarge extends Schema.TaggedError<BodyTooLarge>()("BodyTooLar
 }
 
 /**
+ * A JSON request without a `Content-Length` (a chunked body): its size must
+ * be known before it is read.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LengthRequired extends Schema.TaggedError<LengthRequired>()("LengthRequired", {}) {
+  override get message(): string {
+    return "the request has no Content-Length (send the JSON body with its length, not chunked)"
+  }
+}
+
+/**
  * A request body that is not JSON.
  *
  * @since 0.1.0
@@ -180,25 +193,31 @@ export class ClipTimeout extends Schema.TaggedError<ClipTimeout>()("ClipTimeout"
 }
 
 /**
- * The JSON body of the request decoded with `schema`, read only up to
- * `maxJsonBytes`: a larger declared `Content-Length` is refused before any
- * byte is read, and a chunked body stops being read at the limit.
+ * The JSON body of the request decoded with `schema`, read only when its
+ * declared `Content-Length` is at most `maxJsonBytes`: a larger one is
+ * refused (413) before any byte is read, and a body of unknown length
+ * (chunked) too (411), since stopping it midway would cut the connection
+ * before the answer.
  *
  * @since 0.1.0
  * @category requests
  */
 export const bodyJson = <A, I>(
   schema: Schema.Schema<A, I>
-): Effect.Effect<A, BodyTooLarge | InvalidBody | Errors.InvalidInput, HttpServerRequest.HttpServerRequest> =>
+): Effect.Effect<
+  A,
+  BodyTooLarge | LengthRequired | InvalidBody | Errors.InvalidInput,
+  HttpServerRequest.HttpServerRequest
+> =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const declared = request.headers["content-length"]
-    if (declared !== undefined && Number(declared) > maxJsonBytes) return yield* new BodyTooLarge({ limit: maxJsonBytes })
+    if (declared === undefined) return yield* new LengthRequired()
+    if (!(Number(declared) <= maxJsonBytes)) return yield* new BodyTooLarge({ limit: maxJsonBytes })
+    // Node holds the body to its declared length; the limit is a second guard.
     const text = yield* request.text.pipe(
       HttpIncomingMessage.withMaxBodySize(Option.some(maxJsonBytes)),
-      Effect.mapError((error) =>
-        /maxBytes/.test(String(error.cause)) ? new BodyTooLarge({ limit: maxJsonBytes }) : new InvalidBody()
-      )
+      Effect.mapError(() => new InvalidBody())
     )
     const json = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => new InvalidBody() })
     return yield* Either.match(Domain.decodeInput(schema, json, "body"), {
@@ -247,6 +266,7 @@ export const statusOf: Readonly<Record<string, number>> = {
   SourceNotFound: 404,
   UnknownVideo: 404,
   RallyNotFound: 404,
+  LengthRequired: 411,
   BodyTooLarge: 413,
   SourceUnreadable: 422,
   NotMediaFile: 422,
@@ -271,7 +291,7 @@ export const handleErrors = <R>(
       const status = statusOf[tag]
       if (status !== undefined) {
         // A client still sending a refused body is told to stop.
-        const headers: Record<string, string> = status === 413 ? { connection: "close" } : {}
+        const headers: Record<string, string> = status === 411 || status === 413 ? { connection: "close" } : {}
         return Effect.succeed(errorResponse(status, tag, message.split("\n")[0] ?? tag, headers))
       }
       return Effect.logError("request failed", error).pipe(

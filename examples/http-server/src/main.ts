@@ -13,7 +13,7 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Errors } from "@rallycache/core"
+import { type Domain, Errors } from "@rallycache/core"
 import { NodeRallyCache, RalliesFile, SampleVideo } from "@rallycache/node"
 import { Cause, Config, Console, Effect, Exit, Option } from "effect"
 import { HttpServer } from "@effect/platform"
@@ -25,10 +25,13 @@ import * as Videos from "./Videos.js"
 const userDir = process.env["INIT_CWD"] ?? process.cwd()
 const fromUser = (path: string) => NodePath.resolve(userDir, path)
 
-const port = Options.integer("port").pipe(
+const port = Options.text("port").pipe(
   Options.withDescription("Port to listen on (default: PORT, else a free port)"),
-  Options.withFallbackConfig(Config.integer("PORT")),
-  Options.filterMap((n) => n >= 0 && n < 65536 ? Option.some(n) : Option.none(), "--port is 0 to 65535"),
+  Options.withFallbackConfig(Config.string("PORT")),
+  Options.filterMap(
+    (text) => /^\d{1,5}$/.test(text) && Number(text) < 65536 ? Option.some(Number(text)) : Option.none(),
+    "--port (or PORT) must be a number from 0 to 65535"
+  ),
   Options.optional
 )
 const host = Options.text("host").pipe(
@@ -38,7 +41,7 @@ const host = Options.text("host").pipe(
 )
 const cacheDir = Options.text("cache-dir").pipe(
   Options.withDescription("Where clips are kept (default: RALLYCACHE_CACHE_DIR, else the user cache folder)"),
-  Options.filterMap((dir) => dir.trim() === "" ? Option.none() : Option.some(dir), "--cache-dir is empty"),
+  Options.filterMap((dir) => dir.trim() === "" ? Option.none() : Option.some(dir), "--cache-dir is empty (pass a folder, or leave it out for the default)"),
   Options.optional
 )
 const mediaRoot = Options.text("media-root").pipe(
@@ -75,9 +78,9 @@ const command = Command.make(
   "http-server",
   { port, host, cacheDir, mediaRoot, video, rallies, demo, runtimeMetrics },
   (args) => {
-    const openAtStart = Effect.gen(function*() {
-      if (args.demo) return Option.some((yield* openDemo(args.cacheDir)).source.id)
-      if (Option.isNone(args.video)) return Option.none<string>()
+    // Checked before the server starts: bad input is one line and exit 2.
+    const startup = Effect.gen(function*() {
+      if (args.demo || Option.isNone(args.video)) return Option.none()
       if (Option.isNone(args.rallies)) {
         return yield* new Errors.InvalidInput({
           field: "--video",
@@ -86,35 +89,39 @@ const command = Command.make(
         })
       }
       const file = yield* RalliesFile.read(fromUser(args.rallies.value), { hint: "check the --rallies path" })
-      const opened = yield* Videos.openVideo({
-        path: fromUser(args.video.value),
-        rallies: file.rallies,
-        id: file.videoId
+      return Option.some({ path: fromUser(args.video.value), file })
+    })
+    const openAtStart = (video: Option.Option<{ readonly path: string; readonly file: Domain.RalliesFile }>) =>
+      Effect.gen(function*() {
+        if (args.demo) return Option.some((yield* openDemo(args.cacheDir)).source.id)
+        if (Option.isNone(video)) return Option.none<string>()
+        const { file, path } = video.value
+        const opened = yield* Videos.openVideo({ path, rallies: file.rallies, id: file.videoId })
+        return Option.some(opened.source.id)
       })
-      return Option.some(opened.source.id)
-    })
-    const program = Effect.gen(function*() {
-      const server = yield* HttpServer.HttpServer
-      const address = server.address
-      const base = address._tag === "TcpAddress"
-        ? `http://${
-          address.hostname === "0.0.0.0" || address.hostname === "::" ? "localhost" : address.hostname
-        }:${address.port}/`
-        : `unix:${address.path}`
-      const opened = yield* openAtStart
-      yield* Console.log(`rallycache http-server listening on ${base}`)
-      if (Option.isSome(opened)) yield* Console.log(`player: ${base}?video=${encodeURIComponent(opened.value)}`)
-      else {
-        yield* Console.log(
-          `no video opened: register one under ${
-            fromUser(Option.getOrElse(args.mediaRoot, () => userDir))
-          } from the page, or start with --demo`
-        )
-      }
-      return yield* Effect.never
-    })
-    return program.pipe(
-      Effect.provide(App.layer({
+    const program = (video: Option.Option<{ readonly path: string; readonly file: Domain.RalliesFile }>) =>
+      Effect.gen(function*() {
+        const server = yield* HttpServer.HttpServer
+        const address = server.address
+        const base = address._tag === "TcpAddress"
+          ? `http://${
+            address.hostname === "0.0.0.0" || address.hostname === "::" ? "localhost" : address.hostname
+          }:${address.port}/`
+          : `unix:${address.path}`
+        const opened = yield* openAtStart(video)
+        yield* Console.log(`rallycache http-server listening on ${base}`)
+        if (Option.isSome(opened)) yield* Console.log(`player: ${base}?video=${encodeURIComponent(opened.value)}`)
+        else {
+          yield* Console.log(
+            `no video opened: register one under ${
+              fromUser(Option.getOrElse(args.mediaRoot, () => userDir))
+            } from the page, or start with --demo`
+          )
+        }
+        return yield* Effect.never
+      })
+    return Effect.flatMap(startup, (video) =>
+      program(video).pipe(Effect.provide(App.layer({
         port: Option.getOrUndefined(args.port),
         host: Option.getOrUndefined(args.host),
         cacheDir: Option.getOrUndefined(Option.map(args.cacheDir, fromUser)),
@@ -122,8 +129,7 @@ const command = Command.make(
           mediaRoot: fromUser(Option.getOrElse(args.mediaRoot, () => userDir)),
           runtimeMetrics: args.runtimeMetrics
         }
-      }))
-    )
+      }))))
   }
 ).pipe(Command.withDescription("The rallycache clip service and its player page"))
 

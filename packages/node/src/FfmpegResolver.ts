@@ -242,9 +242,16 @@ const best = (
 const fromEnv = (
   tool: "ffmpeg" | "ffprobe",
   envVar: string,
-  path: string
+  path: string,
+  cacheFile: string | undefined
 ): Effect.Effect<Binary, FfmpegNotFound, CommandExecutor.CommandExecutor> =>
-  check({ path, source: "env" }).pipe(
+  Effect.suspend(() => {
+    // Measured before and unchanged since: known to run, no need to start it.
+    const entry = ensureExecutable(path) ? Probe.known(tool, path, cacheFile) : undefined
+    return entry !== undefined
+      ? Effect.succeed<Binary>({ path, source: "env", version: entry.version })
+      : check({ path, source: "env" })
+  }).pipe(
     Effect.mapError((reason) => new FfmpegNotFound({ tool, tried: [reason], envVar }))
   )
 
@@ -287,7 +294,7 @@ export const resolveWith = (
     }).pipe(Effect.orElseSucceed(() => ({ ffmpeg: Option.none<string>(), ffprobe: Option.none<string>() })))
 
     const ffmpeg = Option.isSome(env.ffmpeg)
-      ? yield* fromEnv("ffmpeg", "FFMPEG_PATH", env.ffmpeg.value)
+      ? yield* fromEnv("ffmpeg", "FFMPEG_PATH", env.ffmpeg.value, options.cacheFile)
       : yield* best("ffmpeg", [
         fromPackage("ffmpeg-static", "ffmpeg-static"),
         fromPackage("@ffmpeg-installer/ffmpeg", "@ffmpeg-installer/ffmpeg"),
@@ -296,7 +303,7 @@ export const resolveWith = (
       ], (candidate) => candidate.path, options.cacheFile)
 
     const ffprobe = Option.isSome(env.ffprobe)
-      ? yield* fromEnv("ffprobe", "FFPROBE_PATH", env.ffprobe.value)
+      ? yield* fromEnv("ffprobe", "FFPROBE_PATH", env.ffprobe.value, options.cacheFile)
       : yield* best("ffprobe", [
         Option.isSome(env.ffmpeg)
           ? Option.some<Candidate>({
