@@ -176,5 +176,5 @@ describe("disk faults (ENOSPC / EIO)", () => {
       expect(totals.recoveryFailures, "failures after the fault cleared").toEqual([])
       expect(faults.total).toBeGreaterThan(0)
       NodeFs.rmSync(cacheDir, { recursive: true, force: true })
-    }), { timeout: size(240_000, 1_200_000) })
+    }), { timeout: size(600_000, 1_800_000) })
 })
