@@ -284,6 +284,41 @@ describe("FileSystemCacheStore", () => {
       yield* b.close
     }).pipe(Effect.provide(services())))
 
+  it.effect("the background sweep checks what it found again under the index lock: a commit after its listing is kept", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const dirs = FileSystemCacheStore.layout(cacheDir)
+      const a = yield* open({ cacheDir })
+      for (const i of [1, 2, 3]) yield* put(a.store, keyOf(i), 100 * i)
+      yield* a.close
+      // The sweep's listing of clips/ misses clip 1 (as if committed after the listing), and its
+      // first stat of clip 2 sees another size (as if replaced meanwhile); clip 3 really is gone.
+      Fs.rmSync(a.store.pathOf(keyOf(3)))
+      let staleStat = true
+      const fs: FileSystemCacheStore.SyncFs = {
+        ...Fs,
+        readdirSync: ((path: Fs.PathLike, options?: unknown) => {
+          const names = (Fs.readdirSync as (p: Fs.PathLike, o?: unknown) => Array<string>)(path, options)
+          return path === dirs.clips ? names.filter((name) => name !== `${keyOf(1)}.mp4`) : names
+        }) as typeof Fs.readdirSync,
+        statSync: ((path: Fs.PathLike, options?: Fs.StatSyncOptions) => {
+          const stat = Fs.statSync(path, options)
+          if (staleStat && path === a.store.pathOf(keyOf(2)) && stat !== undefined) {
+            staleStat = false
+            return { ...stat, size: 1 }
+          }
+          return stat
+        }) as typeof Fs.statSync
+      }
+      const b = yield* open({ cacheDir, fs, reconcile: "background" })
+      const found = yield* b.store.reconciled
+      expect(found.dropped.map((d) => d.key)).toEqual([keyOf(3)])
+      expect(staleStat).toBe(false)
+      expect((yield* b.store.list).map((e) => e.key).sort()).toEqual([keyOf(1), keyOf(2)].sort())
+      expect(Fs.statSync(b.store.pathOf(keyOf(2))).size).toBe(200)
+      yield* b.close
+    }).pipe(Effect.provide(services())))
+
   it.effect("the quick validation of a lookup finds a truncated clip, drops it and reports it", () =>
     Effect.gen(function*() {
       const cacheDir = tempDir()

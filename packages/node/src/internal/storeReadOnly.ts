@@ -12,7 +12,7 @@
  */
 import * as NodeFs from "node:fs"
 import type { CacheStore, Domain } from "@rallycache/core"
-import { Config, Errors, Metrics, Policy } from "@rallycache/core"
+import { Config, Errors, Eviction, Metrics } from "@rallycache/core"
 import { Clock, Duration, Effect, Option } from "effect"
 import type { Scope } from "effect"
 import type { FileSystemCacheStoreShape, StartupReport } from "./store.js"
@@ -82,7 +82,7 @@ export const makeReadOnly = (
           try {
             Journal.refresh(fs, dirs.journal, index)
             const entry = index.entries.get(key)
-            if (entry === undefined || Policy.isExpired(entry, maxAgeMillis, now)) return Option.none()
+            if (entry === undefined || Eviction.isExpired(entry, maxAgeMillis, now)) return Option.none()
             const stat = fs.statSync(pathOf(key), { throwIfNoEntry: false })
             return stat?.size === entry.sizeBytes ? Option.some(entry) : Option.none()
           } catch {
@@ -97,6 +97,7 @@ export const makeReadOnly = (
       flush: Effect.void,
       pathOf,
       lookup,
+      has: (key: Domain.CacheKey) => Effect.sync(() => index.entries.has(key)),
       touch: () => Effect.void,
       reserve: () => readOnly("reserve"),
       commit: () => readOnly("commit"),
