@@ -6,11 +6,11 @@
 //   chromium    the browser test of the HTTP example (or set CHROMIUM_PATH)
 //   ffmpeg      a full ffmpeg/ffprobe on PATH: the bundled static builds lack
 //               encoders and muxers the media tests cover
-//   postgresql  the cluster tests start a real server from POSTGRES_BIN
+//   postgresql  the cluster tests start a real server from PG_BIN
 //               (default /usr/lib/postgresql/15/bin) as the `postgres` user
 //   procps      `ps`, with which the process tests find child processes
 //
-// `pnpm test` runs it first; `pnpm setup` runs it alone. It does nothing when
+// `pnpm test` runs it first; `pnpm test:setup` runs it alone. It does nothing when
 // everything is present.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -40,7 +40,7 @@ const isExecutable = (file) => {
   }
 }
 
-const postgresBin = env.POSTGRES_BIN ?? "/usr/lib/postgresql/15/bin"
+const postgresBin = env.PG_BIN ?? "/usr/lib/postgresql/15/bin"
 
 /** What the tests need: how to tell it is there, and the Debian package that provides it. */
 const requirements = [

@@ -1,10 +1,10 @@
 /**
- * rallycache benchmark suite: `pnpm bench [--quick] [--json] [--only name]`.
+ * rallycache benchmark suite: `pnpm bench [--quick] [--json | --markdown] [--only name]`.
  *
  * Every figure is measured beside its baseline in the same run and
  * reported with their ratio, because these machines are noisy. The table
- * (or, with `--json`, one JSON object) goes to stdout; progress goes to
- * stderr.
+ * (or, with `--json`, one JSON object; with `--markdown`, the README
+ * tables) goes to stdout; progress goes to stderr.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -17,11 +17,14 @@ import type { Fixture } from "./lib/fixture.js"
 import { ensureFixture, fullSpec, quickSpec } from "./lib/fixture.js"
 import { log } from "./lib/log.js"
 import { currentLoad, describeMachine, machine } from "./lib/machine.js"
+import { renderMarkdown } from "./lib/markdown.js"
 import { renderJson, renderTable } from "./lib/table.js"
+import { clusterScenario } from "./scenarios/cluster.js"
 import { exportScenario } from "./scenarios/export.js"
 import { matchScenario } from "./scenarios/match.js"
 import { navigationScenario } from "./scenarios/navigation.js"
 import { preloadScenario } from "./scenarios/preload.js"
+import { preloadLiveScenario } from "./scenarios/preloadLive.js"
 import { readyScenario } from "./scenarios/ready.js"
 import { queueScenario } from "./scenarios/queue.js"
 import { storeIndexScenario } from "./scenarios/storeIndex.js"
@@ -32,22 +35,26 @@ const scenarios: ReadonlyArray<Scenario> = [
   matchScenario,
   readyScenario,
   preloadScenario,
+  preloadLiveScenario,
   queueScenario,
-  storeIndexScenario
+  storeIndexScenario,
+  clusterScenario
 ]
 
 interface Args {
   readonly json: boolean
+  readonly markdown: boolean
   readonly quick: boolean
   readonly only: ReadonlyArray<string>
   readonly keepTemp: boolean
 }
 
-const usage = `usage: pnpm bench [--quick] [--json] [--only <scenario>[,<scenario>...]] [--keep-temp]
+const usage = `usage: pnpm bench [--quick] [--json | --markdown] [--only <scenario>[,<scenario>...]] [--keep-temp]
 scenarios: ${scenarios.map((s) => s.name).join(", ")}`
 
 const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let json = false
+  let markdown = false
   let quick = false
   let keepTemp = false
   const only: Array<string> = []
@@ -55,6 +62,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     const arg = argv[i]!
     if (arg === "--") continue
     else if (arg === "--json") json = true
+    else if (arg === "--markdown") markdown = true
     else if (arg === "--quick") quick = true
     else if (arg === "--keep-temp") keepTemp = true
     else if (arg === "--only" || arg.startsWith("--only=")) {
@@ -69,7 +77,8 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   for (const name of only) {
     if (!scenarios.some((s) => s.name === name)) throw new Error(`unknown scenario ${JSON.stringify(name)}\n${usage}`)
   }
-  return { json, quick, only, keepTemp }
+  if (json && markdown) throw new Error(`--json and --markdown exclude each other\n${usage}`)
+  return { json, markdown, quick, only, keepTemp }
 }
 
 const main = async (): Promise<number> => {
@@ -122,6 +131,8 @@ const main = async (): Promise<number> => {
   const report = { machine: host, quick: args.quick, durationMs, loadAtEnd, figures, errors }
   if (args.json) {
     process.stdout.write(`${renderJson(report)}\n`)
+  } else if (args.markdown) {
+    process.stdout.write(`${renderMarkdown(report)}\n`)
   } else {
     process.stdout.write(
       `rallycache bench (${args.quick ? "quick" : "full"}), ${describeMachine(host)}, ${loadAtEnd} at end, ${(durationMs / 1000).toFixed(0)} s\n\n${renderTable(figures)}\n`

@@ -23,7 +23,7 @@ const fake = (file: string, body = "exit 0") => {
 
 const run = () => {
   const result = spawnSync(process.execPath, [script], {
-    env: { PATH: bin, POSTGRES_BIN: pg, HOME: dir },
+    env: { PATH: bin, PG_BIN: pg, HOME: dir },
     encoding: "utf8"
   })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }

@@ -585,6 +585,8 @@ export const reloadCheck = (cacheDir: string, bins: FfmpegResolver.FfmpegShape) 
       Effect.provide(Layer.mergeAll(CoreConfig.CacheConfig.layer(), CacheEvent.CacheEvents.layer(), Metrics.layer)),
       Effect.orDie
     )
+    // The check of every clip against the index runs after the open, in the background: wait for it.
+    const reconciled = yield* Effect.orDie(store.reconciled)
     const entries = yield* Effect.orDie(store.list)
     const bad: Array<string> = []
     for (const entry of entries) {
@@ -601,7 +603,7 @@ export const reloadCheck = (cacheDir: string, bins: FfmpegResolver.FfmpegShape) 
     const known = new Set(entries.map((e) => `${e.key}.mp4`))
     return {
       entries: entries.length,
-      dropped: store.startup.dropped.length,
+      dropped: store.startup.dropped.length + reconciled.dropped.length,
       removedTemp: store.startup.removedTemp,
       skippedLines: store.startup.skippedLines,
       bad,

@@ -10,6 +10,8 @@ import type { Reporter, TestModule } from "vitest/node"
  */
 const sharedByTheRun = new Set(["rallycache-fixtures", "rallycache-reliability-figures.jsonl"])
 
+const count = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`
+
 /** A temp folder a test made and did not remove. */
 const isLeftover = (name: string): boolean => name.startsWith("rallycache-") && !sharedByTheRun.has(name)
 
@@ -64,8 +66,8 @@ export default class SummaryReporter implements Reporter {
     }
     const leftovers = this.leftovers()
     const extra = [
-      unhandledErrors.length > 0 ? `${unhandledErrors.length} unhandled errors` : undefined,
-      leftovers.length > 0 ? `${leftovers.length} temp folders left` : undefined
+      unhandledErrors.length > 0 ? count(unhandledErrors.length, "unhandled error", "unhandled errors") : undefined,
+      leftovers.length > 0 ? `${count(leftovers.length, "temp folder", "temp folders")} left` : undefined
     ].filter((part) => part !== undefined)
     if (leftovers.length > 0) {
       process.exitCode = 1

@@ -6,7 +6,8 @@
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import type { Config as CacheConfig } from "@rallycache/core"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import type { Config as CacheConfig, RallyCache } from "@rallycache/core"
 import { NodeRallyCache } from "@rallycache/node"
 import { Config, Effect, Layer } from "effect"
 import * as Http from "node:http"
@@ -39,6 +40,28 @@ export interface Options {
  * @category layers
  */
 export const layer = (options: Options = {}) =>
+  compose(
+    options,
+    NodeRallyCache.layer({
+      ...options.cache,
+      ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir })
+    })
+  )
+
+/**
+ * The same service over another `RallyCache` (for example a cluster front's,
+ * in `examples/cluster`): `cacheDir` and `cache` do not apply.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithEngine = <E>(engine: Layer.Layer<RallyCache.RallyCache, E>, options: Options = {}) =>
+  compose(options, Layer.merge(engine, NodeContext.layer))
+
+const compose = <A, E>(
+  options: Options,
+  cache: Layer.Layer<A | RallyCache.RallyCache | NodeContext.NodeContext, E>
+) =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const port = options.port ?? (yield* Config.integer("PORT").pipe(Config.withDefault(0)))
     const host = options.host ?? (yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1")))
@@ -51,10 +74,6 @@ export const layer = (options: Options = {}) =>
       Layer.succeed(NodeServer, server),
       Layer.effectDiscard(Clips.registerMetrics)
     )
-    const cache = NodeRallyCache.layer({
-      ...options.cache,
-      ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir })
-    })
     return Server.layer.pipe(
       Layer.provideMerge(support),
       Layer.provideMerge(NodeHttpServer.layer(() => server, { port, host })),

@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Layer, PubSub, Schema, Stream } from "effect"
 import type { Scope } from "effect"
-import { CacheKey, Clip, EvictionReason, Priority, VideoId } from "./Domain.js"
+import { CacheKey, Clip, EvictionReason, ExportMode, Priority, VideoId } from "./Domain.js"
 
 const Job = {
   key: CacheKey,
@@ -44,6 +44,19 @@ export class JobCancelled extends Schema.TaggedClass<JobCancelled>()("JobCancell
 }) {}
 /** @since 0.1.0 */
 export class ClipReady extends Schema.TaggedClass<ClipReady>()("ClipReady", { clip: Clip, exportMs: Schema.Number }) {}
+/**
+ * The exporter could not cut this clip in the requested mode and cut it in
+ * `to` instead (e.g. an `exact` clip whose streams do not fit mp4 is cut
+ * `accurate`). Published just before its `ClipReady`.
+ *
+ * @since 0.1.0
+ */
+export class ExportFellBack extends Schema.TaggedClass<ExportFellBack>()("ExportFellBack", {
+  ...Job,
+  from: ExportMode,
+  to: ExportMode,
+  reason: Schema.String
+}) {}
 /** @since 0.1.0 */
 export class JobFailed extends Schema.TaggedClass<JobFailed>()("JobFailed", {
   ...Job,
@@ -73,6 +86,7 @@ export const CacheEvent = Schema.Union(
   JobProgress,
   JobCancelled,
   ClipReady,
+  ExportFellBack,
   JobFailed,
   Evicted,
   EntryInvalid

@@ -12,7 +12,7 @@
  */
 import type { Effect, Option, Scope } from "effect"
 import { Context } from "effect"
-import type { CacheKey, EvictionReason, ExportMode, Priority, ValidationStatus, VideoId } from "./Domain.js"
+import type { CacheKey, Container, EvictionReason, ExportMode, Priority, ValidationStatus, VideoId } from "./Domain.js"
 import { CacheEntry } from "./Domain.js"
 import type { CacheIOError } from "./Errors.js"
 
@@ -50,6 +50,9 @@ export interface NewEntry {
   readonly mode: ExportMode
   readonly clipStart: number
   readonly clipEnd: number
+  readonly firstFrame?: number | undefined
+  readonly leadIn?: number | undefined
+  readonly container?: Container | undefined
   readonly sizeBytes: number
   readonly priority: Priority
 }
@@ -69,6 +72,9 @@ export const makeEntry = (id: string, key: CacheKey, input: NewEntry, now: numbe
     mode: input.mode,
     clipStart: input.clipStart,
     clipEnd: input.clipEnd,
+    ...(input.firstFrame === undefined ? {} : { firstFrame: input.firstFrame }),
+    ...(input.leadIn === undefined ? {} : { leadIn: input.leadIn }),
+    ...(input.container === undefined ? {} : { container: input.container }),
     createdAt: now,
     accessedAt: now,
     sizeBytes: input.sizeBytes,

@@ -76,12 +76,33 @@ export const priorityRank = (priority: Priority): number => priority === "high" 
  * How a rally is cut.
  *
  * - `copy`: stream copy, about 20 ms, but the clip starts at the keyframe at
- *   or before the rally's start (up to one GOP early).
+ *   or before the rally's start (up to one GOP early), and every player
+ *   shows that lead-in.
+ * - `exact`: stream copy from the same keyframe, with an mp4 edit list that
+ *   hides the lead-in and the frames past the rally's end: players that
+ *   honour edit lists present the rally's first frame first, at the cost of
+ *   a copy. Sources whose streams do not fit mp4 fall back to `accurate`.
  * - `accurate`: re-encoded from the exact frame, seconds per clip.
  *
  * @since 0.1.0
  */
-export const ExportMode = Schema.Literal("copy", "accurate")
+export const ExportMode = Schema.Literal("copy", "exact", "accurate")
+
+/**
+ * Every export mode.
+ *
+ * @since 0.1.0
+ */
+export const exportModes: ReadonlyArray<ExportMode> = ExportMode.literals
+
+/**
+ * The clip's container, chosen from the source's streams.
+ *
+ * @since 0.1.0
+ */
+export const Container = Schema.Literal("mp4", "mkv", "webm")
+/** @since 0.1.0 */
+export type Container = typeof Container.Type
 /** @since 0.1.0 */
 export type ExportMode = typeof ExportMode.Type
 
@@ -160,6 +181,12 @@ export class CacheEntry extends Schema.Class<CacheEntry>("CacheEntry")({
   /** Where the clip really starts and ends in the source, in seconds. */
   clipStart: Schema.Number,
   clipEnd: Schema.Number,
+  /** Source time of the first frame a player presents (differs from `clipStart` when an edit list hides a lead-in). */
+  firstFrame: Schema.optional(Schema.Number),
+  /** Seconds stored before `firstFrame` and hidden by the edit list (0 when nothing is hidden). */
+  leadIn: Schema.optional(Schema.Number),
+  /** The clip's container; absent means mp4. */
+  container: Schema.optional(Container),
   createdAt: EpochMillis,
   accessedAt: EpochMillis,
   sizeBytes: Schema.Int.pipe(Schema.nonNegative()),
@@ -185,6 +212,12 @@ export class Clip extends Schema.Class<Clip>("Clip")({
   /** Where the clip really begins and ends (copy mode may start up to one GOP early). */
   clipStart: Schema.Number,
   clipEnd: Schema.Number,
+  /** Source time of the first frame a player presents (exact mode: the rally's first frame). */
+  firstFrame: Schema.optional(Schema.Number),
+  /** Seconds stored before `firstFrame` and hidden by the clip's edit list. */
+  leadIn: Schema.optional(Schema.Number),
+  /** The clip's container; absent means mp4. */
+  container: Schema.optional(Container),
   sizeBytes: Schema.Int.pipe(Schema.nonNegative()),
   /** True when no export was needed to serve this request. */
   cached: Schema.Boolean

@@ -112,6 +112,22 @@ export class NotMediaFile extends Schema.TaggedError<NotMediaFile>()("NotMediaFi
 }
 
 /**
+ * A media file the project cannot cut: no video stream, encrypted, or a
+ * video codec that can be neither copied nor decoded. Refused when the
+ * video is opened, so nothing reaches the cache.
+ *
+ * @since 0.1.0
+ */
+export class UnsupportedSource extends Schema.TaggedError<UnsupportedSource>()("UnsupportedSource", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot cut ${this.path}: ${this.reason} (pass a video with an H.264, HEVC, VP9, AV1 or ProRes stream, not encrypted)`
+  }
+}
+
+/**
  * An export failed. `transient` says whether a retry may help: a process
  * killed by a signal, an I/O error, a full disk or a timeout are transient;
  * an ffmpeg that rejects its input is not.
@@ -182,6 +198,7 @@ export type ExportError =
   | SourceNotFound
   | SourceUnreadable
   | NotMediaFile
+  | UnsupportedSource
   | InvalidRally
   | ExportFailed
   | CacheIOError
@@ -195,6 +212,7 @@ export const ExportError = Schema.Union(
   SourceNotFound,
   SourceUnreadable,
   NotMediaFile,
+  UnsupportedSource,
   InvalidRally,
   ExportFailed,
   CacheIOError

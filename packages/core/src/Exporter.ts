@@ -10,8 +10,8 @@
  */
 import type { Effect, SubscriptionRef } from "effect"
 import { Context } from "effect"
-import type { ExportMode, Priority, Rally, SourceInfo, VideoSource } from "./Domain.js"
-import type { ExportError, NotMediaFile, SourceNotFound, SourceUnreadable } from "./Errors.js"
+import type { Container, ExportMode, Priority, Rally, SourceInfo, VideoSource } from "./Domain.js"
+import type { ExportError, NotMediaFile, SourceNotFound, SourceUnreadable, UnsupportedSource } from "./Errors.js"
 
 /**
  * One export to perform.
@@ -50,6 +50,17 @@ export interface ExportResult {
   readonly clipStart: number
   readonly clipEnd: number
   readonly sizeBytes: number
+  /** Source time of the first frame a player presents, when it differs from `clipStart`. */
+  readonly firstFrame?: number | undefined
+  /** Seconds stored before `firstFrame`, hidden by the clip's edit list. */
+  readonly leadIn?: number | undefined
+  /** The clip's container (default mp4). */
+  readonly container?: Container | undefined
+  /**
+   * Set when the requested mode could not be used for this clip and the
+   * exporter cut it in another mode instead (e.g. `exact` to `accurate`).
+   */
+  readonly fellBack?: { readonly to: ExportMode; readonly reason: string } | undefined
 }
 
 /**
@@ -71,7 +82,9 @@ export interface ExporterShape {
    */
   readonly settingsVersion: (mode: ExportMode) => string
   /** Fingerprint, duration and keyframe interval of a source (cached per source). */
-  readonly probe: (path: string) => Effect.Effect<SourceInfo, SourceNotFound | SourceUnreadable | NotMediaFile>
+  readonly probe: (
+    path: string
+  ) => Effect.Effect<SourceInfo, SourceNotFound | SourceUnreadable | NotMediaFile | UnsupportedSource>
   /** Cut one rally. */
   readonly export: (request: ExportRequest) => Effect.Effect<ExportResult, ExportError>
   /** Deep-check a clip's media (reads its packets, not only its header). */

@@ -39,7 +39,8 @@ import {
   RallyNotFound,
   SourceNotFound,
   SourceUnreadable,
-  UnknownVideo
+  UnknownVideo,
+  UnsupportedSource
 } from "./Errors.js"
 import type { QueueStatus } from "./ExportQueue.js"
 import type { MetricsSnapshot } from "./Metrics.js"
@@ -104,6 +105,7 @@ export const MetricsSnapshotSchema = Schema.Struct({
   exports: Schema.Number,
   exportFailures: Schema.Number,
   exportRetries: Schema.Number,
+  exportFallbacks: Schema.optional(Schema.Number),
   exportMs: Schema.Struct({
     count: Schema.Number,
     sum: Schema.Number,
@@ -169,7 +171,14 @@ void [_sameOpened, _sameStatus, _sameStatusBack, _sameStats, _sameStatsBack, _sa
  *
  * @since 0.1.0
  */
-export const OpenFailure = Schema.Union(InvalidInput, InvalidRally, SourceNotFound, SourceUnreadable, NotMediaFile)
+export const OpenFailure = Schema.Union(
+  InvalidInput,
+  InvalidRally,
+  SourceNotFound,
+  SourceUnreadable,
+  NotMediaFile,
+  UnsupportedSource
+)
 
 /**
  * What `GetClip` fails with: the video or rally is unknown, or its export
@@ -183,6 +192,7 @@ export const ClipFailure = Schema.Union(
   SourceNotFound,
   SourceUnreadable,
   NotMediaFile,
+  UnsupportedSource,
   InvalidRally,
   ExportFailed,
   CacheIOError,

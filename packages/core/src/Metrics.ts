@@ -33,6 +33,8 @@ export interface MetricsSnapshot {
   readonly exports: number
   readonly exportFailures: number
   readonly exportRetries: number
+  /** Clips cut in another mode than the one requested (e.g. exact to accurate). */
+  readonly exportFallbacks?: number | undefined
   readonly exportMs: { readonly count: number; readonly sum: number; readonly p50: number; readonly p99: number; readonly max: number }
   readonly validations: { readonly valid: number; readonly invalid: number; readonly successRate: number }
   readonly queue: QueueDepth
@@ -50,6 +52,8 @@ export interface MetricsShape {
   readonly miss: Effect.Effect<void>
   readonly exportSucceeded: (mode: ExportMode, priority: Priority, millis: number) => Effect.Effect<void>
   readonly exportFailed: (reason: string, willRetry: boolean) => Effect.Effect<void>
+  /** A clip requested in mode `from` was cut in mode `to` (see `CacheEvent.ExportFellBack`). */
+  readonly exportFellBack: (from: ExportMode, to: ExportMode) => Effect.Effect<void>
   readonly validation: (valid: boolean) => Effect.Effect<void>
   readonly queue: (depth: QueueDepth) => Effect.Effect<void>
   readonly usage: (bytes: number, entries: number) => Effect.Effect<void>
@@ -101,6 +105,11 @@ export const series = {
   ),
   /** Tagged `reason`. */
   exportFailures: Metric.counter("rallycache_export_failures_total", { incremental: true, description: "exports that failed for good" }),
+  /** Tagged `from` and `to` (modes). */
+  exportFallbacks: Metric.counter("rallycache_export_fallbacks_total", {
+    incremental: true,
+    description: "clips cut in another mode than the one requested (e.g. exact to accurate)"
+  }),
   /** Tagged `reason`. */
   exportRetries: Metric.counter("rallycache_export_retries_total", {
     incremental: true,
@@ -131,7 +140,7 @@ export interface MakeOptions {
 }
 
 const evictionReasons: ReadonlyArray<EvictionReason> = ["size", "age", "per-video", "invalid", "manual", "source-changed"]
-const modes: ReadonlyArray<ExportMode> = ["copy", "accurate"]
+const modes: ReadonlyArray<ExportMode> = ["copy", "exact", "accurate"]
 const priorityList: ReadonlyArray<Priority> = ["high", "normal", "low"]
 
 /**
@@ -173,6 +182,7 @@ export const quantile = (sorted: ReadonlyArray<number>, q: number): number =>
  * `rallycache_cache_hit_rate`, `rallycache_exports_total{mode,priority}`,
  * `rallycache_export_duration_ms{mode}` (histogram),
  * `rallycache_export_failures_total{reason}`, `rallycache_export_retries_total{reason}`,
+ * `rallycache_export_fallbacks_total{from,to}`,
  * `rallycache_validations_total{result}`, `rallycache_queue_depth{priority}`,
  * `rallycache_queue_running`, `rallycache_cache_bytes`, `rallycache_cache_entries`,
  * `rallycache_evictions_total{reason}`, `rallycache_heap_used_bytes`.
@@ -191,6 +201,7 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
     const exportMsHistogram = withInstance(series.exportMs)
     const failuresTotal = withInstance(series.exportFailures)
     const retriesTotal = withInstance(series.exportRetries)
+    const fallbacksTotal = withInstance(series.exportFallbacks)
     const validationsTotal = withInstance(series.validations)
     const queueDepth = withInstance(series.queueDepth)
     const queueRunning = withInstance(series.queueRunning)
@@ -230,6 +241,7 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
       exports: 0,
       exportFailures: 0,
       exportRetries: 0,
+      exportFallbacks: 0,
       exportMsCount: 0,
       exportMsSum: 0,
       exportMsMax: 0,
@@ -276,6 +288,11 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
           else state.exportFailures++
           return Metric.increment(Metric.tagged(willRetry ? retriesTotal : failuresTotal, "reason", reason))
         }),
+      exportFellBack: (from, to) =>
+        Effect.suspend(() => {
+          state.exportFallbacks++
+          return Metric.increment(Metric.tagged(Metric.tagged(fallbacksTotal, "from", from), "to", to))
+        }),
       validation: (valid) =>
         Effect.suspend(() => {
           if (valid) state.valid++
@@ -319,6 +336,7 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
           exports: state.exports,
           exportFailures: state.exportFailures,
           exportRetries: state.exportRetries,
+          exportFallbacks: state.exportFallbacks,
           exportMs: {
             count: state.exportMsCount,
             sum: state.exportMsSum,

@@ -32,7 +32,8 @@ import type {
   RallyNotFound,
   SourceNotFound,
   SourceUnreadable,
-  UnknownVideo
+  UnknownVideo,
+  UnsupportedSource
 } from "./Errors.js"
 import type { QueueStatus } from "./ExportQueue.js"
 import type { MetricsSnapshot } from "./Metrics.js"
@@ -97,7 +98,13 @@ export interface Stats {
 /**
  * @since 0.1.0
  */
-export type OpenError = InvalidInput | InvalidRally | SourceNotFound | SourceUnreadable | NotMediaFile
+export type OpenError =
+  | InvalidInput
+  | InvalidRally
+  | SourceNotFound
+  | SourceUnreadable
+  | NotMediaFile
+  | UnsupportedSource
 
 /**
  * @since 0.1.0

@@ -52,7 +52,11 @@ export interface ExportToOptions {
  */
 export const probe = (
   path: string
-): Effect.Effect<Domain.SourceInfo, Errors.SourceNotFound | Errors.SourceUnreadable | Errors.NotMediaFile, Exporter.Exporter> =>
+): Effect.Effect<
+  Domain.SourceInfo,
+  Errors.SourceNotFound | Errors.SourceUnreadable | Errors.NotMediaFile | Errors.UnsupportedSource,
+  Exporter.Exporter
+> =>
   Effect.flatMap(Exporter.Exporter, (exporter) => exporter.probe(NodePath.resolve(path)))
 
 const invalidOutput = (path: string, reason: string, fix: string) =>

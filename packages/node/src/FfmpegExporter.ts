@@ -8,7 +8,8 @@
  * - **accurate** mode: input seek and re-encode with libx264 + aac, frame-exact.
  *
  * Every export writes to `request.tempPath`, is fsynced and checked (by
- * default with ffprobe: streams present, duration within tolerance; see
+ * default in process, from the container's index: streams present with
+ * durations within tolerance, every sample inside the file; see
  * `verifyOutput`), and only then renamed to `request.outputPath`. A failed or interrupted export leaves
  * nothing at either path, and no ffmpeg behind it: interruption sends
  * SIGTERM, then SIGKILL after `killGrace`; on Linux ffmpeg also runs under
@@ -51,7 +52,7 @@ export interface Options {
   readonly crf?: number | undefined
   /** AAC bitrate of accurate mode. Default "128k". */
   readonly audioBitrate?: string | undefined
-  /** Niceness of low-priority exports (0 to disable). Default 10. */
+  /** Niceness of low-priority exports and, where the kernel schedules by autogroup, of their session's autogroup (0 to disable). Default 10. */
   readonly lowPriorityNice?: number | undefined
   /** Time between SIGTERM and SIGKILL when an export is interrupted. Default 2 seconds. */
   readonly killGrace?: Duration.DurationInput | undefined
@@ -66,14 +67,18 @@ export interface Options {
   readonly endSlack?: number | undefined
   /**
    * How each new clip is checked before it is renamed into place:
-   * - `"ffprobe"` (default): ffprobe reads the file back (streams present,
-   *   duration within tolerance). Costs one ffprobe start (10-20 ms), about
-   *   as much as a copy-mode cut itself.
+   * - `"container"` (default): read in process from the clip's container
+   *   (mp4 boxes, Matroska/WebM elements): each expected stream present with
+   *   samples and a duration within tolerance, and every sample the index
+   *   points to inside the file, so a clip cut short fails. No process.
+   * - `"ffprobe"`: ffprobe reads the file back (streams present, duration
+   *   within tolerance). Costs one process start, about as much as a
+   *   copy-mode cut itself, and passes a faststart mp4 cut short.
    * - `"progress"`: trusts ffmpeg's own final `-progress` report (frames
    *   written, output duration) and its exit code; no extra process.
    * Either way the deep check (`verify`) runs in the store's sweeps.
    */
-  readonly verifyOutput?: "ffprobe" | "progress" | undefined
+  readonly verifyOutput?: "container" | "ffprobe" | "progress" | undefined
 }
 
 /**

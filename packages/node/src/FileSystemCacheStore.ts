@@ -14,11 +14,14 @@
  *   locks/             <key>.lock while a key is being exported; index.lock
  * ```
  *
- * Start-up reconciles the index with the folder: partial files of dead
- * exports are removed, entries whose clip is missing or has the wrong size
- * are dropped, and clip files the index does not know are **removed** (a
- * file named by a hash carries no video, rally or times to serve it with;
- * the next request re-exports it).
+ * The index is reconciled with the folder: partial files of dead exports
+ * are removed at start-up; entries whose clip is missing or has the wrong
+ * size are dropped, and clip files the index does not know are **removed**
+ * (a file named by a hash carries no video, rally or times to serve it
+ * with; the next request re-exports it). By default that second part runs
+ * as a background sweep after start-up (`reconcile: "background"`; await
+ * `store.reconciled` for its findings): every lookup checks its clip's
+ * size before serving it anyway, so start-up only reads the journal.
  *
  * @since 0.1.0
  */
@@ -59,6 +62,13 @@ export const layout: (cacheDir: string) => Layout = internal.layout
 export type StartupReport = internal.StartupReport
 
 /**
+ * What reconciling the index with `clips/` found and fixed.
+ *
+ * @since 0.1.0
+ */
+export type Reconciliation = internal.Reconciliation
+
+/**
  * The store: a `CacheStoreShape`, plus its layout, its start-up report and
  * `flush` (write batched touches now).
  *
@@ -90,6 +100,12 @@ export interface Options {
   readonly indexLockTimeout?: Duration.DurationInput | undefined
   /** The file operations to use (default `node:fs`); wrap them to inject faults. */
   readonly fs?: SyncFs | undefined
+  /**
+   * When entries are checked against `clips/`: `"background"` (default) in a
+   * sweep after start-up, or `"startup"` before the store opens, so that
+   * `startup.dropped` and `startup.removedUnknown` report them.
+   */
+  readonly reconcile?: "startup" | "background" | undefined
 }
 
 /**

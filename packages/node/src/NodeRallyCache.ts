@@ -187,7 +187,9 @@ export const layerMaintenance = (options: Options = {}): Layer.Layer<Maintenance
     Effect.gen(function*() {
       const config = yield* Config.fromConfig(configOptions(options))
       const cacheDir = yield* resolveCacheDir(options)
-      const services = platform({ ...options, cacheDir }, config)
+      // Tools that report what opening the folder repaired check every clip before the store opens.
+      const store = { reconcile: "startup" as const, ...options.store }
+      const services = platform({ ...options, store, cacheDir }, config)
       const cleanup = Layer.effect(Cleanup.Cleanup, Effect.map(Cleanup.make, ({ cleanup }) => cleanup))
       return cleanup.pipe(Layer.provideMerge(services), Layer.provideMerge(NodeContext.layer))
     })
@@ -205,7 +207,7 @@ const platform = (options: Options & { readonly cacheDir: string }, config: Conf
     ...options.ffmpeg,
     runDir,
     timeout: config.exportTimeout
-  }).pipe(Layer.provideMerge(FfmpegResolver.layer))
+  }).pipe(Layer.provideMerge(FfmpegResolver.layerCached(NodePath.join(options.cacheDir, FfmpegResolver.cacheFileName))))
   // Orphans of a crashed process must be gone before the store reconciles
   // tmp/, or a still-running ffmpeg could write into a folder being emptied.
   const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir))

@@ -6,6 +6,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { FfmpegExporter, FfmpegResolver } from "../src/index.js"
+import { autogroupNice } from "../src/internal/priority.js"
 import { isAlive } from "../src/internal/process.js"
 import * as Temp from "../../../test/support/temp.js"
 import {
@@ -201,6 +202,8 @@ describe("FfmpegExporter", () => {
       for (let i = 0; i < 200 && processState(pid) !== "T"; i++) yield* Effect.sleep("5 millis")
       expect(processState(pid)).toBe("T")
       expect(processNice(pid)).toBe(10)
+      // Its own session's autogroup too, where the kernel schedules by autogroup.
+      if (NodeFs.existsSync(`/proc/${pid}/autogroup`)) expect(autogroupNice(pid)).toBe(10)
       yield* Effect.sleep("300 millis")
       expect(processState(pid)).toBe("T")
       expect(fiber.unsafePoll()).toBeNull()
@@ -341,6 +344,31 @@ describe("FfmpegExporter", () => {
       }
       expect((yield* exporter.verify(NodePath.join(dir, "none.mp4")))._tag).toBe("Invalid")
     }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
+
+  it.live("the default in-process check fails a clip that ffmpeg wrote short; nothing is left behind", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("short-clip")
+      const real = yield* FfmpegResolver.Ffmpeg
+      const source = yield* testVideo
+      // A stand-in "ffmpeg": the real one, then its output (the last argument) cut to half.
+      const halving = NodePath.join(dir, "ffmpeg")
+      NodeFs.writeFileSync(
+        halving,
+        `#!/bin/sh\n"${real.ffmpeg.path}" "$@" || exit $?\nfor out; do :; done\nsize=$(wc -c < "$out")\ntruncate -s $((size / 2)) "$out"\n`,
+        { mode: 0o755 }
+      )
+      const layer = FfmpegExporter.layerWithFfmpeg().pipe(
+        Layer.provide(FfmpegResolver.layerStatic({ ffmpeg: { ...real.ffmpeg, path: halving }, ffprobe: real.ffprobe }))
+      )
+      const failure = yield* Effect.flip(exportRally(source, dir, { start: 1, end: 4 }, "copy").pipe(Effect.provide(layer)))
+      expect(failure._tag).toBe("ExportFailed")
+      if (failure._tag === "ExportFailed") {
+        expect(failure.reason).toBe("verify")
+        expect(failure.detail).toMatch(/file ends/)
+      }
+      expect(listFiles(NodePath.join(dir, "clips"))).toEqual([])
+      expect(listFiles(NodePath.join(dir, "tmp"))).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(Live)), 60_000)
 
   it.live("settingsVersion changes with the encoder settings", () =>
     Effect.gen(function*() {

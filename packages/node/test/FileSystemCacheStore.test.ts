@@ -225,7 +225,9 @@ describe("FileSystemCacheStore", () => {
       Lock.release(Path.join(dirs.locks, `${keyOf(2)}.lock`), token!)
     }).pipe(Effect.provide(services())))
 
-  it.effect("start-up drops entries whose clip is missing or has the wrong size", () =>
+  it.effect.each(["startup", "background"] as const)(
+    "reconciling (%s) drops entries whose clip is missing or has the wrong size",
+    (reconcile) =>
     Effect.gen(function*() {
       const cacheDir = tempDir()
       const a = yield* open({ cacheDir })
@@ -236,9 +238,10 @@ describe("FileSystemCacheStore", () => {
 
       const events = yield* CacheEvent.CacheEvents
       const subscription = yield* events.subscribe
-      const b = yield* open({ cacheDir })
-      expect(b.store.startup.dropped.map((d) => d.key).sort()).toEqual([keyOf(1), keyOf(2)].sort())
-      expect(b.store.startup.dropped.find((d) => d.key === keyOf(2))?.reason).toContain("700 bytes")
+      const b = yield* open({ cacheDir, reconcile })
+      const found = reconcile === "startup" ? b.store.startup : yield* b.store.reconciled
+      expect(found.dropped.map((d) => d.key).sort()).toEqual([keyOf(1), keyOf(2)].sort())
+      expect(found.dropped.find((d) => d.key === keyOf(2))?.reason).toContain("700 bytes")
       expect(Fs.existsSync(b.store.pathOf(keyOf(2)))).toBe(false)
       expect((yield* b.store.list).map((e) => e.key)).toEqual([keyOf(3)])
       expect(yield* b.store.usage).toEqual({ bytes: 3000, entries: 1 })
@@ -247,13 +250,15 @@ describe("FileSystemCacheStore", () => {
       yield* b.close
 
       // The drops were journaled: the next start has nothing to fix.
-      const c = yield* open({ cacheDir })
-      expect(c.store.startup.dropped).toEqual([])
+      const c = yield* open({ cacheDir, reconcile })
+      expect((yield* c.store.reconciled).dropped).toEqual([])
       expect(c.store.startup.entries).toBe(1)
       yield* c.close
     }).pipe(Effect.provide(services()), Effect.scoped))
 
-  it.effect("start-up removes clip files the index does not know, and leaves foreign files alone", () =>
+  it.effect.each(["startup", "background"] as const)(
+    "reconciling (%s) removes clip files the index does not know, and leaves foreign files alone",
+    (reconcile) =>
     Effect.gen(function*() {
       const cacheDir = tempDir()
       const dirs = FileSystemCacheStore.layout(cacheDir)
@@ -268,13 +273,49 @@ describe("FileSystemCacheStore", () => {
       Fs.writeFileSync(foreign, "not ours")
       Fs.writeFileSync(lookalike, "not ours")
 
-      const b = yield* open({ cacheDir })
-      expect(b.store.startup.removedUnknown).toBe(1)
+      const b = yield* open({ cacheDir, reconcile })
+      const found = yield* b.store.reconciled
+      expect(found.removedUnknown).toBe(1)
       expect(Fs.existsSync(unknown)).toBe(false)
       expect(Fs.existsSync(foreign)).toBe(true)
       expect(Fs.existsSync(lookalike)).toBe(true)
-      expect(b.store.startup.dropped).toEqual([])
+      expect(found.dropped).toEqual([])
       expect(b.store.startup.entries).toBe(1)
+      yield* b.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("the background sweep checks what it found again under the index lock: a commit after its listing is kept", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const dirs = FileSystemCacheStore.layout(cacheDir)
+      const a = yield* open({ cacheDir })
+      for (const i of [1, 2, 3]) yield* put(a.store, keyOf(i), 100 * i)
+      yield* a.close
+      // The sweep's listing of clips/ misses clip 1 (as if committed after the listing), and its
+      // first stat of clip 2 sees another size (as if replaced meanwhile); clip 3 really is gone.
+      Fs.rmSync(a.store.pathOf(keyOf(3)))
+      let staleStat = true
+      const fs: FileSystemCacheStore.SyncFs = {
+        ...Fs,
+        readdirSync: ((path: Fs.PathLike, options?: unknown) => {
+          const names = (Fs.readdirSync as (p: Fs.PathLike, o?: unknown) => Array<string>)(path, options)
+          return path === dirs.clips ? names.filter((name) => name !== `${keyOf(1)}.mp4`) : names
+        }) as typeof Fs.readdirSync,
+        statSync: ((path: Fs.PathLike, options?: Fs.StatSyncOptions) => {
+          const stat = Fs.statSync(path, options)
+          if (staleStat && path === a.store.pathOf(keyOf(2)) && stat !== undefined) {
+            staleStat = false
+            return { ...stat, size: 1 }
+          }
+          return stat
+        }) as typeof Fs.statSync
+      }
+      const b = yield* open({ cacheDir, fs, reconcile: "background" })
+      const found = yield* b.store.reconciled
+      expect(found.dropped.map((d) => d.key)).toEqual([keyOf(3)])
+      expect(staleStat).toBe(false)
+      expect((yield* b.store.list).map((e) => e.key).sort()).toEqual([keyOf(1), keyOf(2)].sort())
+      expect(Fs.statSync(b.store.pathOf(keyOf(2))).size).toBe(200)
       yield* b.close
     }).pipe(Effect.provide(services())))
 

@@ -16,7 +16,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { FfmpegExporter, FfmpegResolver, SampleVideo } from "../src/index.js"
-import { accurateArgs, copyArgs, copyPlan, parseKeyframes } from "../src/internal/ffmpegArgs.js"
+import { accurateArgs, copyPlan, parseKeyframes, streamCopyArgs } from "../src/internal/ffmpegArgs.js"
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name)
@@ -92,7 +92,12 @@ const program = Effect.gen(function*() {
       const rally = new Domain.Rally({ index: i, start, end: start + 10 })
       const out = NodePath.join(work, `${mode}-${i}.mp4`)
       const handArgs = mode === "copy"
-        ? copyArgs(source, copyPlan(keyframes, rally.start, rally.end, info.duration), NodePath.join(work, `hand-${i}.mp4`))
+        ? (() => {
+          const plan = copyPlan(keyframes, rally.start, rally.end, info.duration)
+          const duration = plan.clipEnd - plan.clipStart
+          const cut = { videoSeek: plan.seek, present: plan.clipStart, duration, audioDuration: duration + 1 }
+          return streamCopyArgs(source, cut, { video: "h264", videoTag: "avc1", audio: ["aac"], seekByIndex: true }, "mp4", NodePath.join(work, `hand-${i}.mp4`))
+        })()
         : accurateArgs(source, rally.start, rally.end, { preset: "veryfast", crf: 20, audioBitrate: "128k" }, NodePath.join(work, `hand-${i}.mp4`))
       const runWith = (which: Exporter.ExporterShape, into: Array<number>, tag: string) => Effect.gen(function*() {
         const s = performance.now()

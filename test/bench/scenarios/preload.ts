@@ -1,5 +1,6 @@
 /**
- * Scenario 5: preload effectiveness, in virtual time. The manager runs
+ * Scenario 5: preload effectiveness, modelled in virtual time (scenario 5b
+ * measures it in real time with real ffmpeg). The manager runs
  * over core's in-memory services (as in `RallyCache.layerTest`) under
  * `TestClock`, with `TestExporter` export times set from the real export
  * durations measured in scenario 2, so a trace of a whole match takes
@@ -187,7 +188,7 @@ const exportDurations = async (context: BenchContext): Promise<ExportDurations> 
 
 export const preloadScenario: Scenario = {
   name: "preload",
-  title: "5. Preload effectiveness in virtual time (watcher / skipper / jumper) vs none and next-only",
+  title: "5. Preload effectiveness, modelled in virtual time (watcher / skipper / jumper) vs none and next-only",
   expected: [{ key: "preload.exportMsPerClipSecond", unit: "ms" }, ...traces.flatMap(exportKeys)],
   run: async (context: BenchContext): Promise<ReadonlyArray<Figure>> => {
     const durations = await exportDurations(context)
@@ -220,7 +221,7 @@ export const preloadScenario: Scenario = {
           baseline: next.hitRate,
           baselineLabel: "next only",
           goal: { text: ">= next only", test: (value) => value >= next.hitRate },
-          note: `${steps.length} navigations`
+          note: `modelled: virtual time, ${steps.length} navigations, exports that do not slow each other down`
         }),
         figure({ key: `preload.${trace}.none.hitRate`, value: none.hitRate, unit: "" }),
         figure({ key: `preload.${trace}.nextOnly.hitRate`, value: next.hitRate, unit: "" }),

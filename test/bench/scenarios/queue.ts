@@ -56,16 +56,18 @@ const exportQueueRun = (n: number): Promise<number> =>
     )
   )
 
-/** Alternates the two so that drift on a noisy machine hits both alike. */
+/** Alternates the two, and which goes first, so that drift on a noisy machine hits both alike. */
 const measure = async (n: number, repetitions: number) => {
   const ours: Array<number> = []
   const theirs: Array<number> = []
   for (let r = 0; r < repetitions; r++) {
-    // A collection before each run, so that no run pays for the garbage of the previous one.
-    settledHeapUsed()
-    theirs.push(await pqueueRun(n))
-    settledHeapUsed()
-    ours.push(await exportQueueRun(n))
+    // A collection before each run, so that no run pays for the garbage of the previous one;
+    // which side goes first alternates.
+    const sides = [async () => theirs.push(await pqueueRun(n)), async () => ours.push(await exportQueueRun(n))]
+    for (const side of r % 2 === 0 ? sides : sides.reverse()) {
+      settledHeapUsed()
+      await side()
+    }
     log(`queue ${n}: run ${r + 1}/${repetitions}: ExportQueue ${ours.at(-1)!.toFixed(2)} µs/job, p-queue ${theirs.at(-1)!.toFixed(2)} µs/job`)
   }
   return { ours: median(ours), theirs: median(theirs) }

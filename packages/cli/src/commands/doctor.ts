@@ -1,6 +1,7 @@
 /**
- * `rallycache doctor`: which ffmpeg and ffprobe were found and their
- * versions, the cache folder and its size, and the configuration in effect.
+ * `rallycache doctor`: which ffmpeg and ffprobe are used, where they come
+ * from and what they lack of what rallycache asks of them, the cache folder
+ * and its size, and the configuration in effect.
  *
  * @since 0.1.0
  */
@@ -8,8 +9,29 @@ import { Command } from "@effect/cli"
 import { CacheStore, Config } from "@rallycache/core"
 import { FfmpegResolver } from "@rallycache/node"
 import { Duration, Effect, Schema } from "effect"
+import * as NodePath from "node:path"
 import * as Common from "../internal/common.js"
 import * as Output from "../internal/output.js"
+
+const origins: Record<Exclude<FfmpegResolver.BinarySource, "env">, string> = {
+  "beside FFMPEG_PATH": "found beside FFMPEG_PATH",
+  "ffmpeg-static": "bundled: npm package ffmpeg-static",
+  "@ffmpeg-installer/ffmpeg": "bundled: npm package @ffmpeg-installer/ffmpeg",
+  "@ffprobe-installer/ffprobe": "bundled: npm package @ffprobe-installer/ffprobe",
+  "PATH": "found on PATH"
+}
+
+const describeBinary = (name: string, binary: FfmpegResolver.Binary): Array<Array<string>> => [
+  [name, binary.path],
+  ["", binary.source === "env" ? `set by ${name === "ffmpeg" ? "FFMPEG_PATH" : "FFPROBE_PATH"}` : origins[binary.source]],
+  ["", binary.version],
+  [
+    "",
+    binary.lacks === undefined || binary.lacks.length === 0
+      ? "can do everything rallycache asks"
+      : `lacks: ${binary.lacks.join(", ")}`
+  ]
+]
 
 const describeValue = (key: string, value: unknown): string => {
   if (Duration.isDuration(value)) return Duration.format(value)
@@ -23,14 +45,23 @@ const describeValue = (key: string, value: unknown): string => {
 export const command = Command.make("doctor", Common.common, (options) =>
   Common.withStore(options, (cacheDir) =>
     Effect.gen(function*() {
-      const { ffmpeg, ffprobe } = yield* FfmpegResolver.Ffmpeg
+      const { ffmpeg, ffprobe } = yield* FfmpegResolver.inspect(yield* FfmpegResolver.Ffmpeg, {
+        cacheFile: NodePath.join(cacheDir, FfmpegResolver.cacheFileName)
+      })
+      const lacking = [ffmpeg, ffprobe].filter((binary) => (binary.lacks ?? []).length > 0)
       const store = yield* CacheStore.CacheStore
       const config = yield* Config.CacheConfig
       const usage = yield* store.usage
       if (options.json) {
+        const report = (binary: FfmpegResolver.Binary) => ({
+          path: binary.path,
+          source: binary.source,
+          version: binary.version,
+          lacks: binary.lacks ?? []
+        })
         return yield* Output.json({
-          ffmpeg,
-          ffprobe,
+          ffmpeg: report(ffmpeg),
+          ffprobe: report(ffprobe),
           cacheDir,
           cache: { entries: usage.entries, bytes: usage.bytes },
           config: Schema.encodeSync(Config.RallyCacheConfig)(config),
@@ -39,10 +70,8 @@ export const command = Command.make("doctor", Common.common, (options) =>
         })
       }
       yield* Output.stdout(Output.table([
-        ["ffmpeg", `${ffmpeg.path} (${ffmpeg.source})`],
-        ["", ffmpeg.version],
-        ["ffprobe", `${ffprobe.path} (${ffprobe.source})`],
-        ["", ffprobe.version],
+        ...describeBinary("ffmpeg", ffmpeg),
+        ...describeBinary("ffprobe", ffprobe),
         ["cache", cacheDir],
         ["", `${usage.entries} clips, ${Output.formatBytes(usage.bytes)} of ${Output.formatBytes(config.maxBytes)}`],
         ["node", `${process.version} on ${process.platform}-${process.arch}`]
@@ -53,6 +82,14 @@ export const command = Command.make("doctor", Common.common, (options) =>
         rows.push([key, describeValue(key, value), fallback === undefined ? "" : describeValue(key, fallback)])
       }
       yield* Output.stdout("\n" + Output.table(rows, { header: true }))
-      yield* Output.stdout("\neverything needed was found.")
+      yield* Output.stdout(
+        lacking.length === 0
+          ? "\neverything needed was found."
+          : `\n${
+            lacking.map((binary) => binary === ffmpeg ? "ffmpeg" : "ffprobe").join(" and ")
+          } cannot do everything: sources that need what is missing are refused or cut another way. Install a full build (Debian: apt-get install ffmpeg) or point FFMPEG_PATH and FFPROBE_PATH at one.`
+      )
     })
-  )).pipe(Command.withDescription("Show the ffmpeg and ffprobe in use, the cache folder and the configuration"))
+  )).pipe(Command.withDescription(
+    "Show the ffmpeg and ffprobe in use, where they come from and what they lack, the cache folder and the configuration"
+  ))

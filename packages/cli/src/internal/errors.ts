@@ -31,6 +31,7 @@ const inputTags = new Set([
   "SourceNotFound",
   "SourceUnreadable",
   "NotMediaFile",
+  "UnsupportedSource",
   "UnknownVideo",
   "RallyNotFound"
 ])

@@ -36,7 +36,16 @@ import {
   Scope,
   SubscriptionRef
 } from "effect"
-import { ClipReady, JobCancelled, JobFailed, JobProgress, JobQueued, JobReprioritized, JobStarted } from "../CacheEvent.js"
+import {
+  ClipReady,
+  ExportFellBack,
+  JobCancelled,
+  JobFailed,
+  JobProgress,
+  JobQueued,
+  JobReprioritized,
+  JobStarted
+} from "../CacheEvent.js"
 import { CacheEvents } from "../CacheEvent.js"
 import * as CacheKeys from "../CacheKey.js"
 import { CacheStore } from "../CacheStore.js"
@@ -158,6 +167,9 @@ const makeClip = (view: VideoView, index: number, entry: CacheEntry, path: strin
     end: rally.end,
     clipStart: entry.clipStart,
     clipEnd: entry.clipEnd,
+    ...(entry.firstFrame === undefined ? {} : { firstFrame: entry.firstFrame }),
+    ...(entry.leadIn === undefined ? {} : { leadIn: entry.leadIn }),
+    ...(entry.container === undefined ? {} : { container: entry.container }),
     sizeBytes: entry.sizeBytes,
     cached
   }, true)
@@ -331,10 +343,26 @@ export const make: Effect.Effect<
           mode: view.mode,
           clipStart: result.clipStart,
           clipEnd: result.clipEnd,
+          firstFrame: result.firstFrame,
+          leadIn: result.leadIn,
+          container: result.container,
           sizeBytes: result.sizeBytes,
           priority: jobs.get(key)?.priority ?? "high"
         })
         committed = true
+        if (result.fellBack !== undefined) {
+          yield* metrics.exportFellBack(view.mode, result.fellBack.to)
+          yield* events.publish(
+            new ExportFellBack({
+              key,
+              videoId: view.source.id,
+              rallyIndex: index,
+              from: view.mode,
+              to: result.fellBack.to,
+              reason: result.fellBack.reason
+            })
+          )
+        }
         const exportMs = (yield* Clock.currentTimeMillis) - startedAt
         yield* events.publish(
           new ClipReady({ clip: makeClip(view, index, entry, reservation.finalPath, false), exportMs })

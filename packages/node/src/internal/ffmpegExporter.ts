@@ -9,32 +9,39 @@ import type { Domain } from "@rallycache/core"
 import { Errors, Exporter } from "@rallycache/core"
 import { Context, Duration, Effect, Exit } from "effect"
 import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import type { Options } from "../FfmpegExporter.js"
 import { Ffmpeg } from "../FfmpegResolver.js"
-import type { CopyPlan, EncodeSettings } from "./ffmpegArgs.js"
+import * as ClipCheck from "./clipCheck.js"
+import type { EncodeSettings } from "./ffmpegArgs.js"
 import {
   accurateArgs,
   classifyStderr,
-  copyArgs,
+  containerFor,
   copyPlan,
+  editListCodecs,
+  exactPlan,
   parseProgressLine,
-  tail
+  streamCopyArgs,
+  tail,
+  videoEndOfCopy
 } from "./ffmpegArgs.js"
+import { trimPresentedEnd } from "./mp4EditList.js"
 import type { SourceEntry } from "./ffprobe.js"
 import { allKeyframes, probeSource, statSource } from "./ffprobe.js"
+import { deprioritize } from "./priority.js"
 import { run } from "./process.js"
 import * as RunRegistry from "./runRegistry.js"
 
 /** @internal */
 export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}): string =>
   mode === "copy"
-    ? "copy-kf-v1"
-    : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v1`
+    ? "copy-kf-v2"
+    : mode === "exact"
+    ? `exact-elst-v1+x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}`
+    : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v2`
 
 const setprivPath = process.platform === "linux" && NodeFs.existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : undefined
-const nicePath = ["/usr/bin/nice", "/bin/nice"].find((path) => NodeFs.existsSync(path))
 
 const errnoCode = (error: unknown): string | undefined => {
   const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error)
@@ -48,6 +55,37 @@ const ioFailure = (what: string, error: { message: string }) => {
     detail: `${what}: ${error.message}`,
     transient: true
   })
+}
+
+/**
+ * Seconds of audio a stream copy keeps: in mp4, a little more than shown
+ * (the edit list ends both streams together); elsewhere, up to the end of
+ * the last video frame the copy keeps.
+ */
+const audioDurationOf = (entry: SourceEntry, container: Domain.Container, present: number, duration: number): number => {
+  if (container === "mp4") return duration + 0.25
+  const frame = entry.info.keyframeInterval === null ? 0.04 : medianFrameDuration(entry.framePts)
+  return videoEndOfCopy(entry.packets ?? [], present, duration, frame)
+}
+
+const medianFrameDuration = (framePts: Float64Array | undefined): number => {
+  if (framePts === undefined || framePts.length < 2) return 0.04
+  const gaps: Array<number> = []
+  for (let i = 1; i < framePts.length; i++) gaps.push(framePts[i]! - framePts[i - 1]!)
+  gaps.sort((a, b) => a - b)
+  return gaps[gaps.length >> 1]!
+}
+
+/** One ffmpeg run and what its clip covers. */
+interface Cut {
+  readonly mode: Domain.ExportMode
+  readonly args: ReadonlyArray<string>
+  readonly clipStart: number
+  readonly clipEnd: number
+  /** Seconds a player presents. */
+  readonly presented: number
+  readonly firstFrame: number | undefined
+  readonly container: Domain.Container
 }
 
 interface OutputCheck {
@@ -80,7 +118,7 @@ export const make = (
     const killGrace = Duration.decode(options.killGrace ?? Duration.seconds(2))
     const lowNice = options.lowPriorityNice ?? 10
     const endSlack = options.endSlack ?? 0.5
-    const verifyOutput = options.verifyOutput ?? "ffprobe"
+    const verifyOutput = options.verifyOutput ?? "container"
 
     // Probes per (path, fingerprint); bounded, oldest first out.
     const sources = new Map<string, SourceEntry>()
@@ -142,6 +180,42 @@ export const make = (
         )
       )
 
+    // The container's duration is what a player shows; an exact clip's
+    // samples also hold the lead-in its edit list hides (the audio from
+    // where the demuxer's seek put it, between the keyframe and the rally).
+    const checkContainer = (path: string, entry: SourceEntry, cut: Cut) =>
+      ClipCheck.inspect(path).pipe(
+        Effect.match({
+          onFailure: (error): OutputCheck => ({ ok: false, detail: error.detail, duration: 0 }),
+          onSuccess: (info): OutputCheck => {
+            const presented = Math.max(cut.presented, 0.001)
+            const stored = presented + (cut.firstFrame === undefined ? 0 : cut.firstFrame - cut.clipStart)
+            const off = (seconds: number, expected: number, upTo = expected) =>
+              !Number.isFinite(seconds) || seconds < expected - 0.5 - 0.02 * expected ||
+              seconds > upTo + 0.5 + 0.02 * upTo
+            for (const [kind, wanted, expected, upTo] of [
+              ["video", entry.info.hasVideo, stored, stored],
+              ["audio", entry.info.hasAudio, presented, stored]
+            ] as const) {
+              if (!wanted) continue
+              const stream = info.streams.find((s) => s.kind === kind)
+              if (stream === undefined || stream.samples === 0) {
+                return { ok: false, detail: `the clip has no ${kind} stream`, duration: info.duration }
+              }
+              if (off(stream.duration, expected, upTo)) {
+                const detail = `the clip's ${kind} lasts ${stream.duration.toFixed(3)} s instead of ${expected.toFixed(3)} s`
+                return { ok: false, detail, duration: info.duration }
+              }
+            }
+            if (off(info.duration, presented)) {
+              const detail = `the clip lasts ${info.duration.toFixed(3)} s instead of ${presented.toFixed(3)} s`
+              return { ok: false, detail, duration: info.duration }
+            }
+            return { ok: true, detail: "", duration: info.duration }
+          }
+        })
+      )
+
     const checkProgress = (entry: SourceEntry, expected: number, outTime: number, frames: number): OutputCheck => {
       const tolerance = 0.5 + 0.02 * expected
       if (entry.info.hasVideo && frames <= 0) return { ok: false, detail: "ffmpeg wrote no video frame", duration: outTime }
@@ -168,58 +242,16 @@ export const make = (
         }
       }).pipe(Effect.ignore)
 
-    const exportClip = (request: Exporter.ExportRequest) =>
+    const runFfmpeg = (request: Exporter.ExportRequest, cut: Cut) =>
       Effect.gen(function*() {
         const path = request.source.path
-        const rally = request.rally
-        const entry = yield* probeEntry(path)
-        const info = entry.info
-        if (/^s\d+-m\d+-i\d+-d\d+$/.test(request.source.fingerprint) && request.source.fingerprint !== info.fingerprint) {
-          return yield* new Errors.SourceUnreadable({
-            path,
-            reason: "the file changed since it was opened (open the video again)"
-          })
-        }
-        if (rally.start >= info.duration) {
-          return yield* new Errors.InvalidRally({
-            index: rally.index,
-            reason: `it starts at ${rally.start} s, at or after the end of the video (${info.duration.toFixed(3)} s)`
-          })
-        }
-        if (rally.end > info.duration + endSlack) {
-          return yield* new Errors.InvalidRally({
-            index: rally.index,
-            reason: `it ends at ${rally.end} s, after the end of the video (${info.duration.toFixed(3)} s)`
-          })
-        }
-        const end = Math.min(rally.end, info.duration)
-
-        let plan: CopyPlan
-        let args: Array<string>
-        if (request.mode === "copy") {
-          if (info.hasVideo) {
-            const keyframes = yield* allKeyframes(ffprobe.path, entry)
-            plan = copyPlan(keyframes, rally.start, end, info.duration)
-          } else {
-            plan = { seek: rally.start, duration: end - rally.start, clipStart: rally.start, clipEnd: end }
-          }
-          args = copyArgs(path, plan, request.tempPath)
-        } else {
-          plan = { seek: rally.start, duration: end - rally.start, clipStart: rally.start, clipEnd: end }
-          args = accurateArgs(path, rally.start, end, settings, request.tempPath)
-        }
-
-        yield* fs.makeDirectory(NodePath.dirname(request.tempPath), { recursive: true }).pipe(
-          Effect.mapError((error) => ioFailure("cannot create the temp folder", error))
-        )
-
         const low = request.priority === "low" && lowNice > 0
-        const prefix: Array<string> = []
-        if (setprivPath !== undefined) prefix.push(setprivPath, "--pdeathsig", "KILL", "--")
-        if (low && nicePath !== undefined) prefix.push(nicePath, "-n", String(lowNice))
-        const [command, ...commandArgs] = [...prefix, ffmpeg.path, ...args] as [string, ...Array<string>]
+        // A stream copy ends within a second, so an orphan of a crashed owner is short-lived and reapStale
+        // covers it; starting setpriv first would cost a second exec on every one.
+        const prefix = setprivPath !== undefined && cut.mode === "accurate" ? [setprivPath, "--pdeathsig", "KILL", "--"] : []
+        const [command, ...commandArgs] = [...prefix, ffmpeg.path, ...cut.args] as [string, ...Array<string>]
 
-        const expected = Math.max(plan.clipEnd - plan.clipStart, 0.001)
+        const expected = Math.max(cut.presented, 0.001)
         const onProgress = request.onProgress
         let reported = 0
         // What ffmpeg itself says it wrote (the last -progress block).
@@ -243,9 +275,7 @@ export const make = (
           paused: request.paused,
           onStart: (pid) =>
             Effect.gen(function*() {
-              if (low && nicePath === undefined) {
-                yield* Effect.try(() => NodeOs.setPriority(pid, lowNice)).pipe(Effect.ignore)
-              }
+              if (low) yield* Effect.sync(() => deprioritize(pid, lowNice))
               if (options.runDir !== undefined) {
                 yield* RunRegistry.record(options.runDir, pid, request.tempPath).pipe(Effect.provide(context))
               }
@@ -307,15 +337,152 @@ export const make = (
           }
         }
 
+        return { outTime, videoFrames, reported, stderr }
+      })
+
+    const exportClip = (request: Exporter.ExportRequest) =>
+      Effect.gen(function*() {
+        const path = request.source.path
+        const rally = request.rally
+        const entry = yield* probeEntry(path)
+        const info = entry.info
+        if (/^s\d+-m\d+-i\d+-d\d+$/.test(request.source.fingerprint) && request.source.fingerprint !== info.fingerprint) {
+          return yield* new Errors.SourceUnreadable({
+            path,
+            reason: "the file changed since it was opened (open the video again)"
+          })
+        }
+        if (rally.start >= info.duration) {
+          return yield* new Errors.InvalidRally({
+            index: rally.index,
+            reason: `it starts at ${rally.start} s, at or after the end of the video (${info.duration.toFixed(3)} s)`
+          })
+        }
+        if (rally.end > info.duration + endSlack) {
+          return yield* new Errors.InvalidRally({
+            index: rally.index,
+            reason: `it ends at ${rally.end} s, after the end of the video (${info.duration.toFixed(3)} s)`
+          })
+        }
+        const end = Math.min(rally.end, info.duration)
+
+        const layout = entry.layout
+        const container = containerFor(layout)
+        // Every keyframe (one ffprobe pass per source); accurate mode needs
+        // them only where seeking is a timestamp search.
+        const keyframes = request.mode !== "accurate" || !layout.seekByIndex
+          ? yield* allKeyframes(ffprobe.path, entry)
+          : []
+        const preSeek = layout.seekByIndex
+          ? undefined
+          : copyPlan(keyframes, rally.start, end, info.duration, false).seek
+        const accurate: Cut = {
+          mode: "accurate",
+          args: accurateArgs(path, rally.start, end, settings, request.tempPath, preSeek),
+          clipStart: rally.start,
+          clipEnd: end,
+          presented: end - rally.start,
+          firstFrame: undefined,
+          container: "mp4"
+        }
+        let cut: Cut = accurate
+        let fellBack: { to: Domain.ExportMode; reason: string } | undefined
+        if (request.mode === "copy") {
+          const plan = copyPlan(keyframes, rally.start, end, info.duration, layout.seekByIndex)
+          cut = {
+            mode: "copy",
+            args: streamCopyArgs(
+              path,
+              {
+                videoSeek: plan.seek,
+                present: plan.clipStart,
+                duration: plan.clipEnd - plan.clipStart,
+                audioDuration: audioDurationOf(entry, container, plan.clipStart, plan.clipEnd - plan.clipStart)
+              },
+              layout,
+              container,
+              request.tempPath
+            ),
+            clipStart: plan.clipStart,
+            clipEnd: plan.clipEnd,
+            presented: plan.clipEnd - plan.clipStart,
+            firstFrame: undefined,
+            container
+          }
+        } else if (request.mode === "exact") {
+          const usable = container === "mp4" && editListCodecs.has(layout.video)
+          const plan = usable
+            ? exactPlan(keyframes, entry.framePts ?? [], rally.start, end, info.duration, layout.seekByIndex)
+            : null
+          if (plan === null) {
+            fellBack = {
+              to: "accurate",
+              reason: usable
+                ? "no video frame starts inside the rally"
+                : container === "mp4"
+                ? `edit lists are not honoured by ffmpeg's ${layout.video} decoder`
+                : `its streams (${[layout.video, ...layout.audio].join(", ")}) do not fit mp4, whose edit list the exact mode needs`
+            }
+          } else {
+            cut = {
+              mode: "exact",
+              args: streamCopyArgs(
+                path,
+                { ...plan, audioDuration: audioDurationOf(entry, "mp4", plan.present, plan.duration) },
+                layout,
+                "mp4",
+                request.tempPath
+              ),
+              clipStart: plan.clipStart,
+              clipEnd: plan.clipEnd,
+              presented: plan.duration,
+              firstFrame: plan.firstFrame,
+              container: "mp4"
+            }
+          }
+        }
+
+        yield* fs.makeDirectory(NodePath.dirname(request.tempPath), { recursive: true }).pipe(
+          Effect.mapError((error) => ioFailure("cannot create the temp folder", error))
+        )
+
+        let progress = yield* runFfmpeg(request, cut)
+        if (cut.container === "mp4" && cut.mode !== "accurate") {
+          const presented = cut.presented
+          const patched = yield* Effect.try(() => trimPresentedEnd(request.tempPath, presented)).pipe(
+            Effect.map((patch) => {
+              const video = patch.tracks.find((track) => track.handler === "vide")
+              if (video === undefined) return "the clip has no video track"
+              if (video.edits !== 1) return `the video track has ${video.edits} edits instead of 1`
+              if (video.mediaStart < 0) return "the video track's edit starts before its media"
+              return null
+            }),
+            Effect.catchAll((error) => Effect.succeed(`cannot read its edit list: ${String(error.error)}`))
+          )
+          if (patched !== null) {
+            fellBack = { to: "accurate", reason: `the ${cut.mode} cut failed its check (${patched})` }
+            cut = accurate
+            progress = yield* runFfmpeg(request, cut)
+          }
+        }
+
+        const expected = Math.max(cut.presented, 0.001)
         // The read-back check does not need the data on disk, so it overlaps the fsync.
         const [, check] = yield* Effect.all([
           fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
-          verifyOutput === "ffprobe"
+          verifyOutput === "container"
+            ? checkContainer(request.tempPath, entry, cut)
+            : verifyOutput === "ffprobe"
             ? checkOutput(request.tempPath, entry, expected)
-            : Effect.succeed(checkProgress(entry, expected, outTime, videoFrames))
+            : Effect.succeed(checkProgress(entry, expected, progress.outTime, progress.videoFrames))
         ], { concurrency: 2 })
         if (!check.ok) {
-          return yield* new Errors.ExportFailed({ reason: "verify", detail: check.detail, transient: true, stderr })
+          return yield* new Errors.ExportFailed({
+            reason: "verify",
+            detail: check.detail,
+            transient: true,
+            stderr: progress.stderr
+          })
         }
         const stat = yield* fs.stat(request.tempPath).pipe(
           Effect.mapError((error) => ioFailure("cannot stat the clip", error))
@@ -325,11 +492,16 @@ export const make = (
           Effect.mapError((error) => ioFailure("cannot move the clip into place", error))
         )
         yield* fsyncDir(NodePath.dirname(request.outputPath))
-        if (onProgress !== undefined && reported < 1) yield* onProgress(1)
+        if (request.onProgress !== undefined && progress.reported < 1) yield* request.onProgress(1)
         return {
-          clipStart: plan.clipStart,
-          clipEnd: plan.clipEnd,
-          sizeBytes: Number(stat.size)
+          clipStart: cut.clipStart,
+          clipEnd: cut.clipEnd,
+          sizeBytes: Number(stat.size),
+          ...(cut.firstFrame === undefined
+            ? {}
+            : { firstFrame: cut.firstFrame, leadIn: Math.max(0, cut.firstFrame - cut.clipStart) }),
+          ...(cut.container === "mp4" ? {} : { container: cut.container }),
+          ...(fellBack === undefined ? {} : { fellBack })
         } satisfies Exporter.ExportResult
       }).pipe(
         Effect.onExit((exit) =>

@@ -8,8 +8,8 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Domain, Errors } from "@rallycache/core"
 import { Effect, Option } from "effect"
-import type { Keyframe } from "./ffmpegArgs.js"
-import { keyframeInterval, parseKeyframes } from "./ffmpegArgs.js"
+import type { Keyframe, StreamLayout } from "./ffmpegArgs.js"
+import { keyframeInterval, parseFramePts, parseKeyframes, parsePackets, seeksByIndex } from "./ffmpegArgs.js"
 import { run } from "./process.js"
 
 /** @internal */
@@ -18,11 +18,20 @@ export interface SourceEntry {
   readonly info: Domain.SourceInfo
   /** format start_time: every time we hand to ffmpeg is relative to it. */
   readonly startTime: number
+  /** Codecs of the streams a clip keeps. */
+  readonly layout: StreamLayout
   /** All keyframes of the first video stream, read on first use. */
   keyframes: ReadonlyArray<Keyframe> | undefined
+  /** Presentation times of every frame of the first video stream (sorted, relative), read with the keyframes. */
+  framePts: Float64Array | undefined
+  /** (pts, dts) of every packet of the first video stream in decode order, read with the keyframes. */
+  packets: Float64Array | undefined
 }
 
-type ProbeError = Errors.SourceNotFound | Errors.SourceUnreadable | Errors.NotMediaFile
+type ProbeError = Errors.SourceNotFound | Errors.SourceUnreadable | Errors.NotMediaFile | Errors.UnsupportedSource
+
+/** Video codecs that are not pictures of the match (cover art, thumbnails). */
+const stillCodecs = new Set(["mjpeg", "png", "bmp", "gif", "webp"])
 
 const lastLine = (lines: ReadonlyArray<string>): string =>
   (lines.at(-1) ?? "ffprobe could not read it").replace(/^.*?: /, "").trim()
@@ -77,7 +86,15 @@ export const probeSource = (
     const toUnreadable = (error: { message: string }) =>
       new Errors.SourceUnreadable({ path, reason: `cannot run ffprobe: ${error.message}` })
     const [format, head] = yield* Effect.all([
-      run(ffprobe, ["-v", "error", "-show_entries", "format=duration,start_time:stream=codec_type", "-of", "json", path], {
+      run(ffprobe, [
+        "-v",
+        "error",
+        "-show_entries",
+        "format=duration,start_time,format_name:stream=codec_type,codec_name,codec_tag_string:stream_disposition=attached_pic",
+        "-of",
+        "json",
+        path
+      ], {
         collectStdout: true
       }),
       run(ffprobe, [
@@ -107,11 +124,25 @@ export const probeSource = (
       return yield* new Errors.NotMediaFile({ path, detail: "ffprobe gave no readable answer" })
     }
     const streams = parsed.streams ?? []
-    const hasVideo = streams.some((s) => s["codec_type"] === "video")
-    const hasAudio = streams.some((s) => s["codec_type"] === "audio")
+    const videos = streams.filter((s) =>
+      s["codec_type"] === "video" &&
+      !stillCodecs.has(String(s["codec_name"])) &&
+      (s["disposition"] as Record<string, unknown> | undefined)?.["attached_pic"] !== 1
+    )
+    const audios = streams.filter((s) => s["codec_type"] === "audio")
+    const hasVideo = videos.length > 0
+    const hasAudio = audios.length > 0
     const duration = num(parsed.format?.["duration"])
     if (!hasVideo && !hasAudio) {
       return yield* new Errors.NotMediaFile({ path, detail: "it has no video or audio stream" })
+    }
+    if (!hasVideo) {
+      return yield* new Errors.UnsupportedSource({ path, reason: "it has no video stream" })
+    }
+    const video = videos[0]!
+    const videoCodec = typeof video["codec_name"] === "string" ? video["codec_name"] : "none"
+    if (videoCodec === "none" || videoCodec === "unknown") {
+      return yield* new Errors.UnsupportedSource({ path, reason: "ffmpeg knows no decoder for its video stream" })
     }
     if (duration === null || duration <= 0) {
       return yield* new Errors.NotMediaFile({ path, detail: "its duration is unknown" })
@@ -128,7 +159,15 @@ export const probeSource = (
         hasAudio
       }),
       startTime,
-      keyframes: undefined
+      layout: {
+        video: videoCodec,
+        videoTag: String(video["codec_tag_string"] ?? ""),
+        audio: audios.map((s) => String(s["codec_name"] ?? "none")),
+        seekByIndex: seeksByIndex(String(parsed.format?.["format_name"] ?? ""))
+      },
+      keyframes: undefined,
+      framePts: undefined,
+      packets: undefined
     }
   })
 
@@ -164,6 +203,8 @@ export const allKeyframes = (
       return yield* new Errors.SourceUnreadable({ path: entry.path, reason: lastLine(result.stderrTail) })
     }
     const keyframes = parseKeyframes(result.stdout, entry.startTime)
+    entry.framePts = parseFramePts(result.stdout, entry.startTime)
+    entry.packets = parsePackets(result.stdout, entry.startTime)
     entry.keyframes = keyframes
     return keyframes
   })

@@ -8,7 +8,7 @@ import * as Crypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { CacheEvent, CacheStore, Config, Domain, Errors, Metrics, Policy } from "@rallycache/core"
-import { Clock, Duration, Effect, Option, Queue, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Option, Queue, Schedule } from "effect"
 import type { Scope } from "effect"
 import * as Journal from "./storeJournal.js"
 import * as Lock from "./storeLock.js"
@@ -60,15 +60,25 @@ export interface StoreOptions {
   readonly compactFactor?: number | undefined
   readonly indexLockTimeout?: Duration.DurationInput | undefined
   readonly fs?: Journal.SyncFs | undefined
+  readonly reconcile?: "startup" | "background" | undefined
 }
 
-export interface StartupReport {
-  /** Entries in the index after reconciling. */
-  readonly entries: number
-  readonly bytes: number
+/** What reconciling the index with `clips/` found and fixed. */
+export interface Reconciliation {
   /** Entries dropped because their clip was missing or had the wrong size. */
   readonly dropped: ReadonlyArray<{ readonly key: CacheKey; readonly reason: string }>
   /** Clip files the index did not know, removed. */
+  readonly removedUnknown: number
+  readonly millis: number
+}
+
+export interface StartupReport {
+  /** Entries in the index after start-up (before the background sweep, with `reconcile: "background"`). */
+  readonly entries: number
+  readonly bytes: number
+  /** Entries dropped because their clip was missing or had the wrong size (start-up reconciliation only). */
+  readonly dropped: ReadonlyArray<{ readonly key: CacheKey; readonly reason: string }>
+  /** Clip files the index did not know, removed (start-up reconciliation only). */
   readonly removedUnknown: number
   /** Partial files of dead exports, removed. */
   readonly removedTemp: number
@@ -81,6 +91,11 @@ export interface StartupReport {
 export interface FileSystemCacheStoreShape extends CacheStoreShape {
   readonly layout: Layout
   readonly startup: StartupReport
+  /**
+   * Completes when the index has been reconciled with `clips/`: at once with
+   * `reconcile: "startup"`, after the background sweep otherwise.
+   */
+  readonly reconciled: Effect.Effect<Reconciliation, Errors.CacheIOError>
   /** Write batched touches to the journal now (also done every `touchFlushInterval` and on close). */
   readonly flush: Effect.Effect<void, Errors.CacheIOError>
 }
@@ -95,6 +110,8 @@ const vanished = -1
 const notAClip = -2
 /** Shared by every start-up stat: no options object per call. */
 const noThrow = { throwIfNoEntry: false } as const
+/** Clips statted by the background sweep between two turns of the event loop. */
+const sweepSlice = 2000
 
 const errnoOf = (error: unknown): string | undefined => {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
@@ -288,10 +305,8 @@ export const make = (
      * (`<32 characters>.mp4`): `vanished` when it went away between the
      * listing and the stat, `notAClip` for other names (never statted).
      */
-    const listClips = (): { readonly names: ReadonlyArray<string>; readonly sizes: Float64Array } => {
-      const names = fs.readdirSync(dirs.clips)
-      const sizes = new Float64Array(names.length)
-      for (let i = 0; i < names.length; i++) {
+    const statClips = (names: ReadonlyArray<string>, sizes: Float64Array, from: number, to: number): void => {
+      for (let i = from; i < to; i++) {
         const name = names[i]!
         if (name.length !== clipNameLength || !name.endsWith(".mp4")) {
           sizes[i] = notAClip
@@ -300,9 +315,96 @@ export const make = (
         const stat = fs.statSync(clipsPrefix + name, noThrow)
         sizes[i] = stat === undefined ? vanished : stat.size
       }
+    }
+    const listClips = (): { readonly names: ReadonlyArray<string>; readonly sizes: Float64Array } => {
+      const names = fs.readdirSync(dirs.clips)
+      const sizes = new Float64Array(names.length)
+      statClips(names, sizes, 0, names.length)
       return { names, sizes }
     }
 
+    /**
+     * Entries against the files of a listing of `clips/`, under the index lock: drop the entries
+     * whose clip is missing or has another size, remove the clips no entry knows. The listing may
+     * have been taken before the lock (the background sweep), so every finding is checked again
+     * here with a fresh stat: an entry can only be added or removed, and a clip file of an entry
+     * only removed, under this lock, but a commit may have landed since the listing.
+     */
+    const reconcileLocked = (
+      listing: { readonly names: ReadonlyArray<string>; readonly sizes: Float64Array },
+      fresh = false
+    ): { dropped: Array<{ key: CacheKey; reason: string; entry: CacheEntry }>; removedUnknown: number } => {
+      const { names, sizes } = listing
+      Journal.refresh(fs, dirs.journal, index)
+      const sizeNow = (i: number): number => {
+        if (fresh) return sizes[i]!
+        const stat = fs.statSync(clipsPrefix + names[i]!, noThrow)
+        return stat === undefined ? vanished : stat.size
+      }
+      const dropped: Array<{ key: CacheKey; reason: string; entry: CacheEntry }> = []
+      const unknown: Array<string> = []
+      let listed = 0
+      for (let i = 0; i < names.length; i++) {
+        let size = sizes[i]!
+        if (size === notAClip) continue
+        const name = names[i]!
+        const entry = index.entries.get(name.slice(0, 32) as CacheKey)
+        if (entry === undefined) {
+          if (size !== vanished) unknown.push(name)
+          continue
+        }
+        listed++
+        if (size !== entry.sizeBytes && (size = sizeNow(i)) !== entry.sizeBytes) {
+          dropped.push({
+            key: entry.key,
+            reason: size === vanished
+              ? "clip file is missing"
+              : `clip file has ${size} bytes, the index says ${entry.sizeBytes}`,
+            entry
+          })
+          if (size !== vanished) fs.rmSync(clipsPrefix + name, { force: true })
+        }
+      }
+      // Entries the listing lacks; only looked for when the count says some are missing.
+      if (listed < index.entries.size) {
+        const present = new Set(names)
+        for (const entry of index.entries.values()) {
+          if (present.has(`${entry.key}.mp4`)) continue
+          if (!fresh && fs.statSync(pathOf(entry.key), noThrow) !== undefined) continue
+          dropped.push({ key: entry.key, reason: "clip file is missing", entry })
+        }
+      }
+      // Clips the index does not know: without their entry (video, rally, times) they
+      // cannot be served, so they are removed, unless a live export is about to commit one.
+      let removedUnknown = 0
+      for (const name of unknown) {
+        const key = clipName.exec(name)?.[1] as CacheKey | undefined
+        if (key === undefined) continue // not ours: never created by rallycache, left alone
+        const token = Lock.tryAcquire(keyLockPath(key))
+        if (token === undefined) continue
+        try {
+          // Re-check under the key lock: a commit may have landed since the listing.
+          Journal.refresh(fs, dirs.journal, index)
+          if (!index.entries.has(key)) {
+            fs.rmSync(NodePath.join(dirs.clips, name), { force: true })
+            removedUnknown++
+          }
+        } finally {
+          Lock.release(keyLockPath(key), token)
+        }
+      }
+      if (dropped.length > 0) appendLocked(dropped.map(({ key }) => ({ o: "d", k: key })))
+      return { dropped, removedUnknown }
+    }
+
+    const reportDropped = (dropped: ReadonlyArray<{ readonly entry: CacheEntry; readonly reason: string }>) =>
+      Effect.forEach(dropped, ({ entry, reason }) =>
+        Effect.zipRight(
+          events.publish(new CacheEvent.EntryInvalid({ key: entry.key, reason })),
+          metrics.evicted("invalid")
+        ), { discard: true })
+
+    const eager = options.reconcile === "startup"
     const startup = yield* Effect.gen(function*() {
       const started = performance.now()
       yield* Effect.try({
@@ -348,82 +450,27 @@ export const make = (
           }
         }
 
-        // Entries against files. The clips are listed and statted before the journal is read, so
-        // that the stats' garbage is collected while few entries are alive (no measurable change in
-        // CPU time on our machines, see the README). Holding the index lock makes the order safe:
-        // no entry can be added or removed meanwhile, and a clip file of an entry is only ever
-        // removed under this lock.
-        const { names, sizes } = listClips()
-        Journal.refresh(fs, dirs.journal, index)
-        const dropped: Array<{ key: CacheKey; reason: string; entry: CacheEntry }> = []
-        const unknown: Array<string> = []
-        let listed = 0
-        for (let i = 0; i < names.length; i++) {
-          const size = sizes[i]!
-          if (size === notAClip) continue
-          const name = names[i]!
-          const entry = index.entries.get(name.slice(0, 32) as CacheKey)
-          if (entry === undefined) {
-            if (size !== vanished) unknown.push(name)
-            continue
-          }
-          listed++
-          if (size !== entry.sizeBytes) {
-            dropped.push({
-              key: entry.key,
-              reason: size === vanished
-                ? "clip file is missing"
-                : `clip file has ${size} bytes, the index says ${entry.sizeBytes}`,
-              entry
-            })
-            if (size !== vanished) fs.rmSync(clipsPrefix + name, { force: true })
-          }
-        }
-        // Entries the listing lacks; only looked for when the count says some are missing.
-        if (listed < index.entries.size) {
-          const present = new Set(names)
-          for (const entry of index.entries.values()) {
-            if (!present.has(`${entry.key}.mp4`)) dropped.push({ key: entry.key, reason: "clip file is missing", entry })
-          }
-        }
-        // Clips the index does not know: without their entry (video, rally, times) they
-        // cannot be served, so they are removed, unless a live export is about to commit one.
-        let removedUnknown = 0
-        for (const name of unknown) {
-          const key = clipName.exec(name)?.[1] as CacheKey | undefined
-          if (key === undefined) continue // not ours: never created by rallycache, left alone
-          const token = Lock.tryAcquire(keyLockPath(key))
-          if (token === undefined) continue
-          try {
-            // Re-check under the key lock: a commit may have landed since the listing.
-            Journal.refresh(fs, dirs.journal, index)
-            if (!index.entries.has(key)) {
-              fs.rmSync(NodePath.join(dirs.clips, name), { force: true })
-              removedUnknown++
-            }
-          } finally {
-            Lock.release(keyLockPath(key), token)
-          }
-        }
-        if (dropped.length > 0) appendLocked(dropped.map(({ key }) => ({ o: "d", k: key })))
+        // Eager: the clips are listed and statted before the journal is read, so that the stats'
+        // garbage is collected while few entries are alive. Holding the index lock makes the
+        // order safe: no entry can be added or removed meanwhile, and a clip file of an entry is
+        // only ever removed under this lock.
+        const clips = eager ? reconcileLocked(listClips(), true) : undefined
+        if (!eager) Journal.refresh(fs, dirs.journal, index)
         const skippedLines = index.skipped
         let compacted = false
         if (Journal.compactionDue(index, compactMinLines, compactFactor)) {
           Journal.compact(fs, dirs.journal, index)
           compacted = true
         }
-        return { dropped, removedUnknown, removedTemp, skippedLines, compacted }
+        return { clips, removedTemp, skippedLines, compacted }
       })
-      for (const { entry, reason } of result.dropped) {
-        yield* events.publish(new CacheEvent.EntryInvalid({ key: entry.key, reason }))
-        yield* metrics.evicted("invalid")
-      }
+      if (result.clips !== undefined) yield* reportDropped(result.clips.dropped)
       yield* publishUsage
       const report: StartupReport = {
         entries: index.entries.size,
         bytes: index.bytes,
-        dropped: result.dropped.map(({ key, reason }) => ({ key, reason })),
-        removedUnknown: result.removedUnknown,
+        dropped: result.clips?.dropped.map(({ key, reason }) => ({ key, reason })) ?? [],
+        removedUnknown: result.clips?.removedUnknown ?? 0,
         removedTemp: result.removedTemp,
         skippedLines: result.skippedLines,
         compacted: result.compacted,
@@ -431,6 +478,44 @@ export const make = (
       }
       return report
     })
+
+    // Background reconciliation: until it is done, every lookup checks its clip's size before
+    // serving it (`problemOf`), so nothing unchecked is ever served; the sweep only finds what
+    // no lookup has asked for yet. It stats in slices, giving the event loop back in between.
+    const reconciledDone = yield* Deferred.make<Reconciliation, Errors.CacheIOError>()
+    if (eager) {
+      yield* Deferred.succeed(reconciledDone, {
+        dropped: startup.dropped,
+        removedUnknown: startup.removedUnknown,
+        millis: startup.millis
+      })
+    } else {
+      yield* Effect.gen(function*() {
+        const started = performance.now()
+        const names = yield* Effect.try({ try: () => fs.readdirSync(dirs.clips), catch: ioError("list", dirs.clips) })
+        const sizes = new Float64Array(names.length)
+        for (let from = 0; from < names.length; from += sweepSlice) {
+          yield* Effect.try({
+            try: () => statClips(names, sizes, from, Math.min(from + sweepSlice, names.length)),
+            catch: ioError("stat", dirs.clips)
+          })
+          yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+        }
+        const found = yield* withIndexLock("reconcile", () => reconcileLocked({ names, sizes }))
+        yield* reportDropped(found.dropped)
+        yield* publishUsage
+        return {
+          dropped: found.dropped.map(({ key, reason }) => ({ key, reason })),
+          removedUnknown: found.removedUnknown,
+          millis: performance.now() - started
+        }
+      }).pipe(
+        Effect.tapError((error) => Effect.logWarning(`rallycache: the background reconciliation failed: ${error.message}`)),
+        Effect.exit,
+        Effect.flatMap((exit) => Deferred.done(reconciledDone, exit)),
+        Effect.forkScoped
+      )
+    }
 
     // -- touches ------------------------------------------------------------
 
@@ -690,6 +775,7 @@ export const make = (
     return {
       layout: dirs,
       startup,
+      reconciled: Deferred.await(reconciledDone),
       flush,
       pathOf,
       lookup,

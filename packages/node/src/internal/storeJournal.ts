@@ -105,6 +105,10 @@ const LoadedEntry = function(this: Record<string, unknown>, fields: CacheEntry) 
   this["priority"] = fields.priority
   this["validation"] = fields.validation
   this["validatedAt"] = fields.validatedAt
+  // Stream-copy clips with a hidden lead-in only (exact mode), or a container other than mp4.
+  if (fields.firstFrame !== undefined) this["firstFrame"] = fields.firstFrame
+  if (fields.leadIn !== undefined) this["leadIn"] = fields.leadIn
+  if (fields.container !== undefined) this["container"] = fields.container
 } as unknown as { new(fields: CacheEntry): CacheEntry; prototype: unknown }
 LoadedEntry.prototype = CacheEntry.prototype
 
@@ -123,7 +127,10 @@ const decodeEntry = (value: unknown): CacheEntry | undefined => {
     typeof e["id"] === "string" && asKey(e["key"]) !== undefined &&
     typeof e["videoId"] === "string" && e["videoId"].length > 0 &&
     Number.isInteger(e["rallyIndex"]) && (e["rallyIndex"] as number) >= 0 &&
-    (e["mode"] === "copy" || e["mode"] === "accurate") &&
+    (e["mode"] === "copy" || e["mode"] === "exact" || e["mode"] === "accurate") &&
+    (e["firstFrame"] === undefined || typeof e["firstFrame"] === "number") &&
+    (e["leadIn"] === undefined || typeof e["leadIn"] === "number") &&
+    (e["container"] === undefined || e["container"] === "mp4" || e["container"] === "mkv" || e["container"] === "webm") &&
     typeof e["clipStart"] === "number" && typeof e["clipEnd"] === "number" &&
     isTime(e["createdAt"]) && isTime(e["accessedAt"]) &&
     Number.isInteger(e["sizeBytes"]) && (e["sizeBytes"] as number) >= 0 &&
@@ -182,7 +189,10 @@ const encodeEntry = (e: CacheEntry) => ({
   sizeBytes: e.sizeBytes,
   priority: e.priority,
   validation: e.validation,
-  validatedAt: e.validatedAt
+  validatedAt: e.validatedAt,
+  ...(e.firstFrame === undefined ? {} : { firstFrame: e.firstFrame }),
+  ...(e.leadIn === undefined ? {} : { leadIn: e.leadIn }),
+  ...(e.container === undefined ? {} : { container: e.container })
 })
 
 export const encodeRecord = (record: JournalRecord): string =>

@@ -1,0 +1,25 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Cluster, validClip } from "./support.js"
+
+describe("one runner, one front, one Postgres", () => {
+  let cluster: Cluster
+  beforeAll(async () => {
+    cluster = await Cluster.start()
+  })
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+
+  it("serves a clip exported on the runner", async () => {
+    const [video] = await cluster.videos(1)
+    const runner = await cluster.startRunner()
+    await cluster.startFront()
+    await cluster.open(video!)
+    const clip = await cluster.request("GET", `/api/videos/${video!.id}/rallies/1/clip`)
+    expect(clip.status, clip.body.toString()).toBe(200)
+    expect(clip.body.length).toBeGreaterThan(1000)
+    const ready = await runner.waitFor((l) => l.annotations["event"] === "ClipReady", "ClipReady")
+    expect(ready.annotations["videoId"]).toBe(video!.id)
+    expect(validClip(String(ready.annotations["path"]))).toBe(true)
+  })
+})

@@ -1,0 +1,151 @@
+/**
+ * Every source of the generated media corpus, cut in every mode, checked
+ * with ffprobe and a decode: the clip decodes without error, presents the
+ * expected first frame (exact and accurate: the rally's first frame; copy:
+ * the keyframe the result names), its audio and video last as long (within
+ * one audio frame), and it keeps the stream kinds, audio tracks with their
+ * languages, rotation and (copy, exact) pixel format and colour metadata.
+ * Sources the project cannot cut are refused at probe with one line.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Domain, Exporter } from "@rallycache/core"
+import { Effect, Exit, Layer, ManagedRuntime, Schema, Scope } from "effect"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { cases, type CutCase, generate } from "./corpus/corpus.js"
+import { decodeErrors, facts, frames, lengths } from "./corpus/inspect.js"
+import { exporterLayer } from "./fixtures.js"
+
+const videoId = Schema.decodeSync(Domain.VideoId)("corpus")
+const modes: ReadonlyArray<Domain.ExportMode> = ["copy", "exact", "accurate"]
+
+const runtime = ManagedRuntime.make(exporterLayer().pipe(Layer.provideMerge(Layer.empty)))
+let scope: Scope.CloseableScope
+let dir = ""
+let missing = new Map<string, ReadonlyArray<string>>()
+
+beforeAll(async () => {
+  scope = await runtime.runPromise(Scope.make())
+  const corpus = await runtime.runPromise(Scope.extend(generate, scope))
+  dir = corpus.dir
+  missing = corpus.missing
+}, 120_000)
+
+afterAll(async () => {
+  if (scope !== undefined) await runtime.runPromise(Scope.close(scope, Exit.void))
+  await runtime.dispose()
+})
+
+const cutOne = (c: CutCase, mode: Domain.ExportMode) =>
+  Effect.gen(function*() {
+    const exporter = yield* Exporter.Exporter
+    const source = NodePath.join(dir, c.file)
+    const info = yield* exporter.probe(source)
+    const out = NodePath.join(dir, "clips", `${c.file}.${mode}`)
+    const result = yield* exporter.export({
+      source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
+      rally: new Domain.Rally({ index: 0, ...c.rally }),
+      mode,
+      priority: "high",
+      tempPath: NodePath.join(dir, "tmp", `${c.file}.${mode}.part`),
+      outputPath: out
+    })
+    return { out, result }
+  })
+
+describe("media corpus", () => {
+  for (const c of cases) {
+    if (c._tag === "Refuse") {
+      it("refuses " + c.name, async () => {
+        if (missing.has(c.name)) return
+        const exit = await runtime.runPromiseExit(
+          Effect.flatMap(Exporter.Exporter, (exporter) => exporter.probe(NodePath.join(dir, c.file)))
+        )
+        expect(Exit.isFailure(exit)).toBe(true)
+        if (Exit.isFailure(exit) && exit.cause._tag === "Fail") {
+          expect(exit.cause.error._tag).toBe(c.error)
+          expect(exit.cause.error.message).not.toContain("\n")
+        } else {
+          expect.fail("expected a typed failure")
+        }
+      }, 60_000)
+      continue
+    }
+    it(c.name, async () => {
+      const lacking = missing.get(c.name)
+      if (lacking !== undefined) {
+        // The only allowed skip: the installed ffmpeg cannot make this source at all.
+        console.warn(`corpus: ${c.name} skipped, the installed ffmpeg has no ${lacking.join(", ")} encoder`)
+        return
+      }
+      const source = NodePath.join(dir, c.file)
+      await runtime.runPromise(Effect.gen(function*() {
+        const src = yield* facts(source)
+        const srcFrames = yield* frames(source, src.startTime)
+        expect(srcFrames.numbers.length).toBe(srcFrames.times.length)
+        const srcVideo = src.streams.filter((s) => s.kind === "video")
+        const srcAudio = src.streams.filter((s) => s.kind === "audio")
+        const firstIndex = srcFrames.times.findIndex((t) => t >= c.rally.start - 0.0005)
+        const problems: Array<string> = []
+        for (const mode of modes) {
+          const { out, result } = yield* cutOne(c, mode)
+          const say = (what: string) => problems.push(`${mode}: ${what}`)
+          const decoded = yield* decodeErrors(out)
+          if (decoded.exitCode !== 0 || decoded.stderr.length > 0) say(`decode: ${decoded.stderr.join(" | ")}`)
+
+          const clip = yield* facts(out)
+          const clipFrames = yield* frames(out, clip.startTime)
+          const cutAs = result.fellBack?.to ?? mode
+          let expected: number | undefined
+          if (cutAs === "copy") {
+            const k = srcFrames.times.findIndex((t) => Math.abs(t - result.clipStart) < 0.002)
+            expected = srcFrames.numbers[k]
+          } else {
+            expected = srcFrames.numbers[firstIndex]
+            if (result.firstFrame !== undefined) {
+              const t = srcFrames.times[firstIndex]!
+              if (Math.abs(result.firstFrame - t) > 0.002) say(`reports first frame ${result.firstFrame}, is ${t}`)
+            }
+          }
+          if (clipFrames.numbers[0] !== expected) say(`first frame ${clipFrames.numbers[0]}, expected ${expected}`)
+
+          const videos = clip.streams.filter((s) => s.kind === "video")
+          const audios = clip.streams.filter((s) => s.kind === "audio")
+          if (videos.length !== 1) say(`${videos.length} video streams`)
+          if (audios.length !== srcAudio.length) say(`${audios.length} audio tracks instead of ${srcAudio.length}`)
+          const languages = audios.map((a) => a.language ?? "")
+          const srcLanguages = srcAudio.map((a) => a.language ?? "")
+          if (languages.join() !== srcLanguages.join()) say(`languages ${languages.join()} instead of ${srcLanguages.join()}`)
+          if (cutAs !== "accurate") {
+            const v = videos[0]
+            const s = srcVideo[0]!
+            if (v !== undefined) {
+              if (v.rotation !== s.rotation) say(`rotation ${v.rotation} instead of ${s.rotation}`)
+              if (v.pixFmt !== s.pixFmt) say(`pixel format ${v.pixFmt} instead of ${s.pixFmt}`)
+              if (v.color !== s.color) say(`colour ${v.color} instead of ${s.color}`)
+            }
+          }
+
+          const len = yield* lengths(out)
+          const video = len.video[0]?.length ?? 0
+          for (const [i, audio] of len.audio.entries()) {
+            const tolerance = Math.max(audio.maxFrame, 0.001) + 0.0015
+            if (Math.abs(audio.length - video) > tolerance) {
+              say(`audio track ${i} lasts ${audio.length.toFixed(3)} s, video ${video.toFixed(3)} s`)
+            }
+          }
+          if (cutAs !== "copy") {
+            const want = c.rally.end - srcFrames.times[firstIndex]!
+            if (Math.abs(video - want) > 0.041) say(`video lasts ${video.toFixed(3)} s instead of ${want.toFixed(3)} s`)
+          }
+          if (mode === "exact" && result.fellBack === undefined && result.container !== undefined) {
+            say(`exact clip in ${result.container}`)
+          }
+          NodeFs.rmSync(out, { force: true })
+        }
+        if (problems.length > 0) console.log(`corpus: ${c.name}\n${problems.join("\n")}`)
+        expect(problems.join("\n")).toBe("")
+      }))
+    }, 120_000)
+  }
+})

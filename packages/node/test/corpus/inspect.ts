@@ -1,0 +1,182 @@
+/**
+ * Reading a corpus file or a clip back: the frame numbers a decoder shows
+ * (with edit lists and rotation applied, as a player would), stream layout,
+ * colour metadata and per-stream presented lengths. Not a test file.
+ */
+import { Effect } from "effect"
+import * as NodeChildProcess from "node:child_process"
+import { FfmpegResolver } from "../../src/index.js"
+import { run } from "../../src/internal/process.js"
+
+export interface StreamFacts {
+  readonly kind: string
+  readonly codec: string
+  readonly language: string | undefined
+  readonly rotation: number
+  readonly pixFmt: string | undefined
+  readonly color: string
+}
+
+export interface MediaFacts {
+  readonly startTime: number
+  readonly streams: ReadonlyArray<StreamFacts>
+}
+
+export interface Frames {
+  /** Presentation times relative to the file's start, in decode output order. */
+  readonly times: ReadonlyArray<number>
+  /** The number burned into each frame. */
+  readonly numbers: ReadonlyArray<number>
+}
+
+const ffprobeJson = (path: string, args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { ffprobe } = yield* FfmpegResolver.Ffmpeg
+    const result = yield* run(ffprobe.path, ["-v", "error", "-of", "json", ...args, path], { collectStdout: true })
+    if (result.exitCode !== 0) return yield* Effect.dieMessage(`ffprobe ${path}: ${result.stderrTail.join("\n")}`)
+    return JSON.parse(result.stdout) as Record<string, unknown>
+  })
+
+type Json = Record<string, unknown>
+
+/** ffmpeg's stdout as bytes (decoded frames), through a plain child process: run() collects text. */
+const rawFrames = (ffmpeg: string, args: ReadonlyArray<string>) =>
+  Effect.async<Buffer>((resume) => {
+    const child = NodeChildProcess.execFile(
+      ffmpeg,
+      args,
+      { encoding: "buffer", maxBuffer: 256 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        resume(
+          error === null
+            ? Effect.succeed(stdout)
+            : Effect.dieMessage(`ffmpeg ${args.join(" ")}: ${error.message} ${stderr.toString()}`)
+        )
+    )
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+/** Streams (without cover art), start time, rotation and colour of `path`. */
+export const facts = (path: string) =>
+  Effect.gen(function*() {
+    const json = yield* ffprobeJson(path, [
+      "-show_entries",
+      "format=start_time:stream=codec_type,codec_name,pix_fmt,color_primaries,color_transfer,color_space:stream_tags=language:stream_side_data=rotation:stream_disposition=attached_pic"
+    ])
+    const streams = ((json["streams"] ?? []) as Array<Json>)
+      .filter((s) => (s["disposition"] as Json | undefined)?.["attached_pic"] !== 1)
+      .map((s): StreamFacts => {
+        const side = (s["side_data_list"] ?? []) as Array<Json>
+        const rotation = Number(side.find((d) => d["rotation"] !== undefined)?.["rotation"] ?? 0)
+        const language = (s["tags"] as Json | undefined)?.["language"]
+        return {
+          kind: String(s["codec_type"]),
+          codec: String(s["codec_name"]),
+          language: typeof language === "string" && language !== "und" ? language : undefined,
+          rotation: ((rotation % 360) + 360) % 360,
+          pixFmt: typeof s["pix_fmt"] === "string" ? s["pix_fmt"] : undefined,
+          color: [s["color_primaries"], s["color_transfer"], s["color_space"]].map((v) => v ?? "unknown").join("/")
+        }
+      })
+    const startTime = Number((json["format"] as Json | undefined)?.["start_time"] ?? 0)
+    return { startTime: Number.isFinite(startTime) ? startTime : 0, streams } satisfies MediaFacts
+  })
+
+/**
+ * Decode the first video stream as a player would (edit lists and rotation
+ * applied) and read every frame's number: bit i is the stripe i of 16 columns
+ * (or rows, when the picture is portrait after rotation).
+ */
+export const frames = (path: string, startTime: number) =>
+  Effect.gen(function*() {
+    const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
+    const probe = yield* ffprobeJson(path, [
+      "-select_streams",
+      "v:0",
+      "-show_entries",
+      "stream=width,height:stream_side_data=rotation:frame=best_effort_timestamp_time"
+    ])
+    const stream = ((probe["streams"] ?? []) as Array<Json>)[0]!
+    const rotation = Math.abs(
+      Number(((stream["side_data_list"] ?? []) as Array<Json>).find((d) => d["rotation"] !== undefined)?.["rotation"] ?? 0)
+    )
+    const portrait = rotation % 180 === 90
+    const w = portrait ? Number(stream["height"]) : Number(stream["width"])
+    const h = portrait ? Number(stream["width"]) : Number(stream["height"])
+    const times = ((probe["frames"] ?? []) as Array<Json>).map((f) => Number(f["best_effort_timestamp_time"]) - startTime)
+    const bytes = yield* rawFrames(ffmpeg.path, [
+      "-nostdin",
+      "-v",
+      "error",
+      "-i",
+      path,
+      "-map",
+      "0:v:0",
+      "-vsync",
+      "0",
+      "-f",
+      "rawvideo",
+      "-pix_fmt",
+      "gray",
+      "-"
+    ])
+    const size = w * h
+    const numbers: Array<number> = []
+    for (let offset = 0; offset + size <= bytes.length; offset += size) {
+      let n = 0
+      for (let bit = 0; bit < 10; bit++) {
+        const along = Math.floor(((16 * bit + 8) * (portrait ? h : w)) / 160)
+        const value = portrait ? bytes[offset + along * w + Math.floor(w / 2)]! : bytes[offset + Math.floor(h / 2) * w + along]!
+        if (value > 128) n |= 1 << bit
+      }
+      numbers.push(n)
+    }
+    return { times, numbers } satisfies Frames
+  })
+
+/**
+ * Presented length of each stream (video first, then audio tracks), and its
+ * longest frame: from the decoded frames, capped by the stream's declared
+ * duration where the container has one (an mp4 edit list can end a stream
+ * inside its last frame).
+ */
+export const lengths = (path: string) =>
+  Effect.gen(function*() {
+    const json = yield* ffprobeJson(path, [
+      "-show_entries",
+      "stream=index,codec_type,duration:stream_disposition=attached_pic:frame=stream_index,best_effort_timestamp_time,pkt_duration_time,duration_time"
+    ])
+    const streams = ((json["streams"] ?? []) as Array<Json>)
+      .filter((s) => (s["disposition"] as Json | undefined)?.["attached_pic"] !== 1)
+    const spans = new Map<number, { first: number; end: number; maxFrame: number }>()
+    for (const f of (json["frames"] ?? []) as Array<Json>) {
+      const index = Number(f["stream_index"])
+      const t = Number(f["best_effort_timestamp_time"])
+      const d = Number(f["duration_time"] ?? f["pkt_duration_time"] ?? 0)
+      if (!Number.isFinite(t)) continue
+      const span = spans.get(index) ?? { first: t, end: t, maxFrame: 0 }
+      span.first = Math.min(span.first, t)
+      span.end = Math.max(span.end, t + (Number.isFinite(d) ? d : 0))
+      span.maxFrame = Math.max(span.maxFrame, Number.isFinite(d) ? d : 0)
+      spans.set(index, span)
+    }
+    const of = (kind: string) =>
+      streams.filter((s) => s["codec_type"] === kind).map((s) => {
+        const span = spans.get(Number(s["index"]))
+        const declared = Number(s["duration"])
+        const decoded = span === undefined ? 0 : span.end - span.first
+        return {
+          length: Number.isFinite(declared) && declared > 0 ? Math.min(decoded, declared) : decoded,
+          maxFrame: span?.maxFrame ?? 0
+        }
+      })
+    return { video: of("video"), audio: of("audio") }
+  })
+
+/** Decode every stream with `-xerror`: the stderr lines (empty when clean) and the exit code. */
+export const decodeErrors = (path: string) =>
+  Effect.gen(function*() {
+    const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
+    const result = yield* run(ffmpeg.path, ["-nostdin", "-v", "error", "-xerror", "-i", path, "-map", "0", "-f", "null", "-"])
+    return { exitCode: result.exitCode, stderr: result.stderrTail }
+  })
