@@ -495,7 +495,8 @@ export const make: Effect.Effect<
           const info = yield* exporter.probe(message.path)
           const rallies = yield* Policy.validateRallies(message.rallies, {
             maxRallyLength: config.maxRallyLength,
-            duration: info.duration
+            duration: info.duration,
+            frameRate: info.frameRate
           })
           yield* Queue.offer(mailbox, { _tag: "Opened", message, id, info, rallies, reply })
         }).pipe(Effect.catchAll((error) => Deferred.fail(reply, error)), Effect.onInterrupt(() => Deferred.interrupt(reply)))
