@@ -61,8 +61,6 @@ const program = Effect.gen(function*() {
   )
 })
 
-/** Bad input (arguments, files, rallies) is exit code 2; a failed export 1. */
-const inputTags = new Set(["InvalidInput", "InvalidRally", "SourceNotFound", "SourceUnreadable", "NotMediaFile"])
 
 program.pipe(
   Effect.scoped,
@@ -77,8 +75,8 @@ program.pipe(
         const error = Option.getOrElse(failure, () => new Error("unknown failure"))
         const message = error instanceof Error ? error.message : String(error)
         process.stderr.write(`${message.replace(/\s+/g, " ").trim()}\n`)
-        const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
-        onExit(inputTags.has(tag) ? 2 : 1)
+        // Bad input (arguments, files, rallies) is exit code 2; a failed export 1.
+        onExit(Errors.isInputError(error) ? 2 : 1)
       }
     })
 )
