@@ -73,7 +73,7 @@ export class Proc {
   }
 
   /** Resolves with the first log line matching, failing after `timeoutMs`. */
-  waitFor(predicate: (line: LogLine) => boolean, what: string, timeoutMs = 60_000): Promise<LogLine> {
+  waitFor(predicate: (line: LogLine) => boolean, what: string, timeoutMs = 120_000): Promise<LogLine> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`${this.name}: no "${what}" within ${timeoutMs} ms\n${this.stderr.slice(-2000)}`)),

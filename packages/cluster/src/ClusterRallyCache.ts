@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { EntityId, Sharding } from "@effect/cluster"
+import { ClusterError, EntityId, Sharding } from "@effect/cluster"
 import { Errors, RallyCache as Core } from "@rallycache/core"
 import { Cause, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { spanAttributes, Video } from "./VideoEntity.js"
@@ -58,10 +58,12 @@ const emptyStats: Core.Stats = {
   videos: 0
 }
 
-/** The cluster's own failures (no runner, mailbox full, storage), as opposed to the cache's typed errors. */
-const isClusterFailure = (error: unknown): boolean =>
-  typeof error === "object" && error !== null && "_tag" in error &&
-  (error._tag === "MailboxFull" || error._tag === "AlreadyProcessingMessage" || error._tag === "PersistenceError")
+/** The cluster's own failures, as opposed to the cache's typed errors (which are answers). */
+type ClusterFailure = ClusterError.MailboxFull | ClusterError.AlreadyProcessingMessage | ClusterError.PersistenceError
+
+const isClusterFailure = (error: unknown): error is ClusterFailure =>
+  error instanceof ClusterError.MailboxFull || error instanceof ClusterError.AlreadyProcessingMessage ||
+  error instanceof ClusterError.PersistenceError
 
 /**
  * Builds the client over the `Sharding` of a client-only (or runner) node.
@@ -83,7 +85,7 @@ export const make = (options: Options = {}): Effect.Effect<Core.RallyCacheShape,
     const send = <A, E>(
       message: { readonly _tag: string; readonly videoId: string; readonly index?: number | undefined },
       call: Effect.Effect<A, E>
-    ): Effect.Effect<A, Exclude<E, { readonly _tag: "MailboxFull" | "AlreadyProcessingMessage" | "PersistenceError" }>> =>
+    ): Effect.Effect<A, Exclude<E, Extract<E, ClusterFailure>>> =>
       call.pipe(
         Effect.sandbox,
         Effect.retry({
@@ -91,7 +93,7 @@ export const make = (options: Options = {}): Effect.Effect<Core.RallyCacheShape,
           while: (cause) => Option.match(Cause.failureOption(cause), { onNone: () => true, onSome: isClusterFailure })
         }),
         Effect.unsandbox,
-        Effect.catchIf(isClusterFailure, (error) => Effect.die(error)),
+        Effect.catchIf((error: E): error is Extract<E, ClusterFailure> => isClusterFailure(error), Effect.die),
         Effect.withSpan(`rallycache.front.${message._tag}`, {
           kind: "client",
           attributes: {
@@ -101,7 +103,7 @@ export const make = (options: Options = {}): Effect.Effect<Core.RallyCacheShape,
             "rallycache.shard": sharding.getShardId(EntityId.make(message.videoId), Video.getShardGroup(EntityId.make(message.videoId))).toString()
           }
         })
-      ) as never
+      )
 
     const cache: Core.RallyCacheShape = {
       openVideo: (input) =>

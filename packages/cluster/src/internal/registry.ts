@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Domain, type Manager } from "@rallycache/core"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Option, Schedule, Schema } from "effect"
 
 /**
  * What `OpenVideo` was asked, kept in Postgres so that the runner that takes
@@ -25,7 +25,10 @@ export const make = Effect.gen(function*() {
     video_id TEXT PRIMARY KEY,
     input TEXT NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
-  )`
+  )`.pipe(
+    // Runners starting together race on IF NOT EXISTS (a duplicate pg_type row): the loser tries again.
+    Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })
+  )
   const encode = Schema.encodeSync(Stored)
   const decode = Schema.decodeUnknownOption(Stored)
 
