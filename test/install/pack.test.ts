@@ -167,6 +167,19 @@ describe("the packed packages, installed with npm in a fresh project", () => {
     await ok(process.execPath, [path.join(app, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], app)
   }, 120_000)
 
+  it.concurrent("the demo runs on the bundled ffmpeg and ffprobe alone (a machine without ffmpeg)", async () => {
+    const bundled = (name: string) =>
+      path.join(app, "node_modules", `@${name}-installer`, `${process.platform}-${process.arch}`, name)
+    const dir = path.join(root, "demo")
+    const demo = await ok("npx", ["--no", "--", "rallycache", "demo", "--dir", dir, "--duration", "8", "--speed", "8"], app, {
+      RALLYCACHE_CACHE_DIR: path.join(dir, "cache"),
+      FFMPEG_PATH: bundled("ffmpeg"),
+      FFPROBE_PATH: bundled("ffprobe")
+    })
+    expect(demo.stdout).toContain("hit rate")
+    expect(fs.readdirSync(path.join(dir, "clips")).filter((name) => name.endsWith(".mp4")).length).toBeGreaterThan(0)
+  }, 180_000)
+
   it.concurrent("npx rallycache --help and npx rallycache doctor work", async () => {
     const env = { RALLYCACHE_CACHE_DIR: path.join(root, "cache") }
     const help = await ok("npx", ["--no", "--", "rallycache", "--help"], app, env)

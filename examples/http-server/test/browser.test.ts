@@ -2,15 +2,20 @@
  * The player page in a real browser: Debian's Chromium driven by
  * playwright-core. Opens a generated video, waits for the next rally to be
  * cached, clicks "next", and checks that the new clip really plays and was
- * served from the cache.
+ * served from the cache; moves with the arrow keys; and reads back from a
+ * canvas that an exact clip shows the rally's first frame at currentTime 0.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { SampleVideo } from "@rallycache/node"
+import { FfmpegResolver, SampleVideo } from "@rallycache/node"
+import { Effect, Layer } from "effect"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { type BrowserContext, chromium, type Page } from "playwright-core"
+import { cases, type CutCase, generateArgs } from "../../../packages/node/test/corpus/corpus.js"
 import { sampleVideo, startServer, type TestServer, workspace } from "./fixtures.js"
 
 const executablePath = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium"
@@ -62,6 +67,20 @@ describe("player page in Chromium", () => {
       throw new Error(`no Chromium at ${executablePath} (apt-get install -y chromium, or set CHROMIUM_PATH)`)
     }
     ws = workspace(await sampleVideo({ duration: 12 }))
+    // The corpus' H.264 source with its frame number in stripes (2 s GOP, B-frames).
+    const striped = cases.find((c): c is CutCase => c._tag === "Cut" && c.file === "h264-aac.mp4")!
+    const ffmpeg = await Effect.runPromise(
+      Effect.map(FfmpegResolver.Ffmpeg, (f) => f.ffmpeg.path).pipe(
+        Effect.provide(FfmpegResolver.layer.pipe(Layer.provideMerge(NodeContext.layer)))
+      )
+    )
+    ChildProcess.execFileSync(ffmpeg, [
+      "-nostdin",
+      "-y",
+      "-v",
+      "error",
+      ...generateArgs(striped, path.join(ws.mediaRoot, "stripes.mp4"), ws.mediaRoot)
+    ])
     server = await startServer({ cacheDir: ws.cacheDir, server: { mediaRoot: ws.mediaRoot } })
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "http-server-chromium-"))
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -138,12 +157,60 @@ describe("player page in Chromium", () => {
   })
 
   it("moves between rallies with the arrow keys", async () => {
-    const page = context.pages()[0]!
-    await page.keyboard.press("ArrowLeft")
-    await playing(page, 0)
-    await page.keyboard.press("ArrowRight")
-    await page.keyboard.press("ArrowRight")
-    await playing(page, 2)
-    expect(await page.locator("#rallies li[aria-current=\"true\"]").getAttribute("data-index")).toBe("2")
+    const rallies = SampleVideo.sampleRallies(12, 4).map(({ start, end }) => ({ start, end }))
+    const { id } = await server.register({ path: "match.mp4", rallies })
+    const page = await context.newPage()
+    try {
+      await page.goto(`${server.url}/?video=${encodeURIComponent(id)}`)
+      await playing(page, 0)
+      await page.keyboard.press("ArrowRight")
+      await playing(page, 1)
+      await page.keyboard.press("ArrowRight")
+      await playing(page, 2)
+      await page.keyboard.press("ArrowLeft")
+      await playing(page, 1)
+      expect(await page.locator("#rallies li[aria-current=\"true\"]").getAttribute("data-index")).toBe("1")
+    } finally {
+      await page.close()
+    }
+  })
+
+  it("an exact clip shows the rally's first frame at currentTime 0 (canvas read-back)", async () => {
+    // Rally from mid-frame 37 (1.5 s) of a 2 s GOP: the clip stores 1.5 s of
+    // lead-in from the keyframe at 0 and its edit list starts at frame 38.
+    const rally = { start: (37 + 0.5) / 25, end: (80 + 0.5) / 25 }
+    const registered = await server.post("/api/videos", { path: "stripes.mp4", rallies: [rally], mode: "exact" })
+    expect(registered.status).toBe(201)
+    const id = (registered.body as { id: string }).id
+    const page = await context.newPage()
+    try {
+      await page.goto(`${server.url}/?video=${encodeURIComponent(id)}`)
+      await playing(page, 0, { ready: true })
+      // In-page code as a string (no DOM types here): pause, seek to 0, draw, read the ten stripes.
+      const shown = await page.evaluate<{ n: number; t: number; width: number }>(`(async () => {
+        const video = document.getElementById("video")
+        video.pause()
+        if (video.currentTime !== 0) {
+          await new Promise((resolve) => { video.addEventListener("seeked", resolve, { once: true }); video.currentTime = 0 })
+        }
+        const canvas = document.createElement("canvas")
+        canvas.width = video.videoWidth
+        canvas.height = video.videoHeight
+        const ctx = canvas.getContext("2d")
+        ctx.drawImage(video, 0, 0)
+        const row = ctx.getImageData(0, Math.floor(canvas.height / 2), canvas.width, 1).data
+        let n = 0
+        for (let bit = 0; bit < 10; bit++) {
+          const x = Math.floor(((16 * bit + 8) * canvas.width) / 160)
+          if (row[x * 4] > 128) n |= 1 << bit
+        }
+        return { n, t: video.currentTime, width: canvas.width }
+      })()`)
+      expect(shown.width).toBe(160)
+      expect(shown.t).toBe(0)
+      expect(shown.n).toBe(38)
+    } finally {
+      await page.close()
+    }
   })
 })

@@ -1,6 +1,6 @@
 /**
  * One cluster entity per video: the manager's per-video messages
- * (`Manager.OpenVideo`, `Navigate`, `GetClip`, `Preload`, `Invalidate`,
+ * (`RallyMessages.OpenVideo`, `Navigate`, `GetClip`, `Preload`, `Invalidate`,
  * `Status`, `Close`) as the RPC group of an `@effect/cluster` entity whose id
  * is the video id. The entity runs on the runner that owns the video's shard
  * and answers from that runner's own engine (`RallyCache` of
@@ -14,7 +14,7 @@
 import { Entity, type Sharding } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
-import { Manager, RallyCache } from "@rallycache/core"
+import { RallyMessages, RallyCache } from "@rallycache/core"
 import { Context, Effect, Layer, Option } from "effect"
 import * as Registry from "./internal/registry.js"
 
@@ -26,13 +26,13 @@ import * as Registry from "./internal/registry.js"
  * @category entity
  */
 export const Video = Entity.make("RallyCacheVideo", [
-  Rpc.fromTaggedRequest(Manager.OpenVideo),
-  Rpc.fromTaggedRequest(Manager.Navigate),
-  Rpc.fromTaggedRequest(Manager.GetClip),
-  Rpc.fromTaggedRequest(Manager.Preload),
-  Rpc.fromTaggedRequest(Manager.Invalidate),
-  Rpc.fromTaggedRequest(Manager.Status),
-  Rpc.fromTaggedRequest(Manager.Close)
+  Rpc.fromTaggedRequest(RallyMessages.OpenVideo),
+  Rpc.fromTaggedRequest(RallyMessages.Navigate),
+  Rpc.fromTaggedRequest(RallyMessages.GetClip),
+  Rpc.fromTaggedRequest(RallyMessages.Preload),
+  Rpc.fromTaggedRequest(RallyMessages.Invalidate),
+  Rpc.fromTaggedRequest(RallyMessages.Status),
+  Rpc.fromTaggedRequest(RallyMessages.Close)
 ])
 
 /**

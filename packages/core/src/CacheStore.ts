@@ -6,7 +6,7 @@
  *   shared safely by several processes.
  * - `MemoryCacheStore.layer` (or `layerWithFileSystem`): in memory, for tests.
  *
- * Both plan evictions with the same pure `Policy.planEviction`.
+ * Both plan evictions with the same pure `Eviction.planEviction`.
  *
  * @since 0.1.0
  */
@@ -115,6 +115,11 @@ export interface CacheStoreShape {
    * as `EntryInvalid`. This is the hot path: no mailbox, no async I/O.
    */
   readonly lookup: (key: CacheKey) => Effect.Effect<Option.Option<CacheEntry>>
+  /**
+   * Whether the in-memory index holds `key`, without touching the disk:
+   * planning (navigation) decides from it; `lookup` checks the file.
+   */
+  readonly has: (key: CacheKey) => Effect.Effect<boolean>
   /** Mark `key` used now, for LRU. Batched: cheap to call on every hit. */
   readonly touch: (key: CacheKey) => Effect.Effect<void>
   /** Lock `key` for writing; waits while another writer holds it. */
@@ -137,7 +142,7 @@ export interface CacheStoreShape {
    */
   readonly pin: (key: CacheKey) => Effect.Effect<void, never, Scope.Scope>
   /**
-   * Apply age, per-video and size rules now with `Policy.planEviction`, and
+   * Apply age, per-video and size rules now with `Eviction.planEviction`, and
    * return what was evicted.
    */
   readonly enforce: Effect.Effect<ReadonlyArray<Eviction>, CacheIOError>

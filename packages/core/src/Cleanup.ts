@@ -1,7 +1,7 @@
 /**
  * The `Cleanup` service keeps the cache within its limits in the
  * background: the age, per-video and size rules (`CacheStore.enforce`, which
- * plans with `Policy.planEviction`) every `cleanupInterval`, a deep
+ * plans with `Eviction.planEviction`) every `cleanupInterval`, a deep
  * validation sweep (`Exporter.verify` of every clip) every
  * `validationInterval`, and an immediate run whenever `trigger` is called
  * (after a commit pushed the cache over its limit, for example).

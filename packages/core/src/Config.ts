@@ -35,6 +35,7 @@ const PositiveNumber = Schema.Number.pipe(Schema.finite(), Schema.positive())
  * | exportTimeout       | 10 minutes  | an export running longer is killed and retried                   |
  * | maxRallyLength      | 600 seconds | longer rallies are rejected as input errors                      |
  * | mailboxCapacity     | 1024        | bound of the manager's mailbox (callers wait when it is full)    |
+ * | runnerId            | "local"     | names this process in trace spans (`rallycache.runner`)          |
  *
  * `exportTimeout` is enforced by the exporter, not the queue:
  * `@rallycache/node`'s default layer gives it to `FfmpegExporter` as its
@@ -57,7 +58,8 @@ export const defaults = {
   retryMaxDelay: Duration.seconds(10),
   exportTimeout: Duration.minutes(10),
   maxRallyLength: 600,
-  mailboxCapacity: 1024
+  mailboxCapacity: 1024,
+  runnerId: "local"
 } as const
 
 /**
@@ -81,7 +83,8 @@ export class RallyCacheConfig extends Schema.Class<RallyCacheConfig>("RallyCache
   retryMaxDelay: Schema.DurationFromMillis,
   exportTimeout: Schema.DurationFromMillis,
   maxRallyLength: PositiveNumber,
-  mailboxCapacity: PositiveInt
+  mailboxCapacity: PositiveInt,
+  runnerId: Schema.NonEmptyTrimmedString
 }) {}
 
 /**
@@ -93,7 +96,8 @@ export class RallyCacheConfig extends Schema.Class<RallyCacheConfig>("RallyCache
  */
 export type Options = {
   readonly [K in keyof typeof defaults]?: (typeof defaults)[K] extends Duration.Duration ? Duration.DurationInput
-    : (typeof defaults)[K] extends string ? ExportMode
+    : K extends "mode" ? ExportMode
+    : (typeof defaults)[K] extends string ? string
     : (typeof defaults)[K] extends boolean ? boolean
     : number
 }
@@ -165,6 +169,7 @@ export const make = (options: Options = {}): Effect.Effect<RallyCacheConfig, Inv
  * | RALLYCACHE_MAX_RETRIES            | maxRetries         |
  * | RALLYCACHE_EXPORT_TIMEOUT         | exportTimeout      |
  * | RALLYCACHE_MAX_RALLY_LENGTH       | maxRallyLength     |
+ * | RALLYCACHE_RUNNER_ID              | runnerId           |
  *
  * A duration variable needs a unit (`"7 days"`, `"250 millis"`): unlike
  * an option given in code, a bare number of milliseconds is rejected.
@@ -194,7 +199,8 @@ export const fromConfig = (options: Options = {}): Effect.Effect<RallyCacheConfi
       validationInterval: optional(duration("VALIDATION_INTERVAL")),
       maxRetries: optional(EffectConfig.integer("MAX_RETRIES")),
       exportTimeout: optional(duration("EXPORT_TIMEOUT")),
-      maxRallyLength: optional(EffectConfig.number("MAX_RALLY_LENGTH"))
+      maxRallyLength: optional(EffectConfig.number("MAX_RALLY_LENGTH")),
+      runnerId: optional(EffectConfig.string("RUNNER_ID"))
     }).pipe(EffectConfig.nested("RALLYCACHE"))
     const values = yield* env.pipe(
       Effect.mapError((error) =>

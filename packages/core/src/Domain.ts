@@ -113,7 +113,7 @@ const Seconds = Schema.Number.pipe(
 /**
  * One rally: a time range of the source video, in seconds.
  * `start >= 0` and `end > start`; the maximum length and the video's
- * duration are checked by `Policy.validateRallies`.
+ * duration are checked by `Rallies.validateRallies`.
  *
  * @since 0.1.0
  */

@@ -1,8 +1,8 @@
 /**
  * A fiber-based priority queue of exports.
  *
- * - At most `concurrency` jobs run at once: `concurrency` slots (permits)
- *   shared by a fixed pool of supervised worker fibers. No fiber per queued
+ * - At most `concurrency` jobs run at once: `concurrency` slots shared by a
+ *   pool of worker fibers forked in the queue's scope. No fiber per queued
  *   job; a job runs inside the worker that took it.
  * - Strict priority order, first-in first-out within a priority.
  * - A job is identified by its key: submitting a key that is queued or
@@ -11,46 +11,57 @@
  * - Queued jobs can be re-prioritised (a moved job goes to the back of its
  *   new priority) or cancelled; cancelling a running job interrupts it, and
  *   `cancel` returns once its finalizers have run.
- * - Preemption: when high work waits and every slot runs low work, the low
- *   job started last is either interrupted and queued again at the front of
- *   its priority (`interrupt`), or paused through `JobContext.paused` while
- *   the high job takes its slot, then resumed (ahead of queued low work)
- *   when a slot frees (`suspend`; the job must honour `paused`).
+ * - Preemption, `interrupt`: when high work waits and every slot runs low
+ *   work, the low job started last is interrupted and queued again at the
+ *   front of its priority; its slot is handed over once its run has ended.
+ * - Preemption, `suspend`: while high work runs or waits, every running low
+ *   job is paused through `JobContext.paused` (set before its slot is handed
+ *   over) and the freed slots are held back for high work; paused jobs
+ *   resume, ahead of queued low work, once no high work is left. The job
+ *   must honour `paused`.
  * - Transient failures are retried on the retry schedule. While it waits
- *   for its next attempt a job holds no slot (a backoff can last seconds,
- *   and two slots are all there is), then it goes to the front of its
- *   priority. Permanent failures are not retried. Cancellations and
+ *   for its next attempt a job holds no slot, then it goes to the front of
+ *   its priority. Permanent failures are not retried. Cancellations and
  *   preemptions are neither failures nor retries.
- * - A defect in a job fails that job only; its worker carries on.
+ * - A defect in a job fails that job only; the pool carries on.
  * - When the scope closes, running jobs are interrupted, every waiter fails
  *   with `ExportCancelled`, and no fiber of the queue is left.
  *
- * Cost: about 2-3 µs of CPU per job, flat from 10k to 100k queued jobs (run
- * `pnpm bench --only queue` for the comparison with p-queue).
+ * The cost per job stays flat from 10k to 100k queued jobs
+ * (`pnpm bench --only queue`).
  *
  * @since 0.1.0
  */
 import type { Effect, Schedule, Scope, SubscriptionRef } from "effect"
-import type { CacheKey, Priority, VideoId } from "./Domain.js"
+import type { CacheKey, ExportMode, Priority, VideoId } from "./Domain.js"
 import type { ExportCancelled } from "./Errors.js"
-import * as internal from "./internal/exportQueue.js"
+import type { QueueDepth } from "./Metrics.js"
+import * as internal from "./internal/queue/exportQueue.js"
 
 /**
  * What the queue hands to a running job.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface JobContext {
   /** 1 for the first run, then 2, 3... on retries. */
   readonly attempt: number
   /** Set to `true` while the job is paused by preemption in `suspend` mode. */
   readonly paused: SubscriptionRef.SubscriptionRef<boolean>
+  /**
+   * Run once the work has really stopped after `paused` turned `true` (the
+   * process is stopped): the queue hands the freed slot over only then, or
+   * after a grace of one second.
+   */
+  readonly confirmPaused: Effect.Effect<void>
 }
 
 /**
  * One export to schedule.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ExportJob<A, E> {
   readonly key: CacheKey
@@ -59,12 +70,15 @@ export interface ExportJob<A, E> {
   readonly priority: Priority
   /** The work itself. It may run several times (retries, preemption). */
   readonly run: (context: JobContext) => Effect.Effect<A, E>
+  /** The clip mode, for events and metrics. */
+  readonly mode?: ExportMode | undefined
 }
 
 /**
  * Something the queue did, for events and metrics.
  *
  * @since 0.1.0
+ * @category models
  */
 export type QueueEvent =
   | { readonly _tag: "Queued"; readonly job: ExportJob<unknown, unknown>; readonly priority: Priority }
@@ -79,9 +93,11 @@ export type QueueEvent =
   }
 
 /**
- * Status of the queue.
+ * What the queue holds now: queued keys per priority, the jobs holding a
+ * worker (paused ones included), the jobs in backoff, and counters.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface QueueStatus {
   readonly queued: { readonly high: ReadonlyArray<CacheKey>; readonly normal: ReadonlyArray<CacheKey>; readonly low: ReadonlyArray<CacheKey> }
@@ -97,7 +113,24 @@ export interface QueueStatus {
 }
 
 /**
+ * Where one job is: waiting in its priority's queue, holding a slot, paused
+ * by preemption (it keeps its run but holds no slot), or waiting out a retry
+ * backoff.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface JobState {
+  readonly phase: "queued" | "running" | "paused" | "retrying"
+  readonly priority: Priority
+  readonly attempt: number
+}
+
+/**
+ * How a queue schedules: its slots, its preemption, its retries.
+ *
  * @since 0.1.0
+ * @category models
  */
 export interface Options<E> {
   /** Jobs running at once. Default 2. */
@@ -116,7 +149,10 @@ export interface Options<E> {
 }
 
 /**
+ * A running queue.
+ *
  * @since 0.1.0
+ * @category models
  */
 export interface ExportQueue<A, E> {
   /**
@@ -139,6 +175,10 @@ export interface ExportQueue<A, E> {
    * key stays taken until then. `false` if the key is unknown.
    */
   readonly cancel: (key: CacheKey) => Effect.Effect<boolean>
+  /** Where the job of `key` is, `undefined` when the queue holds no job for it. */
+  readonly state: (key: CacheKey) => Effect.Effect<JobState | undefined>
+  /** How many jobs wait per priority and how many hold a worker: cheap to read after every event. */
+  readonly depth: Effect.Effect<QueueDepth>
   readonly status: Effect.Effect<QueueStatus>
 }
 
@@ -147,6 +187,7 @@ export interface ExportQueue<A, E> {
  * jobs are interrupted and waiters fail with `ExportCancelled`.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make: <A, E>(options?: Options<E>) => Effect.Effect<ExportQueue<A, E>, never, Scope.Scope> =
   internal.make

@@ -38,6 +38,11 @@ export interface ExportRequest {
    * queue's preemption in `suspend` mode.
    */
   readonly paused?: SubscriptionRef.SubscriptionRef<boolean> | undefined
+  /**
+   * Run once the export has really stopped after `paused` turned `true`
+   * (ffmpeg: after the SIGSTOP): the queue hands the freed slot over then.
+   */
+  readonly confirmPaused?: Effect.Effect<void> | undefined
 }
 
 /**

@@ -8,7 +8,7 @@
  * It behaves like the disk store where tests can see it: deterministic
  * paths per key, a per-key write lock (`reserve` waits while another fiber
  * holds the key and answers `Cached` when that writer commits), counted
- * pins, eviction through the shared `Policy.planEviction`, `Evicted` and
+ * pins, eviction through the shared `Eviction.planEviction`, `Evicted` and
  * `EntryInvalid` events, and `Metrics` updates. Every time comes from
  * `Clock`, so `TestClock` drives ages and LRU order.
  *

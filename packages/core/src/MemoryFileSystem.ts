@@ -52,7 +52,7 @@ export class MemoryFileSystem extends Context.Tag("@rallycache/core/MemoryFileSy
   MemoryFileSystemShape
 >() {
   /** An empty file system. */
-  static readonly layer: Layer.Layer<MemoryFileSystem> = Layer.sync(MemoryFileSystem, () => unsafeMake())
+  static readonly layer: Layer.Layer<MemoryFileSystem> = Layer.sync(MemoryFileSystem, () => makeShape())
 }
 
 /**
@@ -60,9 +60,9 @@ export class MemoryFileSystem extends Context.Tag("@rallycache/core/MemoryFileSy
  *
  * @since 0.1.0
  */
-export const make: Effect.Effect<MemoryFileSystemShape> = Effect.sync(() => unsafeMake())
+export const make: Effect.Effect<MemoryFileSystemShape> = Effect.sync(() => makeShape())
 
-const unsafeMake = (): MemoryFileSystemShape => {
+const makeShape = (): MemoryFileSystemShape => {
   const files = new Map<string, MemoryFile>()
   const update = (path: string, f: (file: MemoryFile) => MemoryFile): boolean => {
     const file = files.get(path)

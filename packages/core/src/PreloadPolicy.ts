@@ -6,7 +6,6 @@
  */
 import { Context, Layer } from "effect"
 import type { Priority, Rally } from "./Domain.js"
-import * as Policy from "./Policy.js"
 
 /**
  * What to export around the current rally. Rallies left out are not
@@ -81,19 +80,90 @@ export const make = (plan: (input: PreloadInput) => PreloadPlan): PreloadPolicyS
 export const layerFrom = (plan: (input: PreloadInput) => PreloadPlan): Layer.Layer<PreloadPolicy> =>
   Layer.succeed(PreloadPolicy, make(plan))
 
+const clampCurrent = (input: PreloadInput): number =>
+  Math.min(Math.max(0, Math.trunc(input.current)), input.rallies.length - 1)
+
+const aheadCount = (ahead: number): number => Number.isFinite(ahead) ? Math.max(0, Math.trunc(ahead)) : 0
+
 /**
- * The default policy (`Policy.planPreload`): the current rally high, the
+ * The default preload plan: the current rally `high`, the next `ahead`
+ * rallies `normal`, every other rally `low`.
+ *
+ * The plan is listed in the order the work should run (the queue is FIFO
+ * within a priority): current, then the window ahead, then the low rallies
+ * **after** the window in playing order (a viewer mostly moves forward),
+ * and last the rallies **before** the current one, nearest first (the ones
+ * a viewer who steps back reaches first).
+ *
+ * `current` is a position in `rallies` (equal to `Rally.index` for lists
+ * built by `validateRallies`) and is clamped into range; the plan names
+ * rallies by their `index`. An empty list gives an empty plan.
+ *
+ * @example
+ * ```ts
+ * import { PreloadPolicy } from "@rallycache/core"
+ *
+ * PreloadPolicy.planPreload({ rallies, current: 3, ahead: 2 })
+ * // [{index: 3, priority: "high"}, {index: 4, priority: "normal"}, {index: 5, priority: "normal"},
+ * //  {index: 6, priority: "low"}, ..., {index: 2, priority: "low"}, {index: 1, priority: "low"}, {index: 0, priority: "low"}]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const planPreload = (input: PreloadInput): PreloadPlan => {
+  const { rallies } = input
+  if (rallies.length === 0) return []
+  const current = clampCurrent(input)
+  const windowEnd = Math.min(rallies.length - 1, current + aheadCount(input.ahead))
+  const plan: Array<{ readonly index: number; readonly priority: Priority }> = []
+  plan.push({ index: rallies[current]!.index, priority: "high" })
+  for (let i = current + 1; i <= windowEnd; i++) plan.push({ index: rallies[i]!.index, priority: "normal" })
+  for (let i = windowEnd + 1; i < rallies.length; i++) plan.push({ index: rallies[i]!.index, priority: "low" })
+  for (let i = current - 1; i >= 0; i--) plan.push({ index: rallies[i]!.index, priority: "low" })
+  return plan
+}
+
+/**
+ * A "window" preload policy: only the current rally (`high`) and the next
+ * `n` (`normal`); nothing else is wanted, so queued work for other rallies
+ * is cancelled when the viewer moves. Use it when disk or CPU is scarce.
+ * Without `n`, the input's `ahead` (the `preloadAhead` setting) is used.
+ *
+ * @example
+ * ```ts
+ * import { PreloadPolicy } from "@rallycache/core"
+ *
+ * PreloadPolicy.planWindow(1)({ rallies, current: 3, ahead: 2 })
+ * // [{index: 3, priority: "high"}, {index: 4, priority: "normal"}]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const planWindow = (n?: number) => (input: PreloadInput): PreloadPlan => {
+  const { rallies } = input
+  if (rallies.length === 0) return []
+  const current = clampCurrent(input)
+  const windowEnd = Math.min(rallies.length - 1, current + aheadCount(n ?? input.ahead))
+  const plan: Array<{ readonly index: number; readonly priority: Priority }> = [
+    { index: rallies[current]!.index, priority: "high" }
+  ]
+  for (let i = current + 1; i <= windowEnd; i++) plan.push({ index: rallies[i]!.index, priority: "normal" })
+  return plan
+}
+
+/**
+ * The default policy (`planPreload`): the current rally high, the
  * next `preloadAhead` normal, every other rally low.
  *
  * @since 0.1.0
  */
-export const layer: Layer.Layer<PreloadPolicy> = Layer.succeed(PreloadPolicy, { plan: Policy.planPreload })
+export const layer: Layer.Layer<PreloadPolicy> = Layer.succeed(PreloadPolicy, { plan: planPreload })
 
 /**
- * The window policy (`Policy.planWindow`): only the current rally (high) and
+ * The window policy (`planWindow`): only the current rally (high) and
  * the next `n` (normal), or the next `preloadAhead` without `n`.
  *
  * @since 0.1.0
  */
 export const layerWindow = (n?: number): Layer.Layer<PreloadPolicy> =>
-  Layer.succeed(PreloadPolicy, { plan: Policy.planWindow(n) })
+  Layer.succeed(PreloadPolicy, { plan: planWindow(n) })

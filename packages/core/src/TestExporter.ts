@@ -217,6 +217,7 @@ export const make = (
           const paused = canPause ? request.paused : undefined
           if (paused !== undefined && (yield* SubscriptionRef.get(paused))) {
             yield* setActive(-1)
+            if (request.confirmPaused !== undefined) yield* request.confirmPaused
             yield* waitUntilResumed(paused).pipe(Effect.ensuring(setActive(1)))
           }
           const before = yield* Effect.clockWith((clock) => clock.currentTimeMillis)

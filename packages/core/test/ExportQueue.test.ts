@@ -475,6 +475,7 @@ describe("ExportQueue", () => {
             while (progress < 10) {
               if (yield* SubscriptionRef.get(context.paused)) {
                 pauses.push(`paused at ${progress}`)
+                yield* context.confirmPaused
                 yield* context.paused.changes.pipe(Stream.takeUntil((p) => !p), Stream.runDrain)
                 pauses.push(`resumed at ${progress}`)
               }
@@ -497,16 +498,75 @@ describe("ExportQueue", () => {
       ])
       expect(status.queued.low).toEqual([key(2)])
       const results = yield* Effect.fork(Effect.all([highWait, lowWait]))
-      yield* TestClock.adjust("5 seconds")
+      // The high job starts once the low one has confirmed its pause (at 4 s), and ends at 9 s.
+      yield* TestClock.adjust("6 seconds")
       yield* settle
       status = yield* queue.status
       expect(status.running).toEqual([{ key: key(1), priority: "low", paused: false }])
       yield* TestClock.adjust("20 seconds")
       expect(yield* Fiber.join(results)).toEqual([3, 1])
+      expect(trace.starts.find((s) => s.job === 3)?.at).toBe(4000)
       expect(pauses).toEqual(["paused at 4", "resumed at 4"])
       // Job 2 (queued low work) waited for the resumed job to finish.
-      expect(trace.starts.find((s) => s.job === 2)?.at).toBe(14_000)
+      expect(trace.starts.find((s) => s.job === 2)?.at).toBe(15_000)
       expect((yield* queue.status).cancelled).toBe(0)
+    }))
+
+  it.scoped("preemption (suspend) pauses every running low job before the high one starts, and holds the freed slots back", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const flags = new Map<number, SubscriptionRef.SubscriptionRef<boolean>>()
+      const seenByHigh: Array<boolean> = []
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 2,
+        preemption: "suspend"
+      })
+      const pausable = (n: number): ExportQueue.ExportJob<number, ExportFailed | SourceNotFound> => ({
+        ...trace.job(n, "low", 10_000),
+        run: (context) =>
+          Effect.gen(function*() {
+            flags.set(n, context.paused)
+            // Confirms each pause, like the exporter after its SIGSTOP.
+            yield* context.paused.changes.pipe(
+              Stream.runForEach((paused) => paused ? context.confirmPaused : Effect.void),
+              Effect.fork
+            )
+            return yield* trace.job(n, "low", 10_000).run(context)
+          })
+      })
+      const lows = [yield* queue.submit(pausable(1)), yield* queue.submit(pausable(2))]
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      const high = yield* queue.submit({
+        ...trace.job(3, "high", 2000),
+        run: (context) =>
+          Effect.zipRight(
+            Effect.forEach([1, 2], (n) => Effect.map(SubscriptionRef.get(flags.get(n)!), (p) => seenByHigh.push(p))),
+            trace.job(3, "high", 2000).run(context)
+          )
+      })
+      // Normal work waits while urgent work runs, although a slot is free.
+      yield* queue.submit(trace.job(4, "normal", 1000))
+      yield* settle
+      // Both low jobs were paused before the high one began.
+      expect(seenByHigh).toEqual([true, true])
+      const status = yield* queue.status
+      expect(status.running).toEqual([
+        { key: key(1), priority: "low", paused: true },
+        { key: key(2), priority: "low", paused: true },
+        { key: key(3), priority: "high", paused: false }
+      ])
+      expect(status.queued.normal).toEqual([key(4)])
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* high).toBe(3)
+      yield* settle
+      // No urgent work left: the normal job takes a slot, a paused low job resumes in the other.
+      const after = yield* queue.status
+      expect(after.running.filter((r) => !r.paused).map((r) => nameOf(r.key)).sort()).toEqual([1, 4])
+      expect(yield* SubscriptionRef.get(flags.get(1)!)).toBe(false)
+      yield* TestClock.adjust("1 minute")
+      expect(yield* Effect.all(lows)).toEqual([1, 2])
+      expect(trace.starts.find((s) => s.job === 4)?.at).toBe(3000)
     }))
 
   it.scoped("keeps a fixed pool of workers: no fiber per queued job", () =>

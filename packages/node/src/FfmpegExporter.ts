@@ -4,7 +4,12 @@
  *
  * - **copy** mode: stream copy from the keyframe at or before the rally's
  *   start (chosen from the source's packet index, so the clip starts at most
- *   one GOP early), about 20 ms.
+ *   one GOP early); mp4 where the streams fit, else webm or mkv.
+ * - **exact** mode: the same stream copy into mp4, with an edit list that
+ *   starts presentation at the rally's first frame (`firstFrame`; the
+ *   `leadIn` before it is stored and hidden) and ends it at the rally's end.
+ *   Streams that do not fit mp4, and AV1, are cut `accurate` instead
+ *   (`fellBack` in the result).
  * - **accurate** mode: input seek and re-encode with libx264 + aac, frame-exact.
  *
  * Every export writes to `request.tempPath`, is fsynced and checked (by

@@ -172,7 +172,8 @@ describe("FfmpegExporter", () => {
       const fiber = yield* Effect.fork(exporter.export(request))
       const pid = yield* waitForPid(runDir)
       expect(isAlive(pid)).toBe(true)
-      yield* Effect.sleep("150 millis")
+      // ffmpeg has started writing (a dynamically linked build takes a while to start).
+      for (let i = 0; i < 1000 && !NodeFs.existsSync(request.tempPath); i++) yield* Effect.sleep("10 millis")
       expect(NodeFs.existsSync(request.tempPath)).toBe(true)
       const exit = yield* Fiber.interrupt(fiber)
       expect(Exit.isInterrupted(exit)).toBe(true)

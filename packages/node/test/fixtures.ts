@@ -93,7 +93,9 @@ export const firstFramePsnr = (clip: string, source: string, at: number) =>
 /** The pid recorded in `runDir` by the running export. */
 export const waitForPid = (runDir: string) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 1000; i++) {
+    // Patient: a fresh process first starts (tsx) and measures its ffmpeg, which takes seconds on a busy machine.
+    const deadline = Date.now() + 60_000
+    while (Date.now() < deadline) {
       const names = (() => {
         try {
           return NodeFs.readdirSync(runDir).filter((name) => name.endsWith(".json"))

@@ -46,7 +46,7 @@ interface ModeResult {
 
 export const measureMode = (
   context: BenchContext,
-  mode: "copy" | "accurate",
+  mode: "copy" | "exact" | "accurate",
   rallyIndex: number,
   repetitions: number
 ): Promise<ModeResult> =>
@@ -135,6 +135,8 @@ export const exportScenario: Scenario = {
     { key: "export.copyRatio", unit: "x" },
     { key: "export.copyRatioVsBareCut", unit: "x" },
     { key: "export.copyRatioVsFfmpegPlusCheck", unit: "x" },
+    { key: "export.exactMs", unit: "ms" },
+    { key: "export.exactRatioVsCopy", unit: "x" },
     { key: "export.accurateMs", unit: "ms" },
     { key: "export.accurateRatio", unit: "x" },
     { key: "export.accurateRatioVsFfmpegPlusCheck", unit: "x" }
@@ -145,6 +147,8 @@ export const exportScenario: Scenario = {
     const accurateRally = context.quick ? rallyNear(fixture.rallies, 6) : copyRally
     const copy = await measureMode(context, "copy", copyRally, context.quick ? 7 : 21)
     const accurate = await measureMode(context, "accurate", accurateRally, context.quick ? 2 : 5)
+    // Exact: the same rally as copy, in the same run.
+    const exact = await measureMode(context, "exact", copyRally, context.quick ? 7 : 21)
     context.exportDurations = {
       copyMs: copy.cacheMs,
       accurateMs: accurate.cacheMs,
@@ -192,6 +196,26 @@ export const exportScenario: Scenario = {
         ratio: m.cacheMs / m.rawWithCheckMs
       })
     ]
-    return [...rows("copy", copy), ...rows("accurate", accurate)]
+    const exactRows: Array<Figure> = [
+      figure({
+        key: "export.exactMs",
+        value: exact.cacheMs,
+        unit: "ms",
+        baseline: exact.rawMs,
+        baselineLabel: "same ffmpeg command",
+        note: `${exact.rallySeconds.toFixed(1)} s rally (the copy one), median; stream copy + edit list`
+      }),
+      figure({
+        key: "export.exactRatioVsCopy",
+        value: exact.cacheMs / copy.cacheMs,
+        unit: "x",
+        baseline: copy.cacheMs,
+        baselineUnit: "ms",
+        baselineLabel: "copy export of the same rally, same run",
+        ratio: exact.cacheMs / copy.cacheMs,
+        goal: ratioAtMost(3)
+      })
+    ]
+    return [...rows("copy", copy), ...exactRows, ...rows("accurate", accurate)]
   }
 }

@@ -30,7 +30,7 @@ import type { RecordedCommand } from "../lib/nodeCache.js"
 import { ffmpegInvocation, nodeCacheLayer } from "../lib/nodeCache.js"
 import { median, nowMs } from "../lib/stats.js"
 
-type Mode = "copy" | "accurate"
+type Mode = "copy" | "exact" | "accurate"
 
 let runs = 0
 
@@ -201,7 +201,13 @@ const keys = (prefix: string) =>
 export const matchScenario: Scenario = {
   name: "match",
   title: "3. Whole match makespan: rallycache c1/c2/c3 vs sequential ffmpeg vs p-queue c2",
-  expected: [...keys("match"), { key: "match.copy.makespanRatioVsPQueue", unit: "x" }, ...keys("match.accurate")],
+  expected: [
+    ...keys("match"),
+    { key: "match.copy.makespanRatioVsPQueue", unit: "x" },
+    ...keys("match.exact"),
+    { key: "match.exact.makespanRatioVsCopy", unit: "x" },
+    ...keys("match.accurate")
+  ],
   run: async (context: BenchContext): Promise<ReadonlyArray<Figure>> => {
     const fixture = await context.fixture()
     const all = fixture.rallies.map((_, i) => i)
@@ -212,6 +218,23 @@ export const matchScenario: Scenario = {
     )
     const subset = byLength.slice(0, context.quick ? 2 : 4).sort((a, b) => a - b)
     const accurate = await measure(context, "accurate", subset, context.quick ? 1 : 3)
-    return [...rows("match", copy, "copy"), ...rows("match.accurate", accurate, "accurate")]
+    // Exact: every rally, like copy, in the same run.
+    const exact = await measure(context, "exact", all, context.quick ? 1 : 3)
+    const exactVsCopy = figure({
+      key: "match.exact.makespanRatioVsCopy",
+      value: exact.cache2 / copy.cache2,
+      unit: "x",
+      baseline: copy.cache2,
+      baselineUnit: "ms",
+      baselineLabel: "copy mode, c2, same run",
+      ratio: exact.cache2 / copy.cache2,
+      goal: ratioAtMost(3)
+    })
+    return [
+      ...rows("match", copy, "copy"),
+      ...rows("match.exact", exact, "exact"),
+      exactVsCopy,
+      ...rows("match.accurate", accurate, "accurate")
+    ]
   }
 }

@@ -99,7 +99,7 @@ export const queueScenario: Scenario = {
         value: small.ours / small.theirs,
         unit: "x",
         ratio: small.ours / small.theirs,
-        goal: atMost(1, "x")
+        goal: atMost(2, "x")
       }),
       figure({ key: "queue.overheadRatioVsPQueue100k", value: large.ours / large.theirs, unit: "x", ratio: large.ours / large.theirs }),
       figure({

@@ -11,7 +11,7 @@ import { Effect, Either, Exit, Option, Schema } from "effect"
 import * as NodePath from "node:path"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
-import { CliExit, exitCodeOf, firstError, messageOf } from "../internal/errors.js"
+import { CliExit, exitCodeOf, ffmpegSaid, firstError, messageOf } from "../internal/errors.js"
 import * as Output from "../internal/output.js"
 import { ensureDir, outName, place } from "../internal/place.js"
 import * as Progress from "../internal/progress.js"
@@ -31,7 +31,10 @@ export const ClipJson = Schema.Struct({
   path: Schema.String,
   bytes: Schema.Number,
   cached: Schema.Boolean,
-  exportMs: Schema.Number
+  exportMs: Schema.Number,
+  /** Exact mode: source time of the first frame presented (the rally's first frame), and the hidden lead-in before it. */
+  firstFrame: Schema.optional(Schema.Number),
+  leadIn: Schema.optional(Schema.Number)
 })
 /** @since 0.1.0 */
 export type ClipJson = typeof ClipJson.Type
@@ -83,9 +86,13 @@ export const command = Command.make(
           // Only once the input is known good, so bad input writes nothing.
           if (Option.isSome(outDir)) yield* ensureDir(outDir.value)
           const exportMs = new Map<number, number>()
+          const fellBack: Array<string> = []
           const display = yield* Progress.makeDisplay({ tty: Output.isTTY(), plain: !options.json })
           yield* Progress.follow(videoId, display, (event) => {
             if (event._tag === "ClipReady") exportMs.set(event.clip.rallyIndex, event.exportMs)
+            if (event._tag === "ExportFellBack") {
+              fellBack.push(`rally ${event.rallyIndex}: cut ${event.to} instead of ${event.from}: ${event.reason}`)
+            }
           })
           yield* Progress.live(videoId, display, (status) => Progress.statusLines(status, selected))
 
@@ -106,7 +113,9 @@ export const command = Command.make(
                 path: placed,
                 bytes: clip.sizeBytes,
                 cached: clip.cached,
-                exportMs: clip.cached ? 0 : Output.round(exportMs.get(index) ?? waited, 1)
+                exportMs: clip.cached ? 0 : Output.round(exportMs.get(index) ?? waited, 1),
+                ...(clip.firstFrame === undefined ? {} : { firstFrame: clip.firstFrame }),
+                ...(clip.leadIn === undefined ? {} : { leadIn: Output.round(clip.leadIn, 3) })
               }
               return json
             })
@@ -167,8 +176,11 @@ export const command = Command.make(
               }${Option.isSome(outDir) ? `, in ${outDir.value}` : ""}`
             )
           }
+          if (options.verbose) for (const line of fellBack) yield* Output.stderr(line)
           if (errors.length > 0) {
             const first = errors[0]!
+            const said = ffmpegSaid(firstFailure)
+            if (options.verbose && said !== undefined) yield* Output.stderr(said)
             yield* Output.stderr(
               `${errors.length} of ${selected.length} rallies failed; rally ${first.index}: ${first.error}${
                 errors.length > 1 ? ` (and ${errors.length - 1} more${options.json ? `, listed in "errors"` : ""})` : ""

@@ -73,6 +73,16 @@ export const firstError = (cause: Cause.Cause<unknown>): Option.Option<unknown> 
   Option.orElse(Cause.failureOption(cause), () => Cause.dieOption(cause))
 
 /**
+ * ffmpeg's own last stderr lines carried by a failure, for `--verbose`.
+ *
+ * @internal
+ */
+export const ffmpegSaid = (error: unknown): string | undefined =>
+  Predicate.hasProperty(error, "stderr") && typeof error.stderr === "string" && error.stderr.length > 0
+    ? `ffmpeg said:\n${error.stderr}`
+    : undefined
+
+/**
  * Extra detail printed with `--verbose`: ffmpeg's stderr, the full cause.
  *
  * @internal
@@ -80,9 +90,8 @@ export const firstError = (cause: Cause.Cause<unknown>): Option.Option<unknown> 
 export const verboseDetail = (cause: Cause.Cause<unknown>): string => {
   const parts: Array<string> = []
   for (const error of Cause.failures(cause)) {
-    if (Predicate.hasProperty(error, "stderr") && typeof error.stderr === "string" && error.stderr.length > 0) {
-      parts.push(`ffmpeg said:\n${error.stderr}`)
-    }
+    const said = ffmpegSaid(error)
+    if (said !== undefined) parts.push(said)
   }
   parts.push(Cause.pretty(cause, { renderErrorCause: true }))
   return parts.join("\n")

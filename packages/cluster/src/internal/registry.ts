@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Domain, type Manager } from "@rallycache/core"
+import { Domain, type RallyMessages } from "@rallycache/core"
 import { Effect, Option, Schedule, Schema } from "effect"
 
 /**
@@ -32,7 +32,7 @@ export const make = Effect.gen(function*() {
   const encode = Schema.encodeSync(Stored)
   const decode = Schema.decodeUnknownOption(Stored)
 
-  const save = (videoId: string, input: Manager.OpenVideo) =>
+  const save = (videoId: string, input: RallyMessages.OpenVideo) =>
     sql`INSERT INTO ${sql(table)} (video_id, input) VALUES (${videoId}, ${
       encode({ path: input.path, rallies: input.rallies, ...(input.mode === undefined ? {} : { mode: input.mode }) })
     })

@@ -9,7 +9,7 @@ import type { CacheKey, EvictionReason } from "../Domain.js"
 import { CacheIOError } from "../Errors.js"
 import type { MemoryFile, MemoryFileSystemShape } from "../MemoryFileSystem.js"
 import type { MetricsShape } from "../Metrics.js"
-import { planEviction } from "../Policy.js"
+import { planEviction } from "../Eviction.js"
 import { randomUUID } from "./uuid.js"
 
 interface Lock {
@@ -224,6 +224,7 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
   return {
     pathOf,
     lookup,
+    has: (key) => Effect.sync(() => entries.has(key)),
     touch,
     reserve,
     commit,

@@ -8,7 +8,7 @@
  */
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import { Chunk, Effect, Option, Schema, Stream } from "effect"
+import { Chunk, Duration, Effect, Option, Schema, Stream } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { run } from "./process.js"
@@ -272,12 +272,28 @@ export const capabilities = (
   Effect.suspend(() => {
     const entry = known(tool, path, cacheFile)
     if (entry !== undefined) return Effect.succeed(entry.capabilities)
-    return probe(tool, path, ffmpeg).pipe(Effect.tap((capabilities) =>
+    const remember = (capabilities: Capabilities) =>
       Effect.sync(() => {
         const key = identity(tool, path)
         if (key === undefined) return
         memo.set(key, { version, capabilities })
         if (cacheFile !== undefined) writeCache(cacheFile, key, { version, capabilities })
       })
-    ))
+    return probe(tool, path, ffmpeg).pipe(
+      Effect.timeout(probeTimeout),
+      Effect.matchEffect({
+        onSuccess: (capabilities) => Effect.as(remember(capabilities), capabilities),
+        // A build that hangs on its checks is not remembered: it is measured again next time.
+        onFailure: () =>
+          Effect.succeed<Capabilities>({
+            encoders: [],
+            decoders: [],
+            muxers: [],
+            demuxers: [],
+            failed: [`did not finish its checks within ${Duration.format(probeTimeout)}`]
+          })
+      })
+    )
   })
+
+const probeTimeout = Duration.seconds(30)

@@ -273,6 +273,7 @@ export const make = (
           onStdoutLine,
           killGrace,
           paused: request.paused,
+          confirmPaused: request.confirmPaused,
           onStart: (pid) =>
             Effect.gen(function*() {
               if (low) yield* Effect.sync(() => deprioritize(pid, lowNice))

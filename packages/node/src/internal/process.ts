@@ -28,6 +28,8 @@ export interface RunOptions {
   readonly killGrace?: Duration.DurationInput | undefined
   /** While true, the process group is stopped (SIGSTOP), and continued when it turns false. */
   readonly paused?: SubscriptionRef.SubscriptionRef<boolean> | undefined
+  /** Run after each SIGSTOP, once the group is stopped. */
+  readonly confirmPaused?: Effect.Effect<void> | undefined
   /** Runs once the process has started, inside the run's scope (e.g. record the pid with a finalizer). */
   readonly onStart?: ((pid: number) => Effect.Effect<void, never, Scope.Scope>) | undefined
 }
@@ -144,7 +146,6 @@ export const run = (
     // Added after Command.start, so it runs before Command's release (which
     // sends SIGTERM once and waits for the exit without a deadline).
     yield* Effect.addFinalizer(() => terminate(pid, isRunning, grace))
-    if (options.onStart !== undefined) yield* options.onStart(pid)
 
     const keep = options.stderrLines ?? 20
     const tail: Array<string> = []
@@ -170,13 +171,20 @@ export const run = (
       Effect.ignore,
       Effect.fork
     )
+    // After the readers are forked: a process that fails at once (ffmpeg
+    // refusing its arguments) has ended its pipes before a slow onStart
+    // (the run record's fsync) returns, and what it wrote would be lost.
+    if (options.onStart !== undefined) yield* options.onStart(pid)
     if (options.paused !== undefined) {
       yield* options.paused.changes.pipe(
         Stream.changes,
         Stream.runForEach((paused) =>
-          Effect.sync(() => {
-            signalGroup(pid, paused ? "SIGSTOP" : "SIGCONT")
-          })
+          Effect.zipRight(
+            Effect.sync(() => {
+              signalGroup(pid, paused ? "SIGSTOP" : "SIGCONT")
+            }),
+            paused && options.confirmPaused !== undefined ? options.confirmPaused : Effect.void
+          )
         ),
         Effect.forkScoped
       )

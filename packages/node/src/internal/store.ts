@@ -7,7 +7,7 @@
 import * as Crypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { CacheEvent, CacheStore, Config, Domain, Errors, Metrics, Policy } from "@rallycache/core"
+import { CacheEvent, CacheStore, Config, Domain, Errors, Eviction, Metrics } from "@rallycache/core"
 import { Clock, Deferred, Duration, Effect, Option, Queue, Schedule } from "effect"
 import type { Scope } from "effect"
 import * as Journal from "./storeJournal.js"
@@ -249,7 +249,7 @@ export const make = (
       if (stat === undefined) return "clip file is missing"
       if (stat.size !== entry.sizeBytes) return `clip file has ${stat.size} bytes, the index says ${entry.sizeBytes}`
       // A pinned clip (being watched or streamed) outlives maxAge until it is released.
-      if (Policy.isExpired(entry, maxAgeMillis, now) && !pins.has(entry.key)) return "clip is older than maxAge"
+      if (Eviction.isExpired(entry, maxAgeMillis, now) && !pins.has(entry.key)) return "clip is older than maxAge"
       return undefined
     }
 
@@ -292,7 +292,7 @@ export const make = (
     const invalidate = (entry: CacheEntry, problem: string, now: number) =>
       Effect.gen(function*() {
         yield* events.publish(new CacheEvent.EntryInvalid({ key: entry.key, reason: problem }))
-        const reason: EvictionReason = problem === "clip is older than maxAge" || Policy.isExpired(entry, maxAgeMillis, now)
+        const reason: EvictionReason = problem === "clip is older than maxAge" || Eviction.isExpired(entry, maxAgeMillis, now)
           ? "age"
           : "invalid"
         yield* removeEntries([{ entry, reason }])
@@ -599,11 +599,12 @@ export const make = (
 
     const touch = (key: CacheKey): Effect.Effect<void> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.sync(() => {
-          if (index.touchLocal(key, now)) {
-            if (pendingTouches.size === 0) touched.unsafeOffer(undefined)
-            pendingTouches.set(key, now)
-          }
+        Effect.suspend(() => {
+          if (!index.touchLocal(key, now)) return Effect.void
+          const first = pendingTouches.size === 0
+          pendingTouches.set(key, now)
+          // The first touch of a batch wakes the flusher.
+          return first ? Effect.asVoid(Queue.offer(touched, undefined)) : Effect.void
         }))
 
     type Decision =
@@ -763,7 +764,7 @@ export const make = (
     const enforce = Effect.gen(function*() {
       yield* refresh
       const now = yield* Clock.currentTimeMillis
-      const plan = Policy.planEviction(
+      const plan = Eviction.planEviction(
         Array.from(index.entries.values()),
         { maxBytes: config.maxBytes, maxAge: config.maxAge, maxEntriesPerVideo: config.maxEntriesPerVideo },
         now,
@@ -779,6 +780,7 @@ export const make = (
       flush,
       pathOf,
       lookup,
+      has: (key: CacheKey) => Effect.sync(() => index.entries.has(key)),
       touch,
       reserve,
       commit,

@@ -3,7 +3,7 @@ import { Effect, Exit, Schema } from "effect"
 import { CacheKey, Clip, Rally, SourceInfo, VideoSource } from "../src/Domain.js"
 import type { VideoId } from "../src/Domain.js"
 import { ExportCancelled, ExportFailed, InvalidRally, RallyNotFound, UnknownVideo } from "../src/Errors.js"
-import * as Manager from "../src/Manager.js"
+import * as RallyMessages from "../src/RallyMessages.js"
 
 const key = CacheKey.make("0123456789abcdef0123456789abcdef")
 
@@ -11,36 +11,36 @@ const key = CacheKey.make("0123456789abcdef0123456789abcdef")
 const overTheWire = <A, I>(schema: Schema.Schema<A, I>, value: A): A =>
   Schema.decodeUnknownSync(schema)(JSON.parse(JSON.stringify(Schema.encodeSync(schema)(value))))
 
-const messages: ReadonlyArray<Manager.Message> = [
-  new Manager.OpenVideo({ path: "/videos/final.mp4", rallies: [{ start: 0, end: 12.5 }, { start: 20, end: 31 }] }),
-  new Manager.OpenVideo({ path: "/v.mp4", rallies: [], id: "final", mode: "accurate" }),
-  new Manager.Navigate({ videoId: "final", index: 3 }),
-  new Manager.GetClip({ videoId: "final", index: 0 }),
-  new Manager.Preload({ videoId: "final" }),
-  new Manager.Preload({ videoId: "final", indexes: [1, 2, 5], priority: "normal" }),
-  new Manager.Invalidate({ videoId: "final" }),
-  new Manager.Invalidate({ videoId: "final", index: 4 }),
-  new Manager.Status({ videoId: "final" }),
-  new Manager.Stats(),
-  new Manager.Close({ videoId: "final" })
+const messages: ReadonlyArray<RallyMessages.Message> = [
+  new RallyMessages.OpenVideo({ path: "/videos/final.mp4", rallies: [{ start: 0, end: 12.5 }, { start: 20, end: 31 }] }),
+  new RallyMessages.OpenVideo({ path: "/v.mp4", rallies: [], id: "final", mode: "accurate" }),
+  new RallyMessages.Navigate({ videoId: "final", index: 3 }),
+  new RallyMessages.GetClip({ videoId: "final", index: 0 }),
+  new RallyMessages.Preload({ videoId: "final" }),
+  new RallyMessages.Preload({ videoId: "final", indexes: [1, 2, 5], priority: "normal" }),
+  new RallyMessages.Invalidate({ videoId: "final" }),
+  new RallyMessages.Invalidate({ videoId: "final", index: 4 }),
+  new RallyMessages.Status({ videoId: "final" }),
+  new RallyMessages.Stats(),
+  new RallyMessages.Close({ videoId: "final" })
 ]
 
-describe("Manager messages", () => {
+describe("RallyMessages", () => {
   it("every message round-trips through its schema and JSON", () => {
     for (const message of messages) {
-      const back = overTheWire(Manager.Message, message)
+      const back = overTheWire(RallyMessages.Message, message)
       expect(back).toEqual(message)
       expect(back).toBeInstanceOf(message.constructor)
     }
   })
 
-  it.prop("any message round-trips through the schema", [Manager.Message], ([message]) => {
-    const back = Schema.decodeUnknownSync(Manager.Message)(Schema.encodeSync(Manager.Message)(message))
+  it.prop("any message round-trips through the schema", [RallyMessages.Message], ([message]) => {
+    const back = Schema.decodeUnknownSync(RallyMessages.Message)(Schema.encodeSync(RallyMessages.Message)(message))
     expect(back).toEqual(message)
   })
 
   it("replies and failures round-trip as exits of their request", () => {
-    const getClip = new Manager.GetClip({ videoId: "final", index: 2 })
+    const getClip = new RallyMessages.GetClip({ videoId: "final", index: 2 })
     const clip = new Clip({
       key,
       videoId: "final" as VideoId,
@@ -54,7 +54,7 @@ describe("Manager messages", () => {
       sizeBytes: 1234,
       cached: false
     })
-    const exits: ReadonlyArray<Exit.Exit<Clip, typeof Manager.ClipFailure.Type>> = [
+    const exits: ReadonlyArray<Exit.Exit<Clip, typeof RallyMessages.ClipFailure.Type>> = [
       Exit.succeed(clip),
       Exit.fail(new UnknownVideo({ videoId: "final" })),
       Exit.fail(new RallyNotFound({ videoId: "final", index: 9, count: 3 })),
@@ -67,7 +67,7 @@ describe("Manager messages", () => {
       expect(back).toEqual(exit)
     }
 
-    const open = new Manager.OpenVideo({ path: "/v.mp4", rallies: [{ start: 0, end: 10 }] })
+    const open = new RallyMessages.OpenVideo({ path: "/v.mp4", rallies: [{ start: 0, end: 10 }] })
     const opened = {
       source: new VideoSource({ id: "v" as VideoId, path: "/v.mp4", fingerprint: "fp" }),
       info: new SourceInfo({ fingerprint: "fp", duration: 60, keyframeInterval: 2, hasVideo: true, hasAudio: false }),
@@ -79,7 +79,7 @@ describe("Manager messages", () => {
       expect(Schema.deserializeExit(open, encoded).pipe(Effect.runSync)).toEqual(exit)
     }
 
-    const status = new Manager.Status({ videoId: "v" })
+    const status = new RallyMessages.Status({ videoId: "v" })
     const reply = {
       videoId: "v",
       current: 1,

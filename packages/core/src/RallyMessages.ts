@@ -17,12 +17,12 @@
  *
  * @example
  * ```ts
- * import { Manager } from "@rallycache/core"
+ * import { RallyMessages } from "@rallycache/core"
  * import { Schema } from "effect"
  *
- * const message = new Manager.Navigate({ videoId: "final", index: 3 })
- * const wire = Schema.encodeSync(Manager.Message)(message)   // plain JSON
- * const back = Schema.decodeUnknownSync(Manager.Message)(wire)
+ * const message = new RallyMessages.Navigate({ videoId: "final", index: 3 })
+ * const wire = Schema.encodeSync(RallyMessages.Message)(message)   // plain JSON
+ * const back = Schema.decodeUnknownSync(RallyMessages.Message)(wire)
  * ```
  *
  * @since 0.1.0

@@ -1,10 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, FastCheck as fc } from "effect"
-import { CacheEntry, Rally } from "../src/Domain.js"
+import { Duration, FastCheck as fc } from "effect"
+import { CacheEntry } from "../src/Domain.js"
 import type { CacheKey, ValidationStatus, VideoId } from "../src/Domain.js"
-import type { InvalidRally } from "../src/Errors.js"
-import * as Policy from "../src/Policy.js"
-
+import * as Eviction from "../src/Eviction.js"
 const keyOf = (i: number) => i.toString(16).padStart(32, "0") as CacheKey
 const uuidOf = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`
 
@@ -59,7 +57,7 @@ const run = (s: Scenario) => {
   const entries = toEntries(s.raws)
   const pinned = new Set(entries.filter((_, i) => s.pinMask[i]).map((e) => e.key))
   const limits = { maxBytes: s.maxBytes, maxAge: s.maxAge, maxEntriesPerVideo: s.maxEntriesPerVideo }
-  const plan = Policy.planEviction(entries, limits, s.now, pinned)
+  const plan = Eviction.planEviction(entries, limits, s.now, pinned)
   const evicted = new Set(plan.map((p) => p.entry.key))
   const kept = entries.filter((e) => !evicted.has(e.key))
   return { entries, pinned, plan, evicted, kept }
@@ -67,7 +65,7 @@ const run = (s: Scenario) => {
 
 const older = (a: CacheEntry, b: CacheEntry) => a.accessedAt < b.accessedAt || (a.accessedAt === b.accessedAt && a.key < b.key)
 
-describe("Policy.planEviction", () => {
+describe("Eviction.planEviction", () => {
   it.prop("never evicts a pinned entry, and evicts each entry at most once", [scenario], ([s]) => {
     const { evicted, pinned, plan } = run(s)
     for (const key of pinned) expect(evicted.has(key)).toBe(false)
@@ -121,7 +119,7 @@ describe("Policy.planEviction", () => {
   it.prop("is deterministic: the input order does not change the plan", [scenario], ([s]) => {
     const { entries, pinned, plan } = run(s)
     const limits = { maxBytes: s.maxBytes, maxAge: s.maxAge, maxEntriesPerVideo: s.maxEntriesPerVideo }
-    const reversed = Policy.planEviction(entries.slice().reverse(), limits, s.now, pinned)
+    const reversed = Eviction.planEviction(entries.slice().reverse(), limits, s.now, pinned)
     expect(reversed.map((p) => [p.entry.key, p.reason])).toEqual(plan.map((p) => [p.entry.key, p.reason]))
   })
 
@@ -134,7 +132,7 @@ describe("Policy.planEviction", () => {
       { video: 1, createdAt: 100, accessedDelta: 2, sizeBytes: 10, validation: "valid" }, // kept
       { video: 1, createdAt: 100, accessedDelta: 3, sizeBytes: 10, validation: "valid" } // kept
     ])
-    const plan = Policy.planEviction(entries, { maxBytes: 20, maxAge: 50, maxEntriesPerVideo: 2 }, 120, new Set())
+    const plan = Eviction.planEviction(entries, { maxBytes: 20, maxAge: 50, maxEntriesPerVideo: 2 }, 120, new Set())
     expect(plan.map((p) => [p.entry.rallyIndex, p.reason])).toEqual([
       [2, "invalid"],
       [1, "age"],
@@ -146,109 +144,8 @@ describe("Policy.planEviction", () => {
   it("keeps an entry whose age is exactly maxAge and expires it one millisecond later", () => {
     const [entry] = toEntries([{ video: 0, createdAt: 1_000, accessedDelta: 0, sizeBytes: 1, validation: "valid" }])
     const limits = { maxBytes: 100, maxAge: Duration.seconds(10), maxEntriesPerVideo: 10 }
-    expect(Policy.planEviction([entry!], limits, 11_000, new Set())).toEqual([])
-    expect(Policy.planEviction([entry!], limits, 11_001, new Set()).map((p) => p.reason)).toEqual(["age"])
-    expect(Policy.planEviction([entry!], { ...limits, maxAge: "10 seconds" }, 11_001, new Set()).length).toBe(1)
-  })
-})
-
-const ralliesOf = (n: number) => Array.from({ length: n }, (_, index) => new Rally({ index, start: index * 10, end: index * 10 + 5 }))
-
-const preloadInput = fc.integer({ min: 1, max: 40 }).chain((n) =>
-  fc.record({
-    n: fc.constant(n),
-    current: fc.integer({ min: 0, max: n - 1 }),
-    ahead: fc.integer({ min: 0, max: 6 })
-  })
-)
-
-describe("Policy.planPreload", () => {
-  it.prop("plans every rally once: current high, the next `ahead` normal, the rest low", [preloadInput], ([p]) => {
-    const plan = Policy.planPreload({ rallies: ralliesOf(p.n), current: p.current, ahead: p.ahead })
-    expect(plan.map((x) => x.index).sort((a, b) => a - b)).toEqual(Array.from({ length: p.n }, (_, i) => i))
-    expect(plan[0]).toEqual({ index: p.current, priority: "high" })
-    for (const { index, priority } of plan) {
-      const expected = index === p.current
-        ? "high"
-        : index > p.current && index <= p.current + p.ahead
-        ? "normal"
-        : "low"
-      expect(priority).toBe(expected)
-    }
-  })
-
-  it.prop("lists the work by priority, then forward, then backward nearest first", [preloadInput], ([p]) => {
-    const plan = Policy.planPreload({ rallies: ralliesOf(p.n), current: p.current, ahead: p.ahead })
-    const lows = plan.filter((x) => x.priority === "low").map((x) => x.index)
-    const after = lows.filter((i) => i > p.current)
-    const before = lows.filter((i) => i < p.current)
-    expect(lows).toEqual([...after, ...before])
-    expect(after).toEqual(after.slice().sort((a, b) => a - b))
-    expect(before).toEqual(before.slice().sort((a, b) => b - a))
-  })
-
-  it.prop("planWindow plans only the current rally and the next n", [preloadInput, fc.integer({ min: 0, max: 5 })], ([p, n]) => {
-    const plan = Policy.planWindow(n)({ rallies: ralliesOf(p.n), current: p.current, ahead: p.ahead })
-    const expected = [{ index: p.current, priority: "high" }]
-    for (let i = p.current + 1; i <= Math.min(p.n - 1, p.current + n); i++) expected.push({ index: i, priority: "normal" })
-    expect(plan).toEqual(expected)
-  })
-
-  it("plans nothing for an empty list and clamps an out-of-range current", () => {
-    expect(Policy.planPreload({ rallies: [], current: 0, ahead: 2 })).toEqual([])
-    expect(Policy.planPreload({ rallies: ralliesOf(3), current: 7, ahead: 2 })[0]).toEqual({ index: 2, priority: "high" })
-    expect(Policy.planWindow()({ rallies: ralliesOf(5), current: 0, ahead: 1 })).toEqual([
-      { index: 0, priority: "high" },
-      { index: 1, priority: "normal" }
-    ])
-  })
-})
-
-describe("Policy.validateRallies", () => {
-  const limits = { maxRallyLength: 60, duration: 100 }
-  const good = { start: 1, end: 5 }
-
-  const failure = (input: ReadonlyArray<{ start: number; end: number }>, options = limits): InvalidRally => {
-    const exit = Effect.runSyncExit(Policy.validateRallies(input, options))
-    if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-    const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-    if (error === undefined) throw new Error("expected a typed failure")
-    return error
-  }
-
-  it.effect("accepts valid rallies and numbers them", () =>
-    Effect.gen(function*() {
-      const rallies = yield* Policy.validateRallies([good, { start: 10, end: 70 }, { start: 90, end: 100.04 }], limits)
-      expect(rallies.map((r) => [r.index, r.start, r.end])).toEqual([[0, 1, 5], [1, 10, 70], [2, 90, 100.04]])
-      expect(rallies[0]).toBeInstanceOf(Rally)
-      // Without a known duration, only the other rules apply.
-      const unbounded = yield* Policy.validateRallies([{ start: 1000, end: 1010 }], { maxRallyLength: 60 })
-      expect(unbounded.length).toBe(1)
-    }))
-
-  const cases: ReadonlyArray<[string, { start: number; end: number }, RegExp]> = [
-    ["NaN start", { start: Number.NaN, end: 5 }, /start is NaN, not a finite number/],
-    ["NaN end", { start: 1, end: Number.NaN }, /end is NaN, not a finite number/],
-    ["infinite end", { start: 1, end: Number.POSITIVE_INFINITY }, /end is Infinity/],
-    ["infinite start", { start: Number.NEGATIVE_INFINITY, end: 5 }, /start is -Infinity/],
-    ["negative start", { start: -1, end: 5 }, /start -1 s is negative/],
-    ["reversed", { start: 9, end: 5 }, /end 5 s is not after start 9 s/],
-    ["empty", { start: 5, end: 5 }, /end 5 s is not after start 5 s/],
-    ["too long", { start: 0, end: 60.5 }, /lasts 60.5 s, longer than maxRallyLength 60 s/],
-    ["past the end", { start: 90, end: 100.06 }, /end 100.06 s is past the end of the video \(100 s\)/]
-  ]
-  for (const [name, bad, pattern] of cases) {
-    it(`rejects a ${name} rally and names its index`, () => {
-      const error = failure([good, good, bad, good])
-      expect(error._tag).toBe("InvalidRally")
-      expect(error.index).toBe(2)
-      expect(error.message).toMatch(/^rally 2: /)
-      expect(error.message).toMatch(pattern)
-      expect(error.message).not.toContain("\n")
-    })
-  }
-
-  it("reports the first bad rally", () => {
-    expect(failure([{ start: -1, end: 2 }, { start: 3, end: 1 }]).index).toBe(0)
+    expect(Eviction.planEviction([entry!], limits, 11_000, new Set())).toEqual([])
+    expect(Eviction.planEviction([entry!], limits, 11_001, new Set()).map((p) => p.reason)).toEqual(["age"])
+    expect(Eviction.planEviction([entry!], { ...limits, maxAge: "10 seconds" }, 11_001, new Set()).length).toBe(1)
   })
 })
