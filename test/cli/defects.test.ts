@@ -112,4 +112,22 @@ describe("rallycache defects", () => {
       expect(deep.stdout).toMatch(/checked 2 clips \(deep\): 1 valid, 1 removed/)
       expect(fs.existsSync(victim.path)).toBe(false)
     }))
+
+  it.live("a rally shorter than one frame of the source is bad input: exit 2, one line, nothing exported", () =>
+    Effect.gen(function*() {
+      const dir = work("cli-short-rally")
+      const cacheDir = path.join(dir, "cache")
+      const video = yield* sampleVideo()
+      // 10,000 rallies of 0.5 ms each (the sample has 25 or 30 frames a second).
+      const tiny = Array.from({ length: 10_000 }, (_, i) => ({ start: i * 0.0005, end: i * 0.0005 + 0.0005 }))
+      const rallies = writeJson(dir, "tiny.json", { rallies: tiny })
+      const result = yield* runCli(["export", video, "--rallies", rallies, "--json", "--cache-dir", cacheDir])
+      expectOneLineExit2(result, /^rally 0: it lasts 0\.0005 s, shorter than one frame of the video \(0\.0\d+ s at \d+ fps\)/)
+      const stats = yield* runCli(["cache", "stats", "--json", "--cache-dir", cacheDir])
+      expect(parseJson(stats)["entries"]).toBe(0)
+      // One frame or more is a rally.
+      const oneFrame = writeJson(dir, "frame.json", { rallies: [{ start: 1, end: 1.05 }] })
+      const ok = yield* runCli(["export", video, "--rallies", oneFrame, "--json", "--cache-dir", cacheDir])
+      expect(ok.code, ok.stderr).toBe(0)
+    }))
 })

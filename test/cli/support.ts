@@ -34,13 +34,20 @@ const baseEnv = (): NodeJS.ProcessEnv => {
 
 export const runCli = (
   args: ReadonlyArray<string>,
-  options: { readonly env?: Record<string, string>; readonly cwd?: string; readonly timeoutMs?: number } = {}
+  options: {
+    readonly env?: Record<string, string>
+    readonly cwd?: string
+    readonly timeoutMs?: number
+    /** Run as this user and group (the test runs as root). */
+    readonly user?: { readonly uid: number; readonly gid: number }
+  } = {}
 ): Effect.Effect<CliResult> =>
   Effect.async<CliResult>((resume) => {
     const child = spawn(process.execPath, [launcher, ...args], {
       cwd: options.cwd ?? repoRoot,
       env: { ...baseEnv(), ...options.env },
-      stdio: ["ignore", "pipe", "pipe"]
+      stdio: ["ignore", "pipe", "pipe"],
+      ...options.user
     })
     let stdout = ""
     let stderr = ""

@@ -82,6 +82,7 @@ describe("crash safety (SIGKILL of the CLI)", () => {
         runRecordsAfterStart: 0,
         unplayableEntries: 0,
         unknownClips: 0,
+        locksAfterStart: 0,
         completions: 0,
         delaysMs: [] as Array<number>
       }
@@ -113,15 +114,19 @@ describe("crash safety (SIGKILL of the CLI)", () => {
         expect(verified.removed, `invalid entries found after kill ${i}`).toEqual([])
 
         // What a fresh process sees.
+        // What the start of `cache verify` left: looked at before the next store repairs anything.
         const seen = yield* reloadCheck(cacheDir, bins)
-        figures.tempAfterStart += seen.temp.length
-        figures.runRecordsAfterStart += seen.run.length
+        figures.tempAfterStart += seen.left.temp.length
+        figures.runRecordsAfterStart += seen.left.run.length
         figures.unplayableEntries += seen.bad.length
-        figures.unknownClips += seen.unknown.length
-        expect(seen.temp, `temp files after the start following kill ${i}`).toEqual([])
-        expect(seen.run, `pid records after the start following kill ${i}`).toEqual([])
+        figures.unknownClips += seen.left.unknown.length
+        figures.locksAfterStart += seen.left.locks.length
+        expect(seen.left.temp, `temp files after the start following kill ${i}`).toEqual([])
+        expect(seen.left.run, `pid records after the start following kill ${i}`).toEqual([])
+        expect(seen.left.unknown, `unknown clips after the start following kill ${i}`).toEqual([])
+        expect(seen.left.locks, `key locks after the start following kill ${i}`).toEqual([])
+        expect(seen.repaired).toMatchObject({ dropped: 0, removedUnknown: 0, removedTemp: 0, removedLocks: 0 })
         expect(seen.bad).toEqual([])
-        expect(seen.unknown).toEqual([])
 
         // And an export afterwards completes the set.
         const complete = yield* cli.run(exportArgs(i), env)
@@ -145,6 +150,7 @@ describe("crash safety (SIGKILL of the CLI)", () => {
         runRecordsAfterStart: figures.runRecordsAfterStart,
         unplayableEntries: figures.unplayableEntries,
         unknownClips: figures.unknownClips,
+        locksAfterStart: figures.locksAfterStart,
         completions: figures.completions,
         cli: process.env["RELIABILITY_TSX"] === "1" ? "tsx" : "esbuild bundle"
       })

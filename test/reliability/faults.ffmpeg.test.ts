@@ -12,9 +12,9 @@
  * | `hang`         | ignores SIGTERM and never ends (the export timeout must end it)         |
  *
  * Every attempt is logged (time, pid, mode, output), so the test can check
- * the retry policy from outside: transient faults (signal, no space, hang)
- * are retried with backoff up to `maxRetries`, permanent ones (garbage exit)
- * are not; and after all of it no fake or real ffmpeg is left running and
+ * the retry policy from outside: transient faults (signal, hang) are
+ * retried with backoff up to `maxRetries`, permanent ones (garbage exit, a
+ * full disk) are not; and after all of it no fake or real ffmpeg is left running and
  * no temp file is left behind.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -78,7 +78,9 @@ exit 99
   return { script, setPlan, attempts, remaining }
 }
 
-const transient = new Set(["signal", "nospace", "hang"])
+const transient = new Set(["signal", "hang"])
+/** A full disk is not retried at once: the next request for the clip tries again. */
+const permanent = new Set(["garbage", "nospace"])
 
 describe("ffmpeg faults (fake ffmpeg)", () => {
   it.live("transient faults are retried with backoff, permanent ones are not, a hang is ended by the timeout", () =>
@@ -144,10 +146,16 @@ describe("ffmpeg faults (fake ffmpeg)", () => {
           expect(garbageError.value.message).not.toContain("\n")
         }
 
-        // 4. No space left: transient.
+        // 4. No space left: one attempt, and one line that says so.
         const nospace = yield* attempt(3, ["nospace", "ok"])
-        expect(Exit.isSuccess(nospace.exit)).toBe(true)
-        expect(nospace.tries.map((t) => t.mode)).toEqual(["nospace", "ok"])
+        expect(nospace.tries.map((t) => t.mode)).toEqual(["nospace"])
+        const nospaceError = Exit.isFailure(nospace.exit) ? Cause.failureOption(nospace.exit.cause) : Option.none()
+        expect(Option.map(nospaceError, (e) => e._tag)).toEqual(Option.some("ExportFailed"))
+        if (Option.isSome(nospaceError) && nospaceError.value._tag === "ExportFailed") {
+          expect([nospaceError.value.reason, nospaceError.value.transient]).toEqual(["no-space", false])
+          expect(nospaceError.value.message).toMatch(/^export failed \(no-space\): no space left on device \(/)
+          expect(nospaceError.value.message).not.toContain("\n")
+        }
 
         // 5. Hangs and ignores SIGTERM: the timeout ends it (SIGKILL after the grace), then a retry.
         const hang = yield* attempt(4, ["hang", "ok"])
@@ -197,7 +205,7 @@ describe("ffmpeg faults (fake ffmpeg)", () => {
         for (const modes of byKey.values()) {
           modes.forEach((mode, i) => {
             const last = i === modes.length - 1
-            if (mode === "garbage" && !last) violations.push(`retried a permanent failure: ${modes.join(",")}`)
+            if (permanent.has(mode) && !last) violations.push(`retried a permanent failure: ${modes.join(",")}`)
             if (transient.has(mode) && last && modes.length < maxRetries + 1) {
               violations.push(`gave up on a transient failure early: ${modes.join(",")}`)
             }

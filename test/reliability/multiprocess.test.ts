@@ -112,15 +112,32 @@ describe("several processes share one cache folder", () => {
       NodeFs.writeFileSync(ralliesFile, JSON.stringify({ videoId: "shared", rallies }))
       const env = { FFMPEG_PATH: ff.script, FFPROBE_PATH: bins.ffprobe.path, RALLYCACHE_MODE: "accurate" }
 
+      const base = ["--rallies", ralliesFile, "--cache-dir", cacheDir, "--json"]
+      const roles = new Map<string, string>()
+      const started = (role: string, child: ReturnType<typeof spawn>) => {
+        roles.set(String(child.pid), role)
+        return collect(child)
+      }
+      // The gets go first, on an empty cache: each one surely exports its rally (so more than one
+      // process exports). Everything else starts once they are exporting, and runs beside them.
+      const gets = [7, 3, 9].map((index) =>
+        started(`get ${index}`, cli.spawn(["get", video, ...base, "--index", String(index)], env))
+      )
+      const getPids = [...roles.keys()]
+      const exporting = () => new Set(ff.intervals().map((i) => i.owner))
+      yield* Effect.promise(async () => {
+        const deadline = Date.now() + 60_000
+        while (!getPids.every((pid) => exporting().has(pid))) {
+          if (Date.now() > deadline) throw new Error(`the gets did not start exporting: ${[...exporting()].join(", ")}`)
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      })
       const server = yield* startServer(["--port", "0", "--cache-dir", cacheDir, "--video", video, "--rallies", ralliesFile], {
         ...env,
         RALLYCACHE_MEDIA_ROOT: NodePath.dirname(video)
       })
-
-      const base = ["--rallies", ralliesFile, "--cache-dir", cacheDir, "--json"]
-      const exportA = collect(cli.spawn(["export", video, ...base], env))
-      const exportB = collect(cli.spawn(["export", video, ...base], env))
-      const gets = [7, 3, 9].map((index) => collect(cli.spawn(["get", video, ...base, "--index", String(index)], env)))
+      const exportA = started("export A", cli.spawn(["export", video, ...base], env))
+      const exportB = started("export B", cli.spawn(["export", video, ...base], env))
       const order = rallies.map((_, i) => i).sort(() => random.next() - 0.5)
       const http = Promise.all(order.map(async (index) => {
         if (random.next() < 0.5) {
@@ -185,21 +202,29 @@ describe("several processes share one cache folder", () => {
         exports: intervals.length,
         keys: byKey.size,
         exportingProcesses: owners.size,
+        exportsByProcess: Object.fromEntries(
+          [...owners].map((o) => [roles.get(o) ?? `server (${o})`, intervals.filter((i) => i.owner === o).length])
+        ),
         maxExportsOfOneKey: Math.max(...[...byKey.values()].map((l) => l.length)),
         overlaps: overlaps.length,
         verifyChecked: verified.checked,
         verifyRemoved: verified.removed.length,
         entries: seen.entries,
-        unknownClips: seen.unknown.length,
-        temp: seen.temp.length
+        leftUnknownClips: seen.left.unknown.length,
+        leftTemp: seen.left.temp.length,
+        repairedAtReload: seen.repaired
       })
       expect(overlaps, "a key exported by two processes at once").toEqual([])
       expect(byKey.size).toBe(rallies.length)
       expect(verified.removed).toEqual([])
       expect(verified.checked).toBe(rallies.length)
+      // The three gets exported (at least) their rallies: the work was shared between processes.
+      for (const pid of getPids) expect(owners.has(pid), `${roles.get(pid)} exported`).toBe(true)
+      expect(owners.size, "processes that ran an export").toBeGreaterThan(1)
       expect(seen.bad).toEqual([])
-      expect(seen.unknown).toEqual([])
-      expect(seen.temp).toEqual([])
+      // Every process ended cleanly and verify's start ran since: nothing to repair.
+      expect(seen.left).toEqual({ unknown: [], temp: [], run: [], locks: [] })
+      expect(seen.repaired).toEqual({ dropped: 0, removedUnknown: 0, removedTemp: 0, removedLocks: 0, skippedLines: 0 })
       expect(ffmpegIn(cacheDir)).toEqual([])
       NodeFs.rmSync(dir, { recursive: true, force: true })
     }), { timeout: 300_000 })

@@ -17,7 +17,8 @@ import {
   RallyCache as CoreRallyCache
 } from "@rallycache/core"
 import { FfmpegExporter, FfmpegResolver, FileSystemCacheStore, SampleVideo } from "@rallycache/node"
-import { Effect, Layer, SubscriptionRef } from "effect"
+import { Effect, Layer, Random, SubscriptionRef } from "effect"
+import { afterEach } from "vitest"
 import { Config as CoreConfig } from "@rallycache/core"
 import { spawn, spawnSync } from "node:child_process"
 import { createRequire } from "node:module"
@@ -44,16 +45,10 @@ export const size = (ci: number, soak: number): number => (long ? soak : ci)
 // Random
 // ---------------------------------------------------------------------------
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed from its seed. */
+/** Effect's seeded generator, driven synchronously (fault injection draws inside `node:fs` calls). */
 export const rng = (seed: number) => {
-  let a = seed >>> 0
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = Random.make(seed)
+  const next = (): number => Effect.runSync(random.next)
   return {
     next,
     int: (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1)),
@@ -61,8 +56,19 @@ export const rng = (seed: number) => {
   }
 }
 
-/** The seed of this run: `RELIABILITY_SEED`, else the time. Printed with every figure. */
+/**
+ * The seed of this run: `RELIABILITY_SEED`, else drawn from the time.
+ * Printed with every figure, and with every failed test (how to replay it).
+ */
 export const seed = Number(process.env["RELIABILITY_SEED"] ?? Date.now() % 1_000_000)
+
+afterEach((context) => {
+  if (context.task.result?.state !== "fail") return
+  const file = NodePath.relative(repoRoot, context.task.file?.filepath ?? "")
+  console.error(
+    `[reliability] "${context.task.name}" failed with seed ${seed}; replay: RELIABILITY_SEED=${seed} pnpm vitest run ${file}`
+  )
+})
 
 // ---------------------------------------------------------------------------
 // ffmpeg and fixtures
@@ -160,29 +166,6 @@ export const processesWith = (...needles: ReadonlyArray<string>): Array<ProcInfo
 /** ffmpeg processes (not ffprobe) working in `dir`. */
 export const ffmpegIn = (dir: string): Array<ProcInfo> =>
   processesWith(dir).filter((p) => /(^|\/)ffmpeg /.test(p.cmdline) || /\/ffmpeg(\s|$)/.test(p.cmdline.split(" ")[0] ?? ""))
-
-/**
- * Sample the process table every `everyMs` while the returned `stop` is not
- * called: the most ffmpeg processes seen at once in `dir` (all, and those
- * not stopped by SIGSTOP).
- */
-export const sampleFfmpeg = (dir: string, everyMs = 5) => {
-  let max = 0
-  let maxActive = 0
-  let samples = 0
-  const timer = setInterval(() => {
-    const procs = ffmpegIn(dir)
-    samples++
-    max = Math.max(max, procs.length)
-    maxActive = Math.max(maxActive, procs.filter((p) => p.state !== "T" && p.state !== "t").length)
-  }, everyMs)
-  return {
-    stop: () => {
-      clearInterval(timer)
-      return { max, maxActive, samples }
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------
 // The CLI as a real process
@@ -531,7 +514,21 @@ export const exportCounter = () => {
           })
       )
   })
-  return { counter, wrap, activeNow }
+  /**
+   * Of the ffmpeg processes in `procs`, those that hold a CPU by the
+   * exporter's own account: not stopped (state T), and not of an export
+   * the manager has paused (its SIGSTOP may not have landed yet when the
+   * sample is taken). A process is matched to its export by the part file
+   * on its command line.
+   */
+  const runningNow = (procs: ReadonlyArray<ProcInfo>): Array<ProcInfo> => {
+    const paused: Array<string> = []
+    for (const request of live) {
+      if (request.paused !== undefined && Effect.runSync(SubscriptionRef.get(request.paused))) paused.push(request.tempPath)
+    }
+    return procs.filter((p) => p.state !== "T" && p.state !== "t" && !paused.some((path) => p.cmdline.includes(path)))
+  }
+  return { counter, wrap, activeNow, runningNow }
 }
 
 // ---------------------------------------------------------------------------
@@ -573,42 +570,64 @@ export const report = (test: string, figures: Record<string, unknown>): void => 
 // The cache folder, seen from a fresh process
 // ---------------------------------------------------------------------------
 
+const storeServices = Layer.mergeAll(CoreConfig.CacheConfig.layer(), CacheEvent.CacheEvents.layer(), Metrics.layer)
+
 /**
- * Open `cacheDir` as a new process would (start-up reconcile included) and
- * check every index entry against its file: present, of the recorded size,
- * complete and playable. Also lists clip files the index does not know and
- * what is left in tmp/ and run/.
+ * What a cache folder holds against its index, read without repairing
+ * anything (the store opened read-only): clip files the index does not
+ * know, partial files in tmp/, pid records in run/, key locks in locks/.
  */
-export const reloadCheck = (cacheDir: string, bins: FfmpegResolver.FfmpegShape) =>
+export const folderState = (cacheDir: string) =>
   Effect.scoped(Effect.gen(function*() {
-    const store = yield* FileSystemCacheStore.make({ cacheDir }).pipe(
-      Effect.provide(Layer.mergeAll(CoreConfig.CacheConfig.layer(), CacheEvent.CacheEvents.layer(), Metrics.layer)),
-      Effect.orDie
-    )
-    // The check of every clip against the index runs after the open, in the background: wait for it.
-    const reconciled = yield* Effect.orDie(store.reconciled)
+    const store = yield* FileSystemCacheStore.makeReadOnly({ cacheDir }).pipe(Effect.provide(storeServices), Effect.orDie)
     const entries = yield* Effect.orDie(store.list)
-    const bad: Array<string> = []
-    for (const entry of entries) {
-      const path = store.pathOf(entry.key)
-      const stat = NodeFs.statSync(path, { throwIfNoEntry: false })
-      if (stat === undefined) bad.push(`${entry.key}: missing`)
-      else if (stat.size !== entry.sizeBytes) bad.push(`${entry.key}: ${stat.size} bytes, index ${entry.sizeBytes}`)
-      else {
-        const check = mediaCheck(bins.ffmpeg.path, bins.ffprobe.path, path)
-        if (!check.ok) bad.push(`${entry.key}: not playable (${check.detail})`)
-      }
-    }
-    const clips = NodeFs.readdirSync(store.layout.clips).filter((n) => n.endsWith(".mp4"))
     const known = new Set(entries.map((e) => `${e.key}.mp4`))
+    const names = (dir: string) => (NodeFs.existsSync(dir) ? NodeFs.readdirSync(dir) : [])
     return {
-      entries: entries.length,
-      dropped: store.startup.dropped.length + reconciled.dropped.length,
-      removedTemp: store.startup.removedTemp,
-      skippedLines: store.startup.skippedLines,
-      bad,
-      unknown: clips.filter((n) => !known.has(n)),
-      temp: NodeFs.readdirSync(store.layout.tmp),
-      run: NodeFs.readdirSync(store.layout.run)
+      entries,
+      unknown: names(store.layout.clips).filter((n) => n.endsWith(".mp4") && !known.has(n)),
+      temp: names(store.layout.tmp),
+      run: names(store.layout.run),
+      locks: names(store.layout.locks).filter((n) => n !== "index.lock")
     }
   }))
+
+/**
+ * Look at `cacheDir` as the last process left it (`left`: nothing
+ * repaired yet), then open it as a new process would, and report what its
+ * start-up repaired (`repaired`) and what the index's entries are worth:
+ * each one present, of the recorded size, complete and playable (`bad`
+ * lists the others). `after` is the folder once the start-up has run.
+ */
+export const reloadCheck = (cacheDir: string, bins: FfmpegResolver.FfmpegShape) =>
+  Effect.gen(function*() {
+    const left = yield* folderState(cacheDir)
+    const opened = yield* Effect.scoped(Effect.gen(function*() {
+      const store = yield* FileSystemCacheStore.make({ cacheDir }).pipe(Effect.provide(storeServices), Effect.orDie)
+      // Start-up repairs tmp/ and locks/ at once; the index against clips/ may be reconciled in the background.
+      const reconciled = yield* Effect.orDie(store.reconciled)
+      const entries = yield* Effect.orDie(store.list)
+      const bad: Array<string> = []
+      for (const entry of entries) {
+        const path = store.pathOf(entry.key)
+        const stat = NodeFs.statSync(path, { throwIfNoEntry: false })
+        if (stat === undefined) bad.push(`${entry.key}: missing`)
+        else if (stat.size !== entry.sizeBytes) bad.push(`${entry.key}: ${stat.size} bytes, index ${entry.sizeBytes}`)
+        else {
+          const check = mediaCheck(bins.ffmpeg.path, bins.ffprobe.path, path)
+          if (!check.ok) bad.push(`${entry.key}: not playable (${check.detail})`)
+        }
+      }
+      return { entries: entries.length, startup: store.startup, reconciled, bad }
+    }))
+    const after = yield* folderState(cacheDir)
+    const { removedLocks, removedTemp, skippedLines } = opened.startup
+    const { dropped, removedUnknown } = opened.reconciled
+    return {
+      entries: opened.entries,
+      bad: opened.bad,
+      left: { unknown: left.unknown, temp: left.temp, run: left.run, locks: left.locks },
+      repaired: { dropped: dropped.length, removedUnknown, removedTemp, removedLocks, skippedLines },
+      after: { unknown: after.unknown, temp: after.temp, run: after.run, locks: after.locks }
+    }
+  })

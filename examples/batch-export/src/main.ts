@@ -4,26 +4,32 @@
  *
  *   pnpm --filter batch-export start <video.mp4> <rallies.json>
  *
- * `rallies.json` is `[{ "start": 12.5, "end": 31 }, ...]` in seconds. The
- * cache folder and limits come from RALLYCACHE_* variables (see the README).
+ * `rallies.json` is the rallies file of the root README (`{ "rallies":
+ * [{ "start": 12.5, "end": "0:31" }, ...] }`, or a bare array of rallies).
+ * Relative paths count from the folder the command was typed in (pnpm runs
+ * the script inside this package and says where it started in `INIT_CWD`).
+ * The cache folder and limits come from RALLYCACHE_* variables (see the
+ * README). Exit codes: 0 done, 1 an export failed, 2 bad input.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { RallyCache } from "@rallycache/core"
-import { NodeRallyCache } from "@rallycache/node"
-import { Console, Effect, Schema, Stream } from "effect"
-import * as NodeFs from "node:fs"
+import { Errors, RallyCache } from "@rallycache/core"
+import { NodeRallyCache, RalliesFile } from "@rallycache/node"
+import { Cause, Console, Effect, Exit, Option, Stream } from "effect"
+import * as NodePath from "node:path"
 
-const Rallies = Schema.parseJson(Schema.Array(Schema.Struct({ start: Schema.Number, end: Schema.Number })))
+const usage = "usage: pnpm --filter batch-export start <video.mp4> <rallies.json>"
 
-const usage = "usage: batch-export <video.mp4> <rallies.json>"
+/** Where the user typed the command. */
+const userDir = process.env["INIT_CWD"] ?? process.cwd()
 
 const program = Effect.gen(function*() {
-  const [video, ralliesFile] = process.argv.slice(2)
-  if (video === undefined || ralliesFile === undefined) return yield* Effect.fail(usage)
-  const rallies = yield* Effect.try(() => NodeFs.readFileSync(ralliesFile, "utf8")).pipe(
-    Effect.flatMap(Schema.decodeUnknown(Rallies)),
-    Effect.mapError(() => `${ralliesFile}: expected a JSON array of { "start", "end" } in seconds`)
-  )
+  const args = process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === "--"))
+  const [videoArg, ralliesArg] = args
+  if (videoArg === undefined || ralliesArg === undefined || args.length > 2) {
+    return yield* new Errors.InvalidInput({ field: "arguments", reason: "expected a video and a rallies file", fix: usage })
+  }
+  const video = NodePath.resolve(userDir, videoArg)
+  const file = yield* RalliesFile.read(NodePath.resolve(userDir, ralliesArg))
 
   const cache = yield* RallyCache.RallyCache
   // Print progress from the event stream while the exports run.
@@ -37,7 +43,7 @@ const program = Effect.gen(function*() {
     Effect.forkScoped
   )
 
-  const opened = yield* cache.openVideo({ path: video, rallies })
+  const opened = yield* cache.openVideo({ path: video, rallies: file.rallies, id: file.videoId })
   const id = opened.source.id
   // Queue everything at low priority, then ask for each clip in order: the
   // one asked for is raised to high, the rest keep exporting behind it.
@@ -55,13 +61,22 @@ const program = Effect.gen(function*() {
   )
 })
 
+
 program.pipe(
   Effect.scoped,
   Effect.provide(NodeRallyCache.layer()),
-  Effect.catchAll((error) =>
-    Console.error(typeof error === "string" ? error : error.message).pipe(
-      Effect.zipRight(Effect.sync(() => (process.exitCode = 2)))
-    )
-  ),
-  NodeRuntime.runMain
+  (effect) =>
+    NodeRuntime.runMain(effect, {
+      disableErrorReporting: true,
+      teardown: (exit, onExit) => {
+        if (Exit.isSuccess(exit)) return onExit(0)
+        if (Cause.isInterruptedOnly(exit.cause)) return onExit(130)
+        const failure = Option.orElse(Cause.failureOption(exit.cause), () => Cause.dieOption(exit.cause))
+        const error = Option.getOrElse(failure, () => new Error("unknown failure"))
+        const message = error instanceof Error ? error.message : String(error)
+        process.stderr.write(`${message.replace(/\s+/g, " ").trim()}\n`)
+        // Bad input (arguments, files, rallies) is exit code 2; a failed export 1.
+        onExit(Errors.isInputError(error) ? 2 : 1)
+      }
+    })
 )

@@ -6,16 +6,46 @@ import { execFile } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import * as Temp from "../../../test/support/temp.js"
 
 const tsx = NodePath.resolve(__dirname, "../node_modules/.bin/tsx")
 const main = NodePath.resolve(__dirname, "../src/main.ts")
 
-const run = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+const repoRoot = NodePath.resolve(__dirname, "../../..")
+
+/** Environment of a run: no inherited RALLYCACHE_* or INIT_CWD. */
+const cleanEnv = (env: Record<string, string>) => {
+  const out: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith("RALLYCACHE_") && key !== "INIT_CWD") out[key] = value
+  }
+  return { ...out, ...env }
+}
+
+const exec = (file: string, args: ReadonlyArray<string>, env: Record<string, string>, cwd?: string) =>
   Effect.async<{ code: number; stdout: string; stderr: string }>((resume) => {
-    execFile(tsx, [main, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+    execFile(file, args, { env: cleanEnv(env), cwd }, (error, stdout, stderr) => {
       resume(Effect.succeed({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr }))
     })
   })
+
+const run = (args: ReadonlyArray<string>, env: Record<string, string>) => exec(tsx, [main, ...args], env)
+
+/**
+ * As the root README shows it, typed in `cwd`: `pnpm --dir
+ * examples/batch-export start ...`, which passes the exit code through
+ * (`pnpm --filter` is a recursive run: any failure becomes exit code 1).
+ */
+const viaPnpm = (args: ReadonlyArray<string>, env: Record<string, string>, cwd: string) =>
+  exec("pnpm", ["--dir", NodePath.join(repoRoot, "examples", "batch-export"), "start", ...args], env, cwd)
+
+/** The `--filter` form: the same paths and output, exit code 1 on any failure. */
+const viaFilter = (args: ReadonlyArray<string>, env: Record<string, string>, cwd: string) =>
+  exec("pnpm", ["--dir", repoRoot, "--filter", "batch-export", "start", ...args], env, cwd)
+
+/** stderr without pnpm's own lines (its warnings and its "ELIFECYCLE" report). */
+const ownLines = (stderr: string) =>
+  stderr.split("\n").filter((line) => line.trim() !== "" && !/\[WARN\]|ELIFECYCLE|ERR_PNPM|pnpm recursive run|^\$ |^\s*$/.test(line))
 
 const sample = SampleVideo.cached({
   duration: 12,
@@ -60,5 +90,51 @@ describe("examples/batch-export", () => {
       expect(result.code).toBe(2)
       expect(result.stderr.trim().split("\n")).toHaveLength(1)
       expect(result.stderr).toContain("source video not found")
+    }))
+
+  it.live("as the root README shows it: through pnpm, paths from where it was typed, the rallies file format", () =>
+    Effect.gen(function*() {
+      const video = yield* sample
+      const dir = Temp.tempDir("batch-pnpm")
+      NodeFs.copyFileSync(video, NodePath.join(dir, "match.mp4"))
+      // The root README's rallies file: an object, times in seconds or m:ss.
+      NodeFs.writeFileSync(
+        NodePath.join(dir, "rallies.json"),
+        JSON.stringify({ videoId: "final", rallies: [{ start: 0.5, end: "0:03" }, { start: "0:04", end: 7 }] })
+      )
+      const env = { RALLYCACHE_CACHE_DIR: NodePath.join(dir, "cache") }
+      const result = yield* viaPnpm(["match.mp4", "rallies.json"], env, dir)
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(/^\s*0\s+\S+ s\s+\S+\/cache\/clips\/\S+$/m)
+      expect(result.stdout).toMatch(/^\s*1\s+\S+ s\s+\S+\/cache\/clips\/\S+$/m)
+      expect(result.stderr).toContain("2 exported")
+      const filtered = yield* viaFilter(["match.mp4", "rallies.json"], env, dir)
+      expect(filtered.code, filtered.stderr).toBe(0)
+      expect(filtered.stderr).toContain("0 exported")
+    }))
+
+  it.live("a missing rallies file has its own message, and bad input exits 2 through pnpm too", () =>
+    Effect.gen(function*() {
+      const video = yield* sample
+      const dir = Temp.tempDir("batch-missing")
+      NodeFs.copyFileSync(video, NodePath.join(dir, "match.mp4"))
+      NodeFs.writeFileSync(NodePath.join(dir, "bad.json"), JSON.stringify({ rallies: [{ start: "1:2x", end: 3 }] }))
+      const env = { RALLYCACHE_CACHE_DIR: NodePath.join(dir, "cache") }
+
+      const missing = yield* viaPnpm(["match.mp4", "nope.json"], env, dir)
+      expect(missing.code, missing.stderr).toBe(2)
+      expect(ownLines(missing.stderr)).toEqual([`rallies file ${NodePath.join(dir, "nope.json")}: not found (check the path)`])
+
+      const bad = yield* viaPnpm(["match.mp4", "bad.json"], env, dir)
+      expect(bad.code, bad.stderr).toBe(2)
+      expect(ownLines(bad.stderr)).toEqual([`rallies[0].start: "1:2x" is not a time (use seconds or m:ss)`])
+
+      const filtered = yield* viaFilter(["match.mp4", "nope.json"], env, dir)
+      expect(filtered.code).not.toBe(0)
+      expect(ownLines(filtered.stderr)[0]).toMatch(/: not found \(check the path\)$/)
+
+      const usage = yield* run([], env)
+      expect(usage.code).toBe(2)
+      expect(usage.stderr).toMatch(/usage: pnpm --filter batch-export start <video.mp4> <rallies.json>/)
     }))
 })

@@ -144,12 +144,8 @@ const oneLine = (error: unknown): string => {
 }
 
 /** Bad flags and bad input are exit code 2; anything else 1. */
-const inputTags = new Set(["InvalidInput", "InvalidRally", "SourceNotFound", "SourceUnreadable", "NotMediaFile", "UnsupportedSource"])
 const exitCodeOf = (error: unknown): number =>
-  ValidationError.isValidationError(error) ||
-    (typeof error === "object" && error !== null && "_tag" in error && inputTags.has(String(error._tag)))
-    ? 2
-    : 1
+  ValidationError.isValidationError(error) || Errors.isInputError(error) ? 2 : 1
 
 // `pnpm start -- --flag` passes the `--` through.
 const argv = process.argv[2] === "--" ? [...process.argv.slice(0, 2), ...process.argv.slice(3)] : process.argv

@@ -235,15 +235,26 @@ describe("http-server API", () => {
   })
 
   it("exposes Prometheus text at /metrics, with the cache's and the server's metrics", async () => {
-    const response = await fetch(`${server.url}/metrics`)
-    expect(response.status).toBe(200)
-    expect(response.headers.get("content-type")).toContain("text/plain")
-    const text = await response.text()
-    expect(text).toMatch(/^# TYPE rallycache_cache_hits\w* \w+$/m)
-    const hits = /^rallycache_cache_hits\w*\{[^}]*\} (\d+)/m.exec(text)
-    expect(Number(hits?.[1])).toBeGreaterThan(0)
-    expect(text).toMatch(/^rallycache_http_clip_responses_total\{status="206",cache="hit"[^}]*\} \d+/m)
-    expect(text).toMatch(/^rallycache_http_clip_responses_total\{status="416",cache="hit"[^}]*\} \d+/m)
+    // Its own requests, counted from a reading taken before them: no earlier test's traffic is needed.
+    const scrape = async () => {
+      const response = await fetch(`${server.url}/metrics`)
+      expect(response.status).toBe(200)
+      expect(response.headers.get("content-type")).toContain("text/plain")
+      return response.text()
+    }
+    const count = (text: string, pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0)
+    const hits = /^rallycache_cache_hits\w*\{[^}]*\} (\d+)/m
+    const partial = /^rallycache_http_clip_responses_total\{status="206",cache="hit"[^}]*\} (\d+)/m
+    const unsatisfiable = /^rallycache_http_clip_responses_total\{status="416",cache="hit"[^}]*\} (\d+)/m
+    await (await fetch(clipUrl(0))).arrayBuffer() // cached from here on
+    const before = await scrape()
+    expect((await fetch(clipUrl(0), { headers: { range: "bytes=0-9" } })).status).toBe(206)
+    expect((await fetch(clipUrl(0), { headers: { range: "bytes=-0" } })).status).toBe(416)
+    const after = await scrape()
+    expect(after).toMatch(/^# TYPE rallycache_cache_hits\w* \w+$/m)
+    expect(count(after, hits)).toBeGreaterThanOrEqual(count(before, hits) + 2)
+    expect(count(after, partial)).toBe(count(before, partial) + 1)
+    expect(count(after, unsatisfiable)).toBe(count(before, unsatisfiable) + 1)
   })
 
   it("serves the player page and its script", async () => {

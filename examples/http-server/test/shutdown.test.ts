@@ -135,11 +135,17 @@ describe("graceful shutdown", () => {
     const key = String(download.headers["etag"]).replaceAll("\"", "")
 
     server.child.kill("SIGTERM")
-    await sleep(1500)
-    // Still serving the paused response, and no longer accepting connections.
+    // The shutdown has begun (it says so) and the listener is closed (a new connection is refused):
+    // waited for, not slept on. The bound only names a hang.
+    const shutdownDeadline = Date.now() + 60_000
+    const refused = () => fetch(`${server.url}/api/videos/copy/status`).then((r) => r.arrayBuffer().then(() => false), () => true)
+    while (!(server.output().includes("shutting down") && (await refused()))) {
+      if (Date.now() > shutdownDeadline) throw new Error(`the server did not stop accepting:\n${server.output()}`)
+      await sleep(20)
+    }
+    // Still serving the paused response.
     expect(server.child.exitCode).toBeNull()
     expect(download.received()).toBeLessThan(size)
-    await expect(fetch(`${server.url}/api/videos/copy/status`)).rejects.toThrow()
 
     const body = await download.resume()
     expect(body.length).toBe(size)

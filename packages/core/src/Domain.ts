@@ -235,7 +235,9 @@ export class SourceInfo extends Schema.Class<SourceInfo>("SourceInfo")({
   /** Typical distance between keyframes in seconds, when known. */
   keyframeInterval: Schema.NullOr(Schema.Number),
   hasVideo: Schema.Boolean,
-  hasAudio: Schema.Boolean
+  hasAudio: Schema.Boolean,
+  /** Frames per second of the video stream, when known: a rally must last at least one frame. */
+  frameRate: Schema.optionalWith(Schema.NullOr(Schema.Number), { default: () => null })
 }) {}
 
 // ---------------------------------------------------------------------------

@@ -235,3 +235,25 @@ export const isTransient = (error: unknown): boolean => {
       return false
   }
 }
+
+const inputTags: ReadonlySet<string> = new Set([
+  "InvalidInput",
+  "InvalidRally",
+  "UnknownVideo",
+  "RallyNotFound",
+  "SourceNotFound",
+  "SourceUnreadable",
+  "NotMediaFile",
+  "UnsupportedSource"
+])
+
+/**
+ * Whether the caller must fix its input (a rallies file, a path, an id, an
+ * option): exit code 2 in a command, a 4xx answer in a server. Everything
+ * else is a runtime failure.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isInputError = (error: unknown): boolean =>
+  Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" && inputTags.has(error._tag)

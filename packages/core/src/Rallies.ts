@@ -19,6 +19,8 @@ export interface RallyLimits {
   readonly maxRallyLength: number
   /** The video's duration in seconds, when known. */
   readonly duration?: number | undefined
+  /** The video's frames per second, when known: a rally shorter than one frame cannot be cut. */
+  readonly frameRate?: number | null | undefined
   /**
    * How far past `duration` an end may be, in seconds (default 0.05):
    * containers and probes disagree on the duration by a frame or so.
@@ -49,6 +51,12 @@ const checkRally = (
   }
   if (start < 0) return `start ${start} s is negative; times count from the beginning of the video`
   if (!(end > start)) return `end ${end} s is not after start ${start} s`
+  const { frameRate } = limits
+  if (typeof frameRate === "number" && frameRate > 0 && end - start < 1 / frameRate) {
+    return `it lasts ${+(end - start).toFixed(6)} s, shorter than one frame of the video (${
+      +(1 / frameRate).toFixed(4)
+    } s at ${+frameRate.toFixed(3)} fps)`
+  }
   if (end - start > limits.maxRallyLength) {
     return `it lasts ${
       +(end - start).toFixed(3)

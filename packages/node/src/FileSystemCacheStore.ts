@@ -31,6 +31,7 @@ import type { Duration, Scope } from "effect"
 import { Effect } from "effect"
 import { Context, Layer } from "effect"
 import * as internal from "./internal/store.js"
+import * as readOnly from "./internal/storeReadOnly.js"
 import type { SyncFs } from "./internal/storeJournal.js"
 
 /**
@@ -133,6 +134,33 @@ export const make = (
 > => internal.make(options)
 
 /**
+ * Open the cache folder read-only, to inspect it (`list`, `usage`,
+ * `lookup`) where it cannot be written: nothing is created, repaired or
+ * locked, and `reserve`, `commit`, `remove`, `markValidated` and `enforce`
+ * fail with a `CacheIOError`. A missing folder reads as an empty cache.
+ *
+ * @example
+ * ```ts
+ * import { CacheEvent, Config, Metrics } from "@rallycache/core"
+ * import { FileSystemCacheStore } from "@rallycache/node"
+ * import { Effect, Layer } from "effect"
+ *
+ * const entries = FileSystemCacheStore.makeReadOnly({ cacheDir: "/mnt/ro/rallycache" }).pipe(
+ *   Effect.flatMap((store) => store.list),
+ *   Effect.scoped,
+ *   Effect.provide(Layer.mergeAll(Config.CacheConfig.layer(), Metrics.layer))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeReadOnly = (
+  options: Pick<Options, "cacheDir" | "fs">
+): Effect.Effect<FileSystemCacheStore, Errors.CacheIOError, Config.CacheConfig | Metrics.Metrics | Scope.Scope> =>
+  readOnly.makeReadOnly(options)
+
+/**
  * The `CacheStore` layer on a folder.
  *
  * @example
@@ -171,5 +199,20 @@ export const layerWithStartup = (
 > =>
   Layer.scopedContext(
     Effect.map(internal.make(options), (store) =>
+      Context.make(CacheStore.CacheStore, store).pipe(Context.add(Startup, store.startup)))
+  )
+
+/**
+ * `layerWithStartup` on a store opened read-only (see `makeReadOnly`): its
+ * start-up report repairs nothing.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerReadOnly = (
+  options: Pick<Options, "cacheDir" | "fs">
+): Layer.Layer<CacheStore.CacheStore | Startup, Errors.CacheIOError, Config.CacheConfig | Metrics.Metrics> =>
+  Layer.scopedContext(
+    Effect.map(readOnly.makeReadOnly(options), (store) =>
       Context.make(CacheStore.CacheStore, store).pipe(Context.add(Startup, store.startup)))
   )

@@ -177,26 +177,30 @@ export type MaintenanceServices =
  * cache stats|verify|gc|clear`): the same store, ffmpeg and configuration as
  * `layer`, with `Cleanup` on demand only. No manager, no background
  * fibers, so `Cleanup.enforce` reports every eviction instead of racing a
- * cleanup run at start-up, and nothing is exported.
+ * cleanup run at start-up, and nothing is exported. With `readOnly`, the
+ * store is opened read-only (`FileSystemCacheStore.makeReadOnly`): for tools
+ * that only look, on a folder they may not be able to write.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMaintenance = (options: Options = {}): Layer.Layer<MaintenanceServices, LayerError> =>
+export const layerMaintenance = (
+  options: Options & { readonly readOnly?: boolean | undefined } = {}
+): Layer.Layer<MaintenanceServices, LayerError> =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const config = yield* Config.fromConfig(configOptions(options))
       const cacheDir = yield* resolveCacheDir(options)
       // Tools that report what opening the folder repaired check every clip before the store opens.
       const store = { reconcile: "startup" as const, ...options.store }
-      const services = platform({ ...options, store, cacheDir }, config)
+      const services = platform({ ...options, store, cacheDir }, config, options.readOnly === true)
       const cleanup = Layer.effect(Cleanup.Cleanup, Effect.map(Cleanup.make, ({ cleanup }) => cleanup))
       return cleanup.pipe(Layer.provideMerge(services), Layer.provideMerge(NodeContext.layer))
     })
   )
 
 /** The configuration, events, metrics, ffmpeg, the exporter and the store. */
-const platform = (options: Options & { readonly cacheDir: string }, config: Config.RallyCacheConfig) => {
+const platform = (options: Options & { readonly cacheDir: string }, config: Config.RallyCacheConfig, readOnly = false) => {
   const runDir = NodePath.join(options.cacheDir, "run")
   const base = Layer.mergeAll(
     Layer.succeed(Config.CacheConfig, config),
@@ -211,9 +215,10 @@ const platform = (options: Options & { readonly cacheDir: string }, config: Conf
   // Orphans of a crashed process must be gone before the store reconciles
   // tmp/, or a still-running ffmpeg could write into a folder being emptied.
   const reap = Layer.effectDiscard(FfmpegExporter.reapStale(runDir))
-  const store = FileSystemCacheStore.layerWithStartup({ ...options.store, cacheDir: options.cacheDir }).pipe(
-    Layer.provide(reap)
-  )
+  // Read-only: nothing in the folder changes, orphans included (their owner's next start reaps them).
+  const store = readOnly
+    ? FileSystemCacheStore.layerReadOnly({ cacheDir: options.cacheDir })
+    : FileSystemCacheStore.layerWithStartup({ ...options.store, cacheDir: options.cacheDir }).pipe(Layer.provide(reap))
   return Layer.mergeAll(exporter, store).pipe(Layer.provideMerge(base))
 }
 

@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import { Effect, Schema } from "effect"
+import { Effect, Random, Schema } from "effect"
 import { Domain } from "@rallycache/core"
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
@@ -247,21 +247,6 @@ export const cached = (
   })
 
 /**
- * Deterministic pseudo-random numbers (mulberry32), so a sample's rallies are
- * the same on every run.
- */
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/**
  * Rallies for a sample video of `duration` seconds: 6-25 s each with 2-8 s
  * gaps, the same on every run for the same arguments. With `count`, exactly
  * that many: when they do not fit, lengths and gaps shrink towards 6 s and
@@ -271,8 +256,9 @@ const prng = (seed: number) => {
  * @since 0.1.0
  */
 export const sampleRallies = (duration: number, count?: number, seed = 1): ReadonlyArray<Domain.Rally> => {
-  const random = prng(seed)
-  const between = (min: number, max: number) => min + (max - min) * random()
+  // Effect's seeded generator: the same numbers on every run for the same seed.
+  const random = Random.make(seed)
+  const between = (min: number, max: number) => min + (max - min) * Effect.runSync(random.next)
   const lead = Math.min(1, duration * 0.05)
   const available = duration - 2 * lead
   const minLength = 6

@@ -642,4 +642,43 @@ describe("FileSystemCacheStore", () => {
       yield* a.close
       expect(Fs.readdirSync(parent)).toEqual(["cache"])
     }).pipe(Effect.provide(services())))
+
+  it.live("read-only: reads what a writer committed, takes no lock, repairs nothing, refuses writes", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir()
+      const writer = yield* open({ cacheDir })
+      yield* put(writer.store, keyOf(1), 100)
+      yield* writer.close
+      // Leftovers start-up would repair: a part file and an unknown clip.
+      const dirs = FileSystemCacheStore.layout(cacheDir)
+      Fs.writeFileSync(Path.join(dirs.tmp, `${keyOf(2)}.x.part`), "part")
+      Fs.writeFileSync(Path.join(dirs.clips, `${keyOf(3)}.mp4`), "unknown")
+      const names = () => [dirs.tmp, dirs.clips, dirs.locks].map((d) => Fs.readdirSync(d).sort())
+      const before = names()
+
+      const result = yield* Effect.gen(function*() {
+        const store = yield* FileSystemCacheStore.makeReadOnly({ cacheDir })
+        const listed = yield* store.list
+        const hit = yield* store.lookup(keyOf(1))
+        const reserve = yield* Effect.flip(store.reserve(keyOf(4)))
+        const remove = yield* Effect.flip(store.remove(keyOf(1), "manual"))
+        return { listed, hit, reserve, remove, usage: yield* store.usage }
+      }).pipe(Effect.scoped)
+      expect(result.listed.map((e) => e.key)).toEqual([keyOf(1)])
+      expect(Option.isSome(result.hit)).toBe(true)
+      expect(result.usage).toEqual({ entries: 1, bytes: 100 })
+      expect(result.reserve.message).toMatch(/read-only/)
+      expect(result.remove.message).toMatch(/read-only/)
+      expect(names()).toEqual(before)
+
+      // A folder that does not exist reads as empty and is not created.
+      const missing = Path.join(cacheDir, "not-there")
+      const empty = yield* FileSystemCacheStore.makeReadOnly({ cacheDir: missing }).pipe(
+        Effect.flatMap((store) => store.list),
+        Effect.scoped
+      )
+      expect(empty).toEqual([])
+      expect(Fs.existsSync(missing)).toBe(false)
+      Fs.rmSync(cacheDir, { recursive: true, force: true })
+    }).pipe(Effect.provide(services())))
 })

@@ -90,23 +90,31 @@ export const firstFramePsnr = (clip: string, source: string, at: number) =>
     return match === null ? 0 : match[1] === "inf" ? Infinity : Number(match[1])
   })
 
-/** The pid recorded in `runDir` by the running export. */
-export const waitForPid = (runDir: string) =>
+/**
+ * Wait until `check` returns a value (not `undefined`): polled, so it waits
+ * for the event however slow a loaded machine is. The bound only turns a
+ * hang into a failure naming `what`; it is far above any expected wait.
+ */
+export const waitUntil = <A>(what: string, check: () => A | undefined, timeoutMs = 60_000) =>
   Effect.gen(function*() {
-    // Patient: a fresh process first starts (tsx) and measures its ffmpeg, which takes seconds on a busy machine.
-    const deadline = Date.now() + 60_000
-    while (Date.now() < deadline) {
-      const names = (() => {
-        try {
-          return NodeFs.readdirSync(runDir).filter((name) => name.endsWith(".json"))
-        } catch {
-          return []
-        }
-      })()
-      if (names.length > 0) return Number(names[0]!.replace(".json", ""))
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const value = check()
+      if (value !== undefined) return value
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`waited ${timeoutMs} ms for ${what}`)
       yield* Effect.sleep("5 millis")
     }
-    return yield* Effect.dieMessage(`no export recorded in ${runDir}`)
+  })
+
+/** The pid recorded in `runDir` by the running export. */
+export const waitForPid = (runDir: string) =>
+  waitUntil(`an export recorded in ${runDir}`, () => {
+    try {
+      const name = NodeFs.readdirSync(runDir).find((n) => n.endsWith(".json"))
+      return name === undefined ? undefined : Number(name.replace(".json", ""))
+    } catch {
+      return undefined
+    }
   })
 
 /** Process state letter from /proc (R, S, T for stopped, Z...), or null when gone. */

@@ -7,7 +7,7 @@ import { Command, Options } from "@effect/cli"
 import type { Domain } from "@rallycache/core"
 import { CacheEvent, CacheStore, Cleanup, Config } from "@rallycache/core"
 import { FileSystemCacheStore } from "@rallycache/node"
-import { Duration, Effect, Option, Stream, SubscriptionRef } from "effect"
+import { Duration, Effect, Option, Schema, Stream, SubscriptionRef } from "effect"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
 import { UsageError } from "../internal/errors.js"
@@ -22,20 +22,22 @@ const iso = (millis: number | undefined): string | null => millis === undefined 
  *
  * @since 0.1.0
  */
-export interface StatsJson {
-  readonly entries: number
-  readonly bytes: number
-  readonly maxBytes: number
-  readonly maxAgeDays: number
-  readonly videos: number
-  readonly hitRate: number
-  readonly oldest: string | null
-  readonly newest: string | null
-  readonly hits: number
-  readonly misses: number
-  readonly maxEntriesPerVideo: number
-  readonly cacheDir: string
-}
+export const StatsJson = Schema.Struct({
+  entries: Schema.Int,
+  bytes: Schema.Number,
+  maxBytes: Schema.Number,
+  maxAgeDays: Schema.Number,
+  videos: Schema.Int,
+  hitRate: Schema.Number,
+  oldest: Schema.NullOr(Schema.String),
+  newest: Schema.NullOr(Schema.String),
+  hits: Schema.Number,
+  misses: Schema.Number,
+  maxEntriesPerVideo: Schema.Number,
+  cacheDir: Schema.String
+})
+/** @since 0.1.0 */
+export type StatsJson = typeof StatsJson.Type
 
 const stats = Command.make("stats", Common.common, (options) =>
   Common.withStore(options, (cacheDir) =>
@@ -85,8 +87,7 @@ const stats = Command.make("stats", Common.common, (options) =>
         ["oldest", result.oldest ?? "-"],
         ["newest", result.newest ?? "-"]
       ]))
-    })
-  )).pipe(Command.withDescription("Entries, size, limits, videos and hit rate of the cache"))
+    }), "read-only")).pipe(Command.withDescription("Entries, size, limits, videos and hit rate of the cache"))
 
 const deep = Options.boolean("deep").pipe(
   Options.withDescription("Also read every clip's packets with ffmpeg (slower, finds truncated media)")

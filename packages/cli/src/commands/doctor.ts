@@ -89,7 +89,6 @@ export const command = Command.make("doctor", Common.common, (options) =>
             lacking.map((binary) => binary === ffmpeg ? "ffmpeg" : "ffprobe").join(" and ")
           } cannot do everything: sources that need what is missing are refused or cut another way. Install a full build (Debian: apt-get install ffmpeg) or point FFMPEG_PATH and FFPROBE_PATH at one.`
       )
-    })
-  )).pipe(Command.withDescription(
+    }), "read-only")).pipe(Command.withDescription(
     "Show the ffmpeg and ffprobe in use, where they come from and what they lack, the cache folder and the configuration"
   ))

@@ -7,7 +7,7 @@
 import { Command, Options } from "@effect/cli"
 import type { Domain } from "@rallycache/core"
 import { RallyCache } from "@rallycache/core"
-import { Effect, Either, Exit, Option } from "effect"
+import { Effect, Either, Exit, Option, Schema } from "effect"
 import * as NodePath from "node:path"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
@@ -22,20 +22,22 @@ import * as Video from "../internal/video.js"
  *
  * @since 0.1.0
  */
-export interface ClipJson {
-  readonly index: number
-  readonly start: number
-  readonly end: number
-  readonly clipStart: number
-  readonly clipEnd: number
-  readonly path: string
-  readonly bytes: number
-  readonly cached: boolean
-  readonly exportMs: number
+export const ClipJson = Schema.Struct({
+  index: Schema.Int,
+  start: Schema.Number,
+  end: Schema.Number,
+  clipStart: Schema.Number,
+  clipEnd: Schema.Number,
+  path: Schema.String,
+  bytes: Schema.Number,
+  cached: Schema.Boolean,
+  exportMs: Schema.Number,
   /** Exact mode: source time of the first frame presented (the rally's first frame), and the hidden lead-in before it. */
-  readonly firstFrame?: number
-  readonly leadIn?: number
-}
+  firstFrame: Schema.optional(Schema.Number),
+  leadIn: Schema.optional(Schema.Number)
+})
+/** @since 0.1.0 */
+export type ClipJson = typeof ClipJson.Type
 
 const out = Options.directory("out").pipe(
   Options.withPseudoName("DIR"),

@@ -7,7 +7,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Domain, RallyCache } from "@rallycache/core"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option, Schema } from "effect"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
 import * as Output from "../internal/output.js"
@@ -19,23 +19,23 @@ import * as Video from "../internal/video.js"
  *
  * @since 0.1.0
  */
-export interface Navigation {
-  readonly index: number
-  readonly hit: boolean
-  readonly waitMs: number
-}
+export const Navigation = Schema.Struct({ index: Schema.Int, hit: Schema.Boolean, waitMs: Schema.Number })
+/** @since 0.1.0 */
+export type Navigation = typeof Navigation.Type
 
 /**
  * The `--json` output of `watch`.
  *
  * @since 0.1.0
  */
-export interface WatchReport {
-  readonly navigations: ReadonlyArray<Navigation>
-  readonly hitRate: number
-  readonly p50WaitMs: number
-  readonly p99WaitMs: number
-}
+export const WatchReport = Schema.Struct({
+  navigations: Schema.Array(Navigation),
+  hitRate: Schema.Number,
+  p50WaitMs: Schema.Number,
+  p99WaitMs: Schema.Number
+})
+/** @since 0.1.0 */
+export type WatchReport = typeof WatchReport.Type
 
 /**
  * Summarise navigations.

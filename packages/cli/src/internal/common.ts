@@ -45,6 +45,14 @@ export type Services =
 export type LayerOptions = Config.Options & { readonly cacheDir: string }
 
 /**
+ * Options of the maintenance layer: `readOnly` opens the store read-only
+ * (nothing created, repaired or locked), for commands that only look.
+ *
+ * @internal
+ */
+export type MaintenanceOptions = LayerOptions & { readonly readOnly?: boolean }
+
+/**
  * The services of the `cache` commands: no manager, no cleanup fibers
  * (`NodeRallyCache.layerMaintenance`).
  *
@@ -60,7 +68,7 @@ export type MaintenanceServices = Exclude<NodeRallyCache.MaintenanceServices, No
  */
 export class CacheLayer extends Context.Tag("@rallycache/cli/CacheLayer")<CacheLayer, {
   readonly full: (options: LayerOptions) => Layer.Layer<Services, unknown>
-  readonly maintenance: (options: LayerOptions) => Layer.Layer<MaintenanceServices, unknown>
+  readonly maintenance: (options: MaintenanceOptions) => Layer.Layer<MaintenanceServices, unknown>
 }>() {}
 
 /**
@@ -123,19 +131,23 @@ export const withCache = <A, E, R>(
   })
 
 /**
- * `withCache` on the maintenance layer (store, exporter, ffmpeg).
+ * `withCache` on the maintenance layer (store, exporter, ffmpeg);
+ * `"read-only"` for commands that only look at the folder, so they work
+ * on one they cannot write.
  *
  * @internal
  */
 export const withStore = <A, E, R>(
   options: Common,
-  body: (cacheDir: string) => Effect.Effect<A, E, R>
+  body: (cacheDir: string) => Effect.Effect<A, E, R>,
+  access: "read-write" | "read-only" = "read-write"
 ): Effect.Effect<A, unknown, Exclude<R, MaintenanceServices> | CacheLayer> =>
   Effect.gen(function*() {
     const makeLayer = (yield* CacheLayer).maintenance
     const cacheDir = yield* resolveCacheDir(options.cacheDir)
-    yield* CliStats.sweep(cacheDir)
-    return yield* Effect.provide(withMetrics(options, body(cacheDir)), makeLayer({ cacheDir }))
+    const readOnly = access === "read-only"
+    if (!readOnly) yield* CliStats.sweep(cacheDir)
+    return yield* Effect.provide(withMetrics(options, body(cacheDir)), makeLayer({ cacheDir, readOnly }))
   })
 
 /** With `--metrics`, print the metrics snapshot after `program` (also after a failure). */

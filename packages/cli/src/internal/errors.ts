@@ -6,6 +6,7 @@
  */
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
+import { Errors } from "@rallycache/core"
 import { Cause, Data, Option, Predicate } from "effect"
 
 /**
@@ -23,19 +24,6 @@ export class UsageError extends Data.TaggedError("UsageError")<{ readonly messag
  */
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number }> {}
 
-/** Failures that mean "fix your input or your command line". */
-const inputTags = new Set([
-  "UsageError",
-  "InvalidInput",
-  "InvalidRally",
-  "SourceNotFound",
-  "SourceUnreadable",
-  "NotMediaFile",
-  "UnsupportedSource",
-  "UnknownVideo",
-  "RallyNotFound"
-])
-
 /** Text without ANSI escape sequences. @internal */
 export const stripAnsi = (text: string): string => text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, "")
 
@@ -52,7 +40,7 @@ export const oneLine = (text: string): string => {
  */
 export const exitCodeOf = (error: unknown): number => {
   if (ValidationError.isValidationError(error)) return 2
-  if (Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" && inputTags.has(error._tag)) return 2
+  if (error instanceof UsageError || Errors.isInputError(error)) return 2
   return 1
 }
 

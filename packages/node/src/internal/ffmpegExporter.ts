@@ -49,14 +49,18 @@ const errnoCode = (error: unknown): string | undefined => {
   return /ENOSPC/.exec(text)?.[0] ?? /EIO\b/.exec(text)?.[0]
 }
 
-const ioFailure = (what: string, error: { message: string }) => {
-  const code = errnoCode(error)
-  return new Errors.ExportFailed({
-    reason: code === "ENOSPC" ? "no-space" : "io",
-    detail: `${what}: ${error.message}`,
-    transient: true
-  })
-}
+/**
+ * A full disk: one line without the temp path, and not retried (a retry
+ * at once meets the same full disk; the next request for the clip tries
+ * again).
+ */
+const noSpace = (stderr = "") =>
+  new Errors.ExportFailed({ reason: "no-space", detail: "no space left on device", transient: false, stderr })
+
+const ioFailure = (what: string, error: { message: string }) =>
+  errnoCode(error) === "ENOSPC"
+    ? noSpace()
+    : new Errors.ExportFailed({ reason: "io", detail: `${what}: ${error.message}`, transient: true })
 
 /**
  * Seconds of audio a stream copy keeps: in mp4, a little more than shown
@@ -327,12 +331,13 @@ export const make = (
             stderr
           })
         }
-        if (result.exitCode !== 0) {
-          const failure = classifyStderr(result.stderrTail, path)
+        const failure = classifyStderr(result.stderrTail, path)
+        // ffmpeg exits 0 when only its trailer write fails (the disk filled at the end): the clip has no index.
+        if (result.exitCode !== 0 || failure._tag === "NoSpace") {
           const last = result.stderrTail.at(-1) ?? "no message"
           switch (failure._tag) {
             case "NoSpace":
-              return yield* new Errors.ExportFailed({ reason: "no-space", detail: last, transient: true, stderr })
+              return yield* noSpace(stderr)
             case "Io":
               return yield* new Errors.ExportFailed({ reason: "io", detail: last, transient: true, stderr })
             case "SourceMissing":

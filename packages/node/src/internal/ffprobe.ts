@@ -72,6 +72,15 @@ export const statSource = (path: string): Effect.Effect<string, ProbeError, File
     return fingerprintOf(info)
   })
 
+/** Frames per second from ffprobe's `avg_frame_rate` (else `r_frame_rate`), as `30000/1001`; null when unknown. */
+const frameRateOf = (stream: Record<string, unknown>): number | null => {
+  for (const field of ["avg_frame_rate", "r_frame_rate"]) {
+    const m = /^(\d+)\/(\d+)$/.exec(String(stream[field] ?? ""))
+    if (m !== null && Number(m[2]) > 0 && Number(m[1]) > 0) return Number(m[1]) / Number(m[2])
+  }
+  return null
+}
+
 const num = (value: unknown): number | null => {
   const n = typeof value === "string" || typeof value === "number" ? Number(value) : NaN
   return Number.isFinite(n) ? n : null
@@ -96,7 +105,7 @@ export const probeSource = (
         "-v",
         "error",
         "-show_entries",
-        "format=duration,start_time,format_name:stream=codec_type,codec_name,codec_tag_string:stream_disposition=attached_pic",
+        "format=duration,start_time,format_name:stream=codec_type,codec_name,codec_tag_string,avg_frame_rate,r_frame_rate:stream_disposition=attached_pic",
         "-of",
         "json",
         path
@@ -162,7 +171,8 @@ export const probeSource = (
         duration,
         keyframeInterval: keyframeInterval(keyframes),
         hasVideo,
-        hasAudio
+        hasAudio,
+        frameRate: frameRateOf(video)
       }),
       startTime,
       layout: {

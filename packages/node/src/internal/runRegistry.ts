@@ -39,12 +39,16 @@ export const record = (
     const fs = yield* FileSystem.FileSystem
     const path = NodePath.join(runDir, `${pid}.json`)
     const body: RunRecord = { pid, owner: process.pid, tempPath, startedAt: Date.now() }
-    yield* fs.makeDirectory(runDir, { recursive: true }).pipe(
-      Effect.zipRight(fs.writeFileString(path, JSON.stringify(body))),
-      Effect.tapError((error) => Effect.logWarning(`cannot record export pid ${pid} in ${runDir}: ${error.message}`)),
-      Effect.ignore
+    // Written and given its finalizer uninterruptibly: an interruption while the write is under
+    // way would otherwise leave a record of a live owner, which no reaper removes.
+    yield* Effect.acquireRelease(
+      fs.makeDirectory(runDir, { recursive: true }).pipe(
+        Effect.zipRight(fs.writeFileString(path, JSON.stringify(body))),
+        Effect.tapError((error) => Effect.logWarning(`cannot record export pid ${pid} in ${runDir}: ${error.message}`)),
+        Effect.ignore
+      ),
+      () => fs.remove(path, { force: true }).pipe(Effect.ignore)
     )
-    yield* Effect.addFinalizer(() => fs.remove(path, { force: true }).pipe(Effect.ignore))
   })
 
 /** Whether `pid` still runs an ffmpeg (guards against a recycled pid). */

@@ -82,6 +82,8 @@ export interface StartupReport {
   readonly removedUnknown: number
   /** Partial files of dead exports, removed. */
   readonly removedTemp: number
+  /** Key lock files of dead processes, removed. */
+  readonly removedLocks: number
   /** Journal lines that did not parse (a torn last line after a crash). */
   readonly skippedLines: number
   readonly compacted: boolean
@@ -422,17 +424,22 @@ export const make = (
     const eager = options.reconcile === "startup"
     const startup = yield* Effect.gen(function*() {
       const started = performance.now()
-      yield* Effect.try({
+      const removedLocks = yield* Effect.try({
         try: () => {
           for (const dir of [dirs.root, dirs.clips, dirs.tmp, dirs.run, dirs.locks]) fs.mkdirSync(dir, { recursive: true })
-          // Temp files of lock links, left by a crash between write and unlink.
+          // Temp files of lock links, left by a crash between write and unlink; key locks of dead processes.
           const now = Date.now()
+          let removedLocks = 0
           for (const name of fs.readdirSync(dirs.locks)) {
-            if (!Lock.isLockLeftover(name)) continue
             const path = NodePath.join(dirs.locks, name)
-            const stat = fs.statSync(path, { throwIfNoEntry: false })
-            if (stat !== undefined && now - stat.mtimeMs > 60_000) fs.rmSync(path, { force: true })
+            if (Lock.isLockLeftover(name)) {
+              const stat = fs.statSync(path, { throwIfNoEntry: false })
+              if (stat !== undefined && now - stat.mtimeMs > 60_000) fs.rmSync(path, { force: true })
+            } else if (name.endsWith(".lock") && Lock.removeIfStale(path)) {
+              removedLocks++
+            }
           }
+          return removedLocks
         },
         catch: ioError("create cache folder", dirs.root)
       })
@@ -487,6 +494,7 @@ export const make = (
         dropped: result.clips?.dropped.map(({ key, reason }) => ({ key, reason })) ?? [],
         removedUnknown: result.clips?.removedUnknown ?? 0,
         removedTemp: result.removedTemp,
+        removedLocks,
         skippedLines: result.skippedLines,
         compacted: result.compacted,
         millis: performance.now() - started

@@ -171,5 +171,28 @@ export const release = (lockPath: string, token: string): void => {
   }
 }
 
+/**
+ * Remove the lock at `lockPath` if its holder is dead (start-up cleanup of
+ * the per-key locks of a killed process). Returns whether it was removed.
+ * A lock of a live process, or one that cannot be read, is left alone.
+ */
+export const removeIfStale = (lockPath: string): boolean => {
+  let raw: string
+  let mtimeMs: number
+  try {
+    raw = Fs.readFileSync(lockPath, "utf8")
+    mtimeMs = Fs.statSync(lockPath).mtimeMs
+  } catch {
+    return false
+  }
+  if (!isStale(raw, mtimeMs)) return false
+  breakStale(lockPath, raw)
+  try {
+    return Fs.readFileSync(lockPath, "utf8") !== raw
+  } catch {
+    return true
+  }
+}
+
 /** Whether a lock file name is a leftover temp or break file (for start-up cleanup). */
 export const isLockLeftover = (name: string): boolean => name.endsWith(".tmp") || name.endsWith(".break")

@@ -88,7 +88,8 @@ export const handlers = (deps: HandlerDeps) => {
           const info = yield* exporter.probe(message.path)
           const rallies = yield* Rallies.validateRallies(message.rallies, {
             maxRallyLength: config.maxRallyLength,
-            duration: info.duration
+            duration: info.duration,
+            frameRate: info.frameRate
           })
           yield* Queue.offer(mailbox, { envelope: { _tag: "Opened", message, id, info, rallies, reply }, parent })
         }).pipe(Effect.catchAll((error) => Deferred.fail(reply, error)), Effect.onInterrupt(() => Deferred.interrupt(reply)))
