@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import * as NodeFs from "node:fs"
 import * as ClipCheck from "./clipCheck.js"
 import type { Cut } from "./exportPlan.js"
-import { tail } from "./ffmpegArgs.js"
+import { tail } from "./ffmpegOutput.js"
 import type { SourceEntry } from "./ffprobe.js"
 import { run } from "./process.js"
 

@@ -6,17 +6,11 @@
  */
 import type { Domain, Exporter } from "@rallycache/core"
 import { Errors } from "@rallycache/core"
-import type { EncodeSettings, Keyframe } from "./ffmpegArgs.js"
-import {
-  accurateArgs,
-  containerFor,
-  copyPlan,
-  editListCodecs,
-  exactPlan,
-  streamCopyArgs,
-  videoEndOfCopy
-} from "./ffmpegArgs.js"
+import type { EncodeSettings } from "./ffmpegArgs.js"
+import { accurateArgs, containerFor, editListCodecs, streamCopyArgs } from "./ffmpegArgs.js"
 import type { SourceEntry } from "./ffprobe.js"
+import type { Keyframe } from "./keyframePlan.js"
+import { copyPlan, exactPlan, videoEndOfCopy } from "./keyframePlan.js"
 
 /**
  * Seconds of audio a stream copy keeps: in mp4, a little more than shown
