@@ -6,77 +6,38 @@
  * every call to the runner owning the video, and it serves the clip files
  * from the cache folder the runners share.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Command, Options } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
-import { ClusterRunner, Tracing } from "@rallycache/cluster"
-import { Cause, Config, Console, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
-import { parseArgs } from "node:util"
+import { ClusterRunner } from "@rallycache/cluster"
+import { Effect, Option } from "effect"
 import * as App from "../../http-server/src/App.js"
+import * as Cli from "./Cli.js"
 
-const usage = "usage: pnpm --filter cluster-example front -- [--port N] [--host H] [--database-url URL] [--media-root DIR]"
-
-const args = (() => {
-  const argv = process.argv.slice(2)
-  try {
-    return parseArgs({
-      args: argv[0] === "--" ? argv.slice(1) : argv,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        "database-url": { type: "string" },
-        "media-root": { type: "string" },
-        help: { type: "boolean", short: "h" }
-      },
-      strict: true
-    }).values
-  } catch (error) {
-    console.error(`${error instanceof Error ? error.message : String(error)}\n${usage}`)
-    process.exit(2)
-  }
-})()
-if (args.help === true) {
-  console.log(usage)
-  process.exit(0)
-}
-
-/** Spans to an OTLP/HTTP collector when `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. */
-const tracing = Layer.unwrapEffect(
-  Config.option(Config.string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")).pipe(
-    Effect.map((url) =>
-      url._tag === "Some" ? Tracing.layerOtlp({ serviceName: "rallycache-front", url: url.value }) : Layer.empty
-    )
-  )
+const port = Cli.port({ min: 0, default: 0, description: "Port to listen on (default: a free port)" })
+const mediaRoot = Options.text("media-root").pipe(
+  Options.withDescription("Only videos under this folder can be registered (default: the HTTP example's)"),
+  Options.optional
 )
 
-const program = Effect.gen(function*() {
-  const databaseUrl = args["database-url"] ?? (yield* Config.string("DATABASE_URL"))
-  // Every node of a cluster must agree on it.
-  const failoverAfter = yield* Config.duration("RALLYCACHE_CLUSTER_FAILOVER").pipe(Config.withDefault(Duration.seconds(10)))
-  const port = Number(args.port ?? "0")
-  const host = args.host ?? "127.0.0.1"
-  return yield* Effect.gen(function*() {
-    const address = (yield* HttpServer.HttpServer).address
-    const url = address._tag === "TcpAddress" ? `http://${address.hostname}:${address.port}/` : address.path
-    yield* Effect.logInfo("front listening").pipe(Effect.annotateLogs({ url }))
-    return yield* Effect.never
-  }).pipe(
-    Effect.provide(App.layerWithEngine(ClusterRunner.layerClient({ databaseUrl, failoverAfter }), {
-      port,
-      host,
-      server: args["media-root"] === undefined ? {} : { mediaRoot: args["media-root"] }
-    }))
-  )
-})
+const command = Command.make(
+  "front",
+  { port, host: Cli.host, databaseUrl: Cli.databaseUrl, mediaRoot },
+  (args) =>
+    Effect.gen(function*() {
+      const failoverAfter = yield* Cli.failoverAfter
+      return yield* Effect.gen(function*() {
+        const address = (yield* HttpServer.HttpServer).address
+        const url = address._tag === "TcpAddress" ? `http://${address.hostname}:${address.port}/` : address.path
+        yield* Effect.logInfo("front listening").pipe(Effect.annotateLogs({ url }))
+        return yield* Effect.never
+      }).pipe(
+        Effect.provide(App.layerWithEngine(ClusterRunner.layerClient({ databaseUrl: args.databaseUrl, failoverAfter }), {
+          port: args.port,
+          host: args.host,
+          server: Option.match(args.mediaRoot, { onNone: () => ({}), onSome: (mediaRoot) => ({ mediaRoot }) })
+        }))
+      )
+    }).pipe(Effect.provide(Cli.tracing("rallycache-front")))
+).pipe(Command.withDescription("The HTTP example as a client-only node of the rallycache cluster"))
 
-program.pipe(
-  Effect.provide(tracing),
-  Effect.tapErrorCause((cause) =>
-    Option.match(Cause.failureOption(cause), {
-      onSome: (error) => Console.error(`front: ${error instanceof Error ? error.message : String(error)}`),
-      onNone: () => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("front stopped", cause)
-    })
-  ),
-  Effect.provide(Logger.json),
-  Logger.withMinimumLogLevel(LogLevel.Info),
-  NodeRuntime.runMain({ disableErrorReporting: true })
-)
+Cli.runMain("front", command)

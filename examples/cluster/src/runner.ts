@@ -5,45 +5,27 @@
  * entities of its shards, exports their clips with its own ffmpeg into the
  * shared cache folder. Logs are JSON lines on stdout (the tests read them).
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { ClusterRunner, Tracing } from "@rallycache/cluster"
+import { Command, Options } from "@effect/cli"
+import { ClusterRunner } from "@rallycache/cluster"
 import { CacheEvent } from "@rallycache/core"
-import { Cause, Config, Console, Duration, Effect, Layer, Logger, LogLevel, Option, Stream } from "effect"
-import { parseArgs } from "node:util"
+import { Effect, Layer, Option, Stream } from "effect"
+import * as Cli from "./Cli.js"
 
-const usage =
-  "usage: pnpm --filter cluster-example runner -- --port N [--host H] [--database-url URL] [--cache-dir DIR] [--concurrency N]"
-
-const args = (() => {
-  const argv = process.argv.slice(2)
-  try {
-    return parseArgs({
-      args: argv[0] === "--" ? argv.slice(1) : argv,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        "database-url": { type: "string" },
-        "cache-dir": { type: "string" },
-        concurrency: { type: "string" },
-        help: { type: "boolean", short: "h" }
-      },
-      strict: true
-    }).values
-  } catch (error) {
-    console.error(`${error instanceof Error ? error.message : String(error)}\n${usage}`)
-    process.exit(2)
-  }
-})()
-if (args.help === true) {
-  console.log(usage)
-  process.exit(0)
-}
-const port = Number(args.port ?? process.env["RUNNER_PORT"] ?? "34431")
-if (!(Number.isInteger(port) && port > 0 && port < 65536)) {
-  console.error(`--port must be an integer from 1 to 65535, got ${args.port}`)
-  process.exit(2)
-}
-const host = args.host ?? "127.0.0.1"
+const port = Cli.port({
+  min: 1,
+  env: "RUNNER_PORT",
+  default: 34431,
+  description: "Port the other nodes reach this runner on (default: RUNNER_PORT, else 34431)"
+})
+const cacheDir = Options.text("cache-dir").pipe(
+  Options.withDescription("The cache folder the runners share (default: RALLYCACHE_CACHE_DIR, else the user cache folder)"),
+  Options.optional
+)
+const concurrency = Options.integer("concurrency").pipe(
+  Options.withDescription("Exports this runner runs at once (default: the cache's own)"),
+  Options.filterMap((n) => n >= 1 ? Option.some(n) : Option.none(), "--concurrency must be an integer of 1 or more"),
+  Options.optional
+)
 
 /** Every export this runner starts, finishes or drops, as a log line. */
 const logExports = Layer.scopedDiscard(Effect.gen(function*() {
@@ -76,45 +58,29 @@ const logExports = Layer.scopedDiscard(Effect.gen(function*() {
   )
 }))
 
-/** Spans to an OTLP/HTTP collector when `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. */
-const tracing = Layer.unwrapEffect(
-  Config.option(Config.string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")).pipe(
-    Effect.map((url) =>
-      url._tag === "Some" ? Tracing.layerOtlp({ serviceName: `rallycache-runner-${port}`, url: url.value }) : Layer.empty
-    )
-  )
-)
+const command = Command.make(
+  "runner",
+  { port, host: Cli.host, databaseUrl: Cli.databaseUrl, cacheDir, concurrency },
+  (args) =>
+    Effect.gen(function*() {
+      const failoverAfter = yield* Cli.failoverAfter
+      const runner = ClusterRunner.layer({
+        databaseUrl: args.databaseUrl,
+        failoverAfter,
+        host: args.host,
+        port: args.port,
+        cache: {
+          ...Option.match(args.cacheDir, { onNone: () => ({}), onSome: (cacheDir) => ({ cacheDir }) }),
+          ...Option.match(args.concurrency, { onNone: () => ({}), onSome: (concurrency) => ({ concurrency }) })
+        }
+      })
+      return yield* Effect.gen(function*() {
+        yield* Effect.logInfo("runner ready").pipe(
+          Effect.annotateLogs({ runner: `${args.host}:${args.port}`, pid: process.pid })
+        )
+        return yield* Effect.never
+      }).pipe(Effect.provide(logExports.pipe(Layer.provideMerge(runner))))
+    }).pipe(Effect.provide(Cli.tracing(`rallycache-runner-${args.port}`)))
+).pipe(Command.withDescription("One runner of the rallycache cluster"))
 
-const program = Effect.gen(function*() {
-  const databaseUrl = args["database-url"] ?? (yield* Config.string("DATABASE_URL"))
-  // Every node of a cluster must agree on it.
-  const failoverAfter = yield* Config.duration("RALLYCACHE_CLUSTER_FAILOVER").pipe(Config.withDefault(Duration.seconds(10)))
-  const concurrency = args.concurrency === undefined ? undefined : Number(args.concurrency)
-  const runner = ClusterRunner.layer({
-    databaseUrl,
-    failoverAfter,
-    host,
-    port,
-    cache: {
-      ...(args["cache-dir"] === undefined ? {} : { cacheDir: args["cache-dir"] }),
-      ...(concurrency === undefined ? {} : { concurrency })
-    }
-  })
-  return yield* Effect.gen(function*() {
-    yield* Effect.logInfo("runner ready").pipe(Effect.annotateLogs({ runner: `${host}:${port}`, pid: process.pid }))
-    return yield* Effect.never
-  }).pipe(Effect.provide(logExports.pipe(Layer.provideMerge(runner))))
-})
-
-program.pipe(
-  Effect.provide(tracing),
-  Effect.tapErrorCause((cause) =>
-    Option.match(Cause.failureOption(cause), {
-      onSome: (error) => Console.error(`runner: ${error instanceof Error ? error.message : String(error)}`),
-      onNone: () => Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("runner stopped", cause)
-    })
-  ),
-  Effect.provide(Logger.json),
-  Logger.withMinimumLogLevel(LogLevel.Info),
-  NodeRuntime.runMain({ disableErrorReporting: true })
-)
+Cli.runMain("runner", command)
