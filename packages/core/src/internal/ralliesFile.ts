@@ -4,7 +4,7 @@
  * @internal
  */
 import { Either, ParseResult, Schema } from "effect"
-import * as Domain from "../Domain.js"
+import * as Grammar from "../RalliesGrammar.js"
 import { InvalidInput } from "../Errors.js"
 import { findSyntaxError, lineColumn } from "./jsonSyntax.js"
 
@@ -40,14 +40,14 @@ export const decodeInput = <A, I>(
 }
 
 /** @internal */
-export const decode = (value: unknown): Either.Either<Domain.RalliesFile, InvalidInput> =>
+export const decode = (value: unknown): Either.Either<Grammar.RalliesFile, InvalidInput> =>
   Either.map(
-    decodeInput(Domain.RalliesFile, Array.isArray(value) ? { rallies: value } : value, "rallies file"),
+    decodeInput(Grammar.RalliesFile, Array.isArray(value) ? { rallies: value } : value, "rallies file"),
     (file) => file.videoId === undefined ? { rallies: file.rallies } : file
   )
 
 /** @internal */
-export const parseText = (text: string, name = "rallies file"): Either.Either<Domain.RalliesFile, InvalidInput> => {
+export const parseText = (text: string, name = "rallies file"): Either.Either<Grammar.RalliesFile, InvalidInput> => {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
   if (body.trim().length === 0) {
     return Either.left(invalid(name, "is empty", `write {"rallies": [{"start": 12.5, "end": 31}]}`))

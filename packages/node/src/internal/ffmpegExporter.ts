@@ -5,34 +5,21 @@
  */
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
-import type { Domain } from "@rallycache/core"
-import { Errors, Exporter } from "@rallycache/core"
+import type { Domain, Exporter } from "@rallycache/core"
+import { Errors } from "@rallycache/core"
 import { Context, Duration, Effect, Exit } from "effect"
-import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import type { Options } from "../FfmpegExporter.js"
 import { Ffmpeg } from "../FfmpegResolver.js"
-import * as ClipCheck from "./clipCheck.js"
+import { checkContainer, checkOutput, checkProgress, fsyncDir, fsyncFile } from "./exportCheck.js"
+import type { Cut } from "./exportPlan.js"
+import { planCut, truncatedSource } from "./exportPlan.js"
+import { ioFailure, runFfmpeg as runCut } from "./exportRun.js"
 import type { EncodeSettings } from "./ffmpegArgs.js"
-import {
-  accurateArgs,
-  classifyStderr,
-  containerFor,
-  copyPlan,
-  editListCodecs,
-  exactPlan,
-  parseProgressLine,
-  streamCopyArgs,
-  tail,
-  truncationOf,
-  videoEndOfCopy
-} from "./ffmpegArgs.js"
 import { trimPresentedEnd } from "./mp4EditList.js"
 import type { SourceEntry } from "./ffprobe.js"
 import { allKeyframes, probeSource, statSource } from "./ffprobe.js"
-import { deprioritize } from "./priority.js"
 import { run } from "./process.js"
-import * as RunRegistry from "./runRegistry.js"
 
 /** @internal */
 export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}): string =>
@@ -42,74 +29,6 @@ export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}):
     ? `exact-elst-v1+x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}`
     : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v2`
 
-const setprivPath = process.platform === "linux" && NodeFs.existsSync("/usr/bin/setpriv") ? "/usr/bin/setpriv" : undefined
-
-const errnoCode = (error: unknown): string | undefined => {
-  const text = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error)
-  return /ENOSPC/.exec(text)?.[0] ?? /EIO\b/.exec(text)?.[0]
-}
-
-/**
- * A full disk: one line without the temp path, and not retried (a retry
- * at once meets the same full disk; the next request for the clip tries
- * again).
- */
-const noSpace = (stderr = "") =>
-  new Errors.ExportFailed({ reason: "no-space", detail: "no space left on device", transient: false, stderr })
-
-const ioFailure = (what: string, error: { message: string }) =>
-  errnoCode(error) === "ENOSPC"
-    ? noSpace()
-    : new Errors.ExportFailed({ reason: "io", detail: `${what}: ${error.message}`, transient: true })
-
-/**
- * Seconds of audio a stream copy keeps: in mp4, a little more than shown
- * (the edit list ends both streams together); elsewhere, up to the end of
- * the last video frame the copy keeps.
- */
-const audioDurationOf = (entry: SourceEntry, container: Domain.Container, present: number, duration: number): number => {
-  if (container === "mp4") return duration + 0.25
-  const frame = entry.info.keyframeInterval === null ? 0.04 : medianFrameDuration(entry.framePts)
-  return videoEndOfCopy(entry.packets ?? [], present, duration, frame)
-}
-
-const truncatedSource = (
-  path: string,
-  truncated: { readonly dataEnd: number; readonly detail: string },
-  duration: number
-) =>
-  new Errors.SourceUnreadable({
-    path,
-    reason: `the file is truncated: its data ends at ${truncated.dataEnd.toFixed(3)} s of ${
-      duration.toFixed(3)
-    } s, before this rally ends (ffprobe: ${truncated.detail}); copy it again`
-  })
-
-const medianFrameDuration = (framePts: Float64Array | undefined): number => {
-  if (framePts === undefined || framePts.length < 2) return 0.04
-  const gaps: Array<number> = []
-  for (let i = 1; i < framePts.length; i++) gaps.push(framePts[i]! - framePts[i - 1]!)
-  gaps.sort((a, b) => a - b)
-  return gaps[gaps.length >> 1]!
-}
-
-/** One ffmpeg run and what its clip covers. */
-interface Cut {
-  readonly mode: Domain.ExportMode
-  readonly args: ReadonlyArray<string>
-  readonly clipStart: number
-  readonly clipEnd: number
-  /** Seconds a player presents. */
-  readonly presented: number
-  readonly firstFrame: number | undefined
-  readonly container: Domain.Container
-}
-
-interface OutputCheck {
-  readonly ok: boolean
-  readonly detail: string
-  readonly duration: number
-}
 
 /** @internal */
 export const make = (
@@ -156,216 +75,8 @@ export const make = (
         return entry
       })
 
-    const checkOutput = (path: string, entry: SourceEntry, expected: number) =>
-      Effect.gen(function*() {
-        const result = yield* run(ffprobe.path, [
-          "-v",
-          "error",
-          "-show_entries",
-          "format=duration:stream=codec_type",
-          "-of",
-          "json",
-          path
-        ], { collectStdout: true })
-        if (result.exitCode !== 0) {
-          return { ok: false, detail: `ffprobe cannot read the clip: ${tail(result.stderrTail, 2)}`, duration: 0 }
-        }
-        const parsed = JSON.parse(result.stdout) as {
-          format?: { duration?: string }
-          streams?: Array<{ codec_type?: string }>
-        }
-        const types = (parsed.streams ?? []).map((s) => s.codec_type)
-        const duration = Number(parsed.format?.duration ?? NaN)
-        const tolerance = 0.5 + 0.02 * expected
-        if (entry.info.hasVideo && !types.includes("video")) {
-          return { ok: false, detail: "the clip has no video stream", duration }
-        }
-        if (entry.info.hasAudio && !types.includes("audio")) {
-          return { ok: false, detail: "the clip has no audio stream", duration }
-        }
-        if (!Number.isFinite(duration) || Math.abs(duration - expected) > tolerance) {
-          return {
-            ok: false,
-            detail: `the clip lasts ${duration.toFixed(3)} s instead of ${expected.toFixed(3)} s`,
-            duration
-          }
-        }
-        return { ok: true, detail: "", duration } satisfies OutputCheck
-      }).pipe(
-        Effect.catchAll((error) =>
-          Effect.succeed<OutputCheck>({ ok: false, detail: `cannot run ffprobe: ${error.message}`, duration: 0 })
-        )
-      )
-
-    // The container's duration is what a player shows; an exact clip's
-    // samples also hold the lead-in its edit list hides (the audio from
-    // where the demuxer's seek put it, between the keyframe and the rally).
-    const checkContainer = (path: string, entry: SourceEntry, cut: Cut) =>
-      ClipCheck.inspect(path).pipe(
-        Effect.match({
-          onFailure: (error): OutputCheck => ({ ok: false, detail: error.detail, duration: 0 }),
-          onSuccess: (info): OutputCheck => {
-            const presented = Math.max(cut.presented, 0.001)
-            const stored = presented + (cut.firstFrame === undefined ? 0 : cut.firstFrame - cut.clipStart)
-            const off = (seconds: number, expected: number, upTo = expected) =>
-              !Number.isFinite(seconds) || seconds < expected - 0.5 - 0.02 * expected ||
-              seconds > upTo + 0.5 + 0.02 * upTo
-            for (const [kind, wanted, expected, upTo] of [
-              ["video", entry.info.hasVideo, stored, stored],
-              ["audio", entry.info.hasAudio, presented, stored]
-            ] as const) {
-              if (!wanted) continue
-              const stream = info.streams.find((s) => s.kind === kind)
-              if (stream === undefined || stream.samples === 0) {
-                return { ok: false, detail: `the clip has no ${kind} stream`, duration: info.duration }
-              }
-              if (off(stream.duration, expected, upTo)) {
-                const detail = `the clip's ${kind} lasts ${stream.duration.toFixed(3)} s instead of ${expected.toFixed(3)} s`
-                return { ok: false, detail, duration: info.duration }
-              }
-            }
-            if (off(info.duration, presented)) {
-              const detail = `the clip lasts ${info.duration.toFixed(3)} s instead of ${presented.toFixed(3)} s`
-              return { ok: false, detail, duration: info.duration }
-            }
-            return { ok: true, detail: "", duration: info.duration }
-          }
-        })
-      )
-
-    const checkProgress = (entry: SourceEntry, expected: number, outTime: number, frames: number): OutputCheck => {
-      const tolerance = 0.5 + 0.02 * expected
-      if (entry.info.hasVideo && frames <= 0) return { ok: false, detail: "ffmpeg wrote no video frame", duration: outTime }
-      if (outTime < 0 || Math.abs(outTime - expected) > tolerance) {
-        return {
-          ok: false,
-          detail: `ffmpeg wrote ${outTime.toFixed(3)} s instead of ${expected.toFixed(3)} s`,
-          duration: outTime
-        }
-      }
-      return { ok: true, detail: "", duration: outTime }
-    }
-
-    const fsyncFile = (path: string) =>
-      Effect.scoped(Effect.flatMap(fs.open(path, { flag: "r+" }), (file) => file.sync))
-
-    const fsyncDir = (dir: string) =>
-      Effect.try(() => {
-        const fd = NodeFs.openSync(dir, "r")
-        try {
-          NodeFs.fsyncSync(fd)
-        } finally {
-          NodeFs.closeSync(fd)
-        }
-      }).pipe(Effect.ignore)
-
-    const runFfmpeg = (request: Exporter.ExportRequest, cut: Cut) =>
-      Effect.gen(function*() {
-        const path = request.source.path
-        const low = request.priority === "low" && lowNice > 0
-        // A stream copy ends within a second, so an orphan of a crashed owner is short-lived and reapStale
-        // covers it; starting setpriv first would cost a second exec on every one.
-        const prefix = setprivPath !== undefined && cut.mode === "accurate" ? [setprivPath, "--pdeathsig", "KILL", "--"] : []
-        const [command, ...commandArgs] = [...prefix, ffmpeg.path, ...cut.args] as [string, ...Array<string>]
-
-        const expected = Math.max(cut.presented, 0.001)
-        const onProgress = request.onProgress
-        let reported = 0
-        // What ffmpeg itself says it wrote (the last -progress block).
-        let outTime = -1
-        let videoFrames = 0
-        const onStdoutLine = (line: string) => {
-          if (line.startsWith("frame=")) videoFrames = Number(line.slice(6)) || 0
-          const parsed = parseProgressLine(line)
-          if (parsed === null) return Effect.void
-          if (parsed !== "end") outTime = parsed
-          if (onProgress === undefined) return Effect.void
-          const ratio = parsed === "end" ? 1 : Math.min(0.999, parsed / expected)
-          if (ratio < reported + 0.01 && parsed !== "end") return Effect.void
-          reported = ratio
-          return onProgress(ratio)
-        }
-
-        let running = run(command, commandArgs, {
-          onStdoutLine,
-          killGrace,
-          paused: request.paused,
-          confirmPaused: request.confirmPaused,
-          onStart: (pid) =>
-            Effect.gen(function*() {
-              if (low) yield* Effect.sync(() => deprioritize(pid, lowNice))
-              if (options.runDir !== undefined) {
-                yield* RunRegistry.record(options.runDir, pid, request.tempPath).pipe(Effect.provide(context))
-              }
-            })
-        }).pipe(
-          Effect.mapError((error) =>
-            new Errors.ExportFailed({
-              reason: "exit",
-              detail: `cannot start ffmpeg (${ffmpeg.path}): ${error.message}`,
-              transient: !(error._tag === "SystemError" && error.reason === "NotFound")
-            })
-          )
-        )
-        if (options.timeout !== undefined) {
-          const timeout = options.timeout
-          running = running.pipe(
-            Effect.timeoutFail({
-              duration: timeout,
-              onTimeout: () =>
-                new Errors.ExportFailed({
-                  reason: "timeout",
-                  detail: `ffmpeg ran longer than ${Duration.format(Duration.decode(timeout))}`,
-                  transient: true
-                })
-            })
-          )
-        }
-        const result = yield* running
-        const stderr = tail(result.stderrTail)
-        if (result.signal !== null) {
-          return yield* new Errors.ExportFailed({
-            reason: "signal",
-            detail: `ffmpeg was killed by ${result.signal}`,
-            transient: true,
-            stderr
-          })
-        }
-        const failure = classifyStderr(result.stderrTail, path)
-        // ffmpeg exits 0 when only its trailer write fails (the disk filled at the end): the clip has no index.
-        if (result.exitCode !== 0 || failure._tag === "NoSpace") {
-          const last = result.stderrTail.at(-1) ?? "no message"
-          switch (failure._tag) {
-            case "NoSpace":
-              return yield* noSpace(stderr)
-            case "Io":
-              return yield* new Errors.ExportFailed({ reason: "io", detail: last, transient: true, stderr })
-            case "SourceMissing":
-              return yield* new Errors.SourceNotFound({ path })
-            case "SourceUnreadable":
-              return yield* new Errors.SourceUnreadable({ path, reason: last })
-            case "NotMedia":
-              return yield* new Errors.NotMediaFile({ path, detail: last })
-            case "Exit":
-              return yield* new Errors.ExportFailed({
-                reason: "exit",
-                detail: `ffmpeg exited with code ${result.exitCode}: ${last}`,
-                transient: false,
-                stderr
-              })
-          }
-        }
-
-        // ffmpeg exits 0 when it reads into the end of a truncated file.
-        const truncation = truncationOf(result.stderrTail)
-        if (truncation !== undefined) {
-          return yield* new Errors.SourceUnreadable({
-            path,
-            reason: `the file is truncated (ffmpeg: ${truncation}); copy it again`
-          })
-        }
-        return { outTime, videoFrames, reported, stderr }
-      })
+    const runEnv = { ffmpeg, options, killGrace, lowNice, context }
+    const runFfmpeg = (request: Exporter.ExportRequest, cut: Cut) => runCut(runEnv, request, cut)
 
     const exportClip = (request: Exporter.ExportRequest) =>
       Effect.gen(function*() {
@@ -394,7 +105,6 @@ export const make = (
         const end = Math.min(rally.end, info.duration)
 
         const layout = entry.layout
-        const container = containerFor(layout)
         // Every keyframe (one ffprobe pass per source); accurate mode needs
         // them only where seeking is a timestamp search.
         const keyframes = request.mode !== "accurate" || !layout.seekByIndex
@@ -406,74 +116,10 @@ export const make = (
         if (entry.truncated !== undefined && end > entry.truncated.dataEnd) {
           return yield* truncatedSource(path, entry.truncated, info.duration)
         }
-        const preSeek = layout.seekByIndex
-          ? undefined
-          : copyPlan(keyframes, rally.start, end, info.duration, false).seek
-        const accurate: Cut = {
-          mode: "accurate",
-          args: accurateArgs(path, rally.start, end, settings, request.tempPath, preSeek),
-          clipStart: rally.start,
-          clipEnd: end,
-          presented: end - rally.start,
-          firstFrame: undefined,
-          container: "mp4"
-        }
-        let cut: Cut = accurate
-        let fellBack: { to: Domain.ExportMode; reason: string } | undefined
-        if (request.mode === "copy") {
-          const plan = copyPlan(keyframes, rally.start, end, info.duration, layout.seekByIndex)
-          cut = {
-            mode: "copy",
-            args: streamCopyArgs(
-              path,
-              {
-                videoSeek: plan.seek,
-                present: plan.clipStart,
-                duration: plan.clipEnd - plan.clipStart,
-                audioDuration: audioDurationOf(entry, container, plan.clipStart, plan.clipEnd - plan.clipStart)
-              },
-              layout,
-              container,
-              request.tempPath
-            ),
-            clipStart: plan.clipStart,
-            clipEnd: plan.clipEnd,
-            presented: plan.clipEnd - plan.clipStart,
-            firstFrame: undefined,
-            container
-          }
-        } else if (request.mode === "exact") {
-          const usable = container === "mp4" && editListCodecs.has(layout.video)
-          const plan = usable
-            ? exactPlan(keyframes, entry.framePts ?? [], rally.start, end, info.duration, layout.seekByIndex)
-            : null
-          if (plan === null) {
-            fellBack = {
-              to: "accurate",
-              reason: usable
-                ? "no video frame starts inside the rally"
-                : container === "mp4"
-                ? `edit lists are not honoured by ffmpeg's ${layout.video} decoder`
-                : `its streams (${[layout.video, ...layout.audio].join(", ")}) do not fit mp4, whose edit list the exact mode needs`
-            }
-          } else {
-            cut = {
-              mode: "exact",
-              args: streamCopyArgs(
-                path,
-                { ...plan, audioDuration: audioDurationOf(entry, "mp4", plan.present, plan.duration) },
-                layout,
-                "mp4",
-                request.tempPath
-              ),
-              clipStart: plan.clipStart,
-              clipEnd: plan.clipEnd,
-              presented: plan.duration,
-              firstFrame: plan.firstFrame,
-              container: "mp4"
-            }
-          }
-        }
+        const planned = planCut(request, entry, keyframes, end, settings)
+        const accurate = planned.accurate
+        let cut = planned.cut
+        let fellBack = planned.fellBack
 
         yield* fs.makeDirectory(NodePath.dirname(request.tempPath), { recursive: true }).pipe(
           Effect.mapError((error) => ioFailure("cannot create the temp folder", error))
@@ -506,7 +152,7 @@ export const make = (
           verifyOutput === "container"
             ? checkContainer(request.tempPath, entry, cut)
             : verifyOutput === "ffprobe"
-            ? checkOutput(request.tempPath, entry, expected)
+            ? checkOutput(ffprobe.path, request.tempPath, entry, expected)
             : Effect.succeed(checkProgress(entry, expected, progress.outTime, progress.videoFrames))
         ], { concurrency: 2 })
         if (!check.ok) {

@@ -8,8 +8,10 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Domain, Errors } from "@rallycache/core"
 import { Effect, Option } from "effect"
-import type { Keyframe, StreamLayout } from "./ffmpegArgs.js"
-import { keyframeInterval, parseFramePts, parseKeyframes, parsePackets, seeksByIndex, truncationOf } from "./ffmpegArgs.js"
+import type { StreamLayout } from "./ffmpegArgs.js"
+import { truncationOf } from "./ffmpegOutput.js"
+import type { Keyframe } from "./keyframePlan.js"
+import { keyframeInterval, parseFramePts, parseKeyframes, parsePackets, seeksByIndex } from "./keyframePlan.js"
 import { run } from "./process.js"
 
 /** @internal */

@@ -1,0 +1,153 @@
+/**
+ * The choice of one export's ffmpeg run: per mode (copy, exact, accurate),
+ * where the clip starts and ends, the arguments, and why a mode fell back.
+ *
+ * @internal
+ */
+import type { Domain, Exporter } from "@rallycache/core"
+import { Errors } from "@rallycache/core"
+import type { EncodeSettings } from "./ffmpegArgs.js"
+import { accurateArgs, containerFor, editListCodecs, streamCopyArgs } from "./ffmpegArgs.js"
+import type { SourceEntry } from "./ffprobe.js"
+import type { Keyframe } from "./keyframePlan.js"
+import { copyPlan, exactPlan, videoEndOfCopy } from "./keyframePlan.js"
+
+/**
+ * Seconds of audio a stream copy keeps: in mp4, a little more than shown
+ * (the edit list ends both streams together); elsewhere, up to the end of
+ * the last video frame the copy keeps.
+ */
+const audioDurationOf = (entry: SourceEntry, container: Domain.Container, present: number, duration: number): number => {
+  if (container === "mp4") return duration + 0.25
+  const frame = entry.info.keyframeInterval === null ? 0.04 : medianFrameDuration(entry.framePts)
+  return videoEndOfCopy(entry.packets ?? [], present, duration, frame)
+}
+
+export const truncatedSource = (
+  path: string,
+  truncated: { readonly dataEnd: number; readonly detail: string },
+  duration: number
+) =>
+  new Errors.SourceUnreadable({
+    path,
+    reason: `the file is truncated: its data ends at ${truncated.dataEnd.toFixed(3)} s of ${
+      duration.toFixed(3)
+    } s, before this rally ends (ffprobe: ${truncated.detail}); copy it again`
+  })
+
+const medianFrameDuration = (framePts: Float64Array | undefined): number => {
+  if (framePts === undefined || framePts.length < 2) return 0.04
+  const gaps: Array<number> = []
+  for (let i = 1; i < framePts.length; i++) gaps.push(framePts[i]! - framePts[i - 1]!)
+  gaps.sort((a, b) => a - b)
+  return gaps[gaps.length >> 1]!
+}
+
+/** One ffmpeg run and what its clip covers. */
+export interface Cut {
+  readonly mode: Domain.ExportMode
+  readonly args: ReadonlyArray<string>
+  readonly clipStart: number
+  readonly clipEnd: number
+  /** Seconds a player presents. */
+  readonly presented: number
+  readonly firstFrame: number | undefined
+  readonly container: Domain.Container
+}
+
+
+/** The planned run, the accurate run a failed cut falls back to, and why the mode fell back. @internal */
+export interface CutPlan {
+  readonly cut: Cut
+  readonly accurate: Cut
+  readonly fellBack: { to: Domain.ExportMode; reason: string } | undefined
+}
+
+/**
+ * Plans the cut of `request`'s rally (ending at `end`) from the source's
+ * probe and keyframes.
+ *
+ * @internal
+ */
+export const planCut = (
+  request: Exporter.ExportRequest,
+  entry: SourceEntry,
+  keyframes: ReadonlyArray<Keyframe>,
+  end: number,
+  settings: EncodeSettings
+): CutPlan => {
+  const path = request.source.path
+  const rally = request.rally
+  const info = entry.info
+  const layout = entry.layout
+  const container = containerFor(layout)
+  const preSeek = layout.seekByIndex
+    ? undefined
+    : copyPlan(keyframes, rally.start, end, info.duration, false).seek
+  const accurate: Cut = {
+    mode: "accurate",
+    args: accurateArgs(path, rally.start, end, settings, request.tempPath, preSeek),
+    clipStart: rally.start,
+    clipEnd: end,
+    presented: end - rally.start,
+    firstFrame: undefined,
+    container: "mp4"
+  }
+  let cut: Cut = accurate
+  let fellBack: { to: Domain.ExportMode; reason: string } | undefined
+  if (request.mode === "copy") {
+    const plan = copyPlan(keyframes, rally.start, end, info.duration, layout.seekByIndex)
+    cut = {
+      mode: "copy",
+      args: streamCopyArgs(
+        path,
+        {
+          videoSeek: plan.seek,
+          present: plan.clipStart,
+          duration: plan.clipEnd - plan.clipStart,
+          audioDuration: audioDurationOf(entry, container, plan.clipStart, plan.clipEnd - plan.clipStart)
+        },
+        layout,
+        container,
+        request.tempPath
+      ),
+      clipStart: plan.clipStart,
+      clipEnd: plan.clipEnd,
+      presented: plan.clipEnd - plan.clipStart,
+      firstFrame: undefined,
+      container
+    }
+  } else if (request.mode === "exact") {
+    const usable = container === "mp4" && editListCodecs.has(layout.video)
+    const plan = usable
+      ? exactPlan(keyframes, entry.framePts ?? [], rally.start, end, info.duration, layout.seekByIndex)
+      : null
+    if (plan === null) {
+      fellBack = {
+        to: "accurate",
+        reason: usable
+          ? "no video frame starts inside the rally"
+          : container === "mp4"
+          ? `edit lists are not honoured by ffmpeg's ${layout.video} decoder`
+          : `its streams (${[layout.video, ...layout.audio].join(", ")}) do not fit mp4, whose edit list the exact mode needs`
+      }
+    } else {
+      cut = {
+        mode: "exact",
+        args: streamCopyArgs(
+          path,
+          { ...plan, audioDuration: audioDurationOf(entry, "mp4", plan.present, plan.duration) },
+          layout,
+          "mp4",
+          request.tempPath
+        ),
+        clipStart: plan.clipStart,
+        clipEnd: plan.clipEnd,
+        presented: plan.duration,
+        firstFrame: plan.firstFrame,
+        container: "mp4"
+      }
+    }
+  }
+  return { cut, accurate, fellBack }
+}
