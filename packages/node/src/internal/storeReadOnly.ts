@@ -16,10 +16,8 @@ import { CacheStore, Config, Errors, Eviction, Metrics } from "@rallycache/core"
 import { Clock, Duration, Effect, Option } from "effect"
 import type { Scope } from "effect"
 import type { FileSystemCacheStoreShape, StartupReport } from "./store.js"
-import { layout } from "./store.js"
 import * as Journal from "./storeJournal.js"
-
-const keyPattern = /^[0-9a-f]{32}$/
+import { keyPattern, layout } from "./storeLayout.js"
 
 export interface ReadOnlyOptions {
   readonly cacheDir: string
