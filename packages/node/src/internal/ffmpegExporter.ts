@@ -145,16 +145,27 @@ export const make = (
           }
         }
 
-        const expected = Math.max(cut.presented, 0.001)
-        // The read-back check does not need the data on disk, so it overlaps the fsync.
-        const [, check] = yield* Effect.all([
-          fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
-          verifyOutput === "container"
-            ? checkContainer(request.tempPath, entry, cut)
-            : verifyOutput === "ffprobe"
-            ? checkOutput(ffprobe.path, request.tempPath, entry, expected)
-            : Effect.succeed(checkProgress(entry, expected, progress.outTime, progress.videoFrames))
-        ], { concurrency: 2 })
+        const checkClip = (checked: typeof cut, run: typeof progress) => {
+          const expected = Math.max(checked.presented, 0.001)
+          // The read-back check does not need the data on disk, so it overlaps the fsync.
+          return Effect.all([
+            fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
+            verifyOutput === "container"
+              ? checkContainer(request.tempPath, entry, checked)
+              : verifyOutput === "ffprobe"
+              ? checkOutput(ffprobe.path, request.tempPath, entry, expected)
+              : Effect.succeed(checkProgress(entry, expected, run.outTime, run.videoFrames))
+          ], { concurrency: 2 }).pipe(Effect.map(([, check]) => check))
+        }
+        let check = yield* checkClip(cut, progress)
+        // A stream copy that an ffmpeg build muxes wrongly (older builds lay out the two inputs' edit lists
+        // differently) is re-encoded rather than retried into the same result.
+        if (!check.ok && cut.mode !== "accurate") {
+          fellBack = { to: "accurate", reason: `the ${cut.mode} cut failed its check (${check.detail})` }
+          cut = accurate
+          progress = yield* runFfmpeg(request, cut)
+          check = yield* checkClip(cut, progress)
+        }
         if (!check.ok) {
           return yield* new Errors.ExportFailed({
             reason: "verify",
