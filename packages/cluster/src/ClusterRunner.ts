@@ -22,7 +22,7 @@ import { RunnerAddress, ShardingConfig } from "@effect/cluster"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import { PgClient } from "@effect/sql-pg"
 import { NodeRallyCache } from "@rallycache/node"
-import { Duration, Layer, Option, Redacted } from "effect"
+import { Duration, Layer, Option, Predicate, Redacted, Schedule } from "effect"
 import * as ClusterRallyCache from "./ClusterRallyCache.js"
 import { RunnerId, layer as entityLayer } from "./VideoEntity.js"
 
@@ -77,6 +77,17 @@ const shardingConfig = (options: CommonOptions): Partial<ShardingConfig.Sharding
 const database = (options: CommonOptions) => PgClient.layer({ url: Redacted.make(options.databaseUrl) })
 
 /**
+ * Runners started together race on the storage tables' `CREATE TABLE IF NOT
+ * EXISTS` (Postgres answers the loser with a duplicate `pg_type` row): a
+ * start-up that fails with an SQL error is tried again a few times.
+ */
+const startupRetry = Schedule.exponential("100 millis").pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(6)),
+  Schedule.whileInput((error: unknown) => Predicate.isTagged(error, "SqlError"))
+)
+
+/**
  * A runner: cluster membership, the video entities, and the local engine.
  *
  * @since 0.1.0
@@ -88,7 +99,7 @@ export const layer = (options: RunnerOptions) => {
   const sharding = NodeClusterSocket.layer({
     storage: "sql",
     shardingConfig: { ...shardingConfig(options), runnerAddress: Option.some(address) }
-  })
+  }).pipe(Layer.retry(startupRetry))
   return entityLayer.pipe(
     Layer.provide(Layer.succeed(RunnerId, `${host}:${options.port}`)),
     Layer.provideMerge(NodeRallyCache.layer(options.cache)),

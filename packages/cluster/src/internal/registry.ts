@@ -27,7 +27,7 @@ export const make = Effect.gen(function*() {
     updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
   )`.pipe(
     // Runners starting together race on IF NOT EXISTS (a duplicate pg_type row): the loser tries again.
-    Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") })
+    Effect.retry({ times: 6, schedule: Schedule.jittered(Schedule.exponential("100 millis")) })
   )
   const encode = Schema.encodeSync(Stored)
   const decode = Schema.decodeUnknownOption(Stored)
