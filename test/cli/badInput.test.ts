@@ -64,7 +64,7 @@ describe("rallycache bad input", () => {
       expectUsageError(yield* run(["export", video, "--rallies", good, "--only", "5"]), /^--only "5": rally 5 does not exist/)
       expectUsageError(yield* run(["export", video, "--rallies", good, "--only", "1-x"]), /^--only/)
       expectUsageError(yield* run(["get", video, "--rallies", good, "--index", "2"]), /^--index 2: the rallies file has 2 rallies/)
-      expectUsageError(yield* run(["export", video, "--rallies", good, "--mode", "fast"]), /copy, accurate/)
+      expectUsageError(yield* run(["export", video, "--rallies", good, "--mode", "fast"]), /copy, exact, accurate/)
       expectUsageError(yield* run(["export", video, "--rallies", good, "--concurrency", "0"]), /--concurrency/)
       expectUsageError(yield* run(["watch", video, "--rallies", good, "--speed", "-1"]), /--speed/)
       expectUsageError(yield* run(["export", video]), /--rallies/)
