@@ -32,7 +32,7 @@ import { CacheKey, Clip, EvictionReason, ExportMode, Priority, Rally, SourceInfo
 import {
   CacheIOError,
   ExportCancelled,
-  ExportFailed,
+  ExportError,
   InvalidInput,
   InvalidRally,
   NotMediaFile,
@@ -189,13 +189,7 @@ export const OpenFailure = Schema.Union(
 export const ClipFailure = Schema.Union(
   UnknownVideo,
   RallyNotFound,
-  SourceNotFound,
-  SourceUnreadable,
-  NotMediaFile,
-  UnsupportedSource,
-  InvalidRally,
-  ExportFailed,
-  CacheIOError,
+  ...ExportError.members,
   ExportCancelled
 )
 
