@@ -5,12 +5,12 @@
  *
  * @since 0.1.0
  */
-import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Errors } from "@rallycache/core"
 import { Cause, Config, Duration, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
 import { Tracing } from "@rallycache/cluster"
+import { exitCodeOf, oneLine } from "../../http-server/src/CliErrors.js"
 
 /**
  * `--port N`, checked to be a port number; `min` is 0 where a free port may be asked for.
@@ -81,20 +81,6 @@ export const tracing = (serviceName: string) =>
       Effect.map((url) => Option.isSome(url) ? Tracing.layerOtlp({ serviceName, url: url.value }) : Layer.empty)
     )
   )
-
-/** A failure as one line: what is wrong and how to fix it. */
-const oneLine = (error: unknown): string => {
-  const text = ValidationError.isValidationError(error)
-    ? HelpDoc.toAnsiText(error.error).replace(/\u001b\[[0-9;]*m/g, "")
-    : error instanceof Error
-    ? error.message
-    : String(error)
-  return text.replace(/\s+/g, " ").trim()
-}
-
-/** Bad flags and bad input are exit code 2; anything else 1. */
-const exitCodeOf = (error: unknown): number =>
-  ValidationError.isValidationError(error) || Errors.isInputError(error) ? 2 : 1
 
 /**
  * Runs `command` on the process's arguments under `NodeRuntime.runMain`,

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { type Domain, Errors } from "@rallycache/core"
@@ -20,6 +20,7 @@ import { HttpServer } from "@effect/platform"
 import * as NodePath from "node:path"
 import * as App from "./App.js"
 import * as Videos from "./Videos.js"
+import { exitCodeOf, oneLine } from "./CliErrors.js"
 
 /** Where the user typed the command: pnpm runs scripts inside the package, and says where it started. */
 const userDir = process.env["INIT_CWD"] ?? process.cwd()
@@ -132,20 +133,6 @@ const command = Command.make(
       }))))
   }
 ).pipe(Command.withDescription("The rallycache clip service and its player page"))
-
-/** A failure as one line: what is wrong and how to fix it. */
-const oneLine = (error: unknown): string => {
-  const text = ValidationError.isValidationError(error)
-    ? HelpDoc.toAnsiText(error.error).replace(/\u001b\[[0-9;]*m/g, "")
-    : error instanceof Error
-    ? error.message
-    : String(error)
-  return text.replace(/\s+/g, " ").trim()
-}
-
-/** Bad flags and bad input are exit code 2; anything else 1. */
-const exitCodeOf = (error: unknown): number =>
-  ValidationError.isValidationError(error) || Errors.isInputError(error) ? 2 : 1
 
 // `pnpm start -- --flag` passes the `--` through.
 const argv = process.argv[2] === "--" ? [...process.argv.slice(0, 2), ...process.argv.slice(3)] : process.argv
