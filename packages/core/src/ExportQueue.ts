@@ -18,7 +18,8 @@
  *   job is paused through `JobContext.paused` (set before its slot is handed
  *   over) and the freed slots are held back for high work; paused jobs
  *   resume, ahead of queued low work, once no high work is left. The job
- *   must honour `paused`.
+ *   must honour `paused`. A job paused before its run began does not begin
+ *   until it is resumed, and nothing waits for it to confirm.
  * - Transient failures are retried on the retry schedule. While it waits
  *   for its next attempt a job holds no slot, then it goes to the front of
  *   its priority. Permanent failures are not retried. Cancellations and

@@ -84,8 +84,22 @@ describe("ExportQueue properties", () => {
       Effect.gen(function*() {
         const violations: Array<string> = []
         const inFlight = new Map<number, SubscriptionRef.SubscriptionRef<boolean>>()
-        // For each submitted key, the jobs that were already running then.
-        const runningAtSubmit = new Map<CacheKey, ReadonlySet<CacheKey>>()
+        // For each key, the jobs already running when it was last queued or
+        // moved up a priority.
+        const runningWhenRanked = new Map<CacheKey, ReadonlySet<CacheKey>>()
+        const noteRanked = (k: number, priority: Priority) =>
+          Effect.map(queue.status, (status) => {
+            const queuedAt = (["high", "normal", "low"] as const).find((p) => status.queued[p].includes(key(k)))
+            if (queuedAt !== undefined && priorityRank(queuedAt) <= priorityRank(priority)) return status
+            runningWhenRanked.set(key(k), new Set(status.running.map((r) => r.key)))
+            return status
+          })
+        // A job lowered once it held its slot, with the priority it was handed
+        // the slot at: its body runs some steps later and sees the new one.
+        const loweredWhileRunning = new Map<number, Priority>()
+        // Runs being cancelled: a paused one is continued so that it can act
+        // on its signal, and holds no slot while it ends.
+        const cancelling = new Set<number>()
         let runs = 0
         const supervisor = yield* Supervisor.track
         const scope = yield* Scope.make()
@@ -103,8 +117,12 @@ describe("ExportQueue properties", () => {
           run: (context) =>
             Effect.gen(function*() {
               runs++
+              cancelling.delete(k)
               const status = yield* queue.status
               const me = status.running.find((r) => r.key === key(k))
+              const lowered = loweredWhileRunning.get(k)
+              loweredWhileRunning.delete(k)
+              const handedAt = lowered ?? me?.priority ?? priority
               exercise.runs[me?.priority ?? priority]++
               if (context.attempt > 1) exercise.retried++
               if (status.running.some((r) => r.paused)) exercise.paused++
@@ -117,19 +135,21 @@ describe("ExportQueue properties", () => {
                 Effect.fork
               )
               let active = 0
-              for (const paused of inFlight.values()) if (!(yield* SubscriptionRef.get(paused))) active++
+              for (const [other, paused] of inFlight) {
+                if (!cancelling.has(other) && !(yield* SubscriptionRef.get(paused))) active++
+              }
               if (active > concurrency) violations.push(`${active} jobs run at once with concurrency ${concurrency}`)
-              const rank = priorityRank(me?.priority ?? priority)
+              const rank = priorityRank(handedAt)
               for (const [p, keys] of Object.entries(status.queued)) {
                 if (priorityRank(p as Priority) >= rank) continue
                 // The body runs some steps after the queue handed out the slot:
                 // work submitted once this job was already running is no fault.
-                const earlier = keys.filter((queued) => !(runningAtSubmit.get(queued)?.has(key(k)) ?? false))
-                if (earlier.length > 0) violations.push(`job ${k} (${me?.priority}) started while ${p} work was queued`)
+                const earlier = keys.filter((queued) => !(runningWhenRanked.get(queued)?.has(key(k)) ?? false))
+                if (earlier.length > 0) violations.push(`job ${k} (${handedAt}) started while ${p} work was queued`)
               }
               for (const other of status.running) {
                 if (other.paused && priorityRank(other.priority) < rank) {
-                  violations.push(`job ${k} (${me?.priority}) started while paused ${other.priority} work waited`)
+                  violations.push(`job ${k} (${handedAt}) started while paused ${other.priority} work waited`)
                 }
               }
               yield* Effect.sleep(millis)
@@ -140,7 +160,11 @@ describe("ExportQueue properties", () => {
               return k
             }).pipe(
               Effect.onInterrupt(() => Effect.sync(() => exercise.interrupted++)),
-              Effect.ensuring(Effect.sync(() => inFlight.delete(k)))
+              Effect.ensuring(Effect.sync(() => {
+                inFlight.delete(k)
+                loweredWhileRunning.delete(k)
+                cancelling.delete(k)
+              }))
             )
         })
 
@@ -149,11 +173,10 @@ describe("ExportQueue properties", () => {
         for (const [at, command] of commands.entries()) {
           switch (command._tag) {
             case "submit": {
-              const before = yield* queue.status
+              const before = yield* noteRanked(command.key, command.priority)
               const known = [...before.queued.high, ...before.queued.normal, ...before.queued.low, ...before.running.map((r) => r.key)]
-              // Only the submit that queues the key counts; joining it changes nothing.
+              // Only the submit that queues the key counts as contended; joining it changes nothing.
               if (!known.includes(key(command.key))) {
-                runningAtSubmit.set(key(command.key), new Set(before.running.map((r) => r.key)))
                 if (before.running.filter((r) => !r.paused).length >= concurrency) exercise.contended++
                 if (before.running.some((r) => r.paused)) exercise.paused++
               }
@@ -162,12 +185,18 @@ describe("ExportQueue properties", () => {
               break
             }
             case "cancel": {
+              if ((yield* queue.status).running.some((r) => r.key === key(command.key))) cancelling.add(command.key)
               // Cancelling a running job waits for it to end: don't block the script on it.
               yield* Effect.fork(queue.cancel(key(command.key)))
               cancels.push({ k: command.key, at })
               break
             }
             case "setPriority": {
+              const before = (yield* noteRanked(command.key, command.priority)).running.find((r) => r.key === key(command.key))
+              if (
+                before !== undefined && priorityRank(command.priority) > priorityRank(before.priority) &&
+                !loweredWhileRunning.has(command.key)
+              ) loweredWhileRunning.set(command.key, before.priority)
               yield* queue.setPriority(key(command.key), command.priority)
               break
             }
@@ -197,6 +226,8 @@ describe("ExportQueue properties", () => {
         yield* Scope.close(scope, Exit.void)
         const alive = yield* supervisor.value
         if (alive.length > 0) violations.push(`${alive.length} fibers alive after shutdown`)
+        if (violations.length > 0) console.log("VIOL", violations)
+        if (violations.length > 0) console.log("VIOL", violations)
         expect(violations).toEqual([])
         exercise.cases++
         if (waiters.length > 0) expect(runs).toBeGreaterThanOrEqual(1)
@@ -207,7 +238,8 @@ describe("ExportQueue properties", () => {
   it("the property above exercised the queue: every priority ran, slots were contended, jobs were preempted, cancelled and retried", () => {
     // Skipped when the property itself was filtered out.
     if (exercise.cases === 0) return
-    expect(exercise.cases).toBe(numRuns)
+    // More when fast-check shrank a failure of the property (which fails it).
+    expect(exercise.cases).toBeGreaterThanOrEqual(numRuns)
     expect(exercise.runs.high).toBeGreaterThanOrEqual(numRuns / 2)
     expect(exercise.runs.normal).toBeGreaterThanOrEqual(numRuns / 2)
     expect(exercise.runs.low).toBeGreaterThanOrEqual(numRuns / 2)

@@ -569,6 +569,49 @@ describe("ExportQueue", () => {
       expect(trace.starts.find((s) => s.job === 4)?.at).toBe(3000)
     }))
 
+  it.scoped("preemption (suspend): a low job paused before its body began starts nothing until resumed, and the high one starts at once", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        preemption: "suspend"
+      })
+      // Submitted together: the high job pauses the low one before the low one's worker has run.
+      const low = yield* queue.submit(trace.job(1, "low", 1000))
+      const high = yield* queue.submit(trace.job(2, "high", 1000))
+      yield* settle
+      // No virtual time has passed: nothing waited for the pause grace.
+      expect(trace.starts).toEqual([{ job: 2, at: 0, attempt: 1 }])
+      expect((yield* queue.status).running).toEqual([
+        { key: key(1), priority: "low", paused: true },
+        { key: key(2), priority: "high", paused: false }
+      ])
+      yield* TestClock.adjust("1 second")
+      expect(yield* high).toBe(2)
+      yield* settle
+      expect(trace.starts.map((s) => [s.job, s.at])).toEqual([[2, 0], [1, 1000]])
+      yield* TestClock.adjust("1 second")
+      expect(yield* low).toBe(1)
+    }))
+
+  it.scoped("preemption (suspend): a job cancelled while paused before its body began never begins", () =>
+    Effect.gen(function*() {
+      const trace = new Trace()
+      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
+        concurrency: 1,
+        preemption: "suspend"
+      })
+      const low = yield* queue.submit(trace.job(1, "low", 1000))
+      const high = yield* queue.submit(trace.job(2, "high", 1000))
+      expect(yield* queue.cancel(key(1))).toBe(true)
+      expect(failureOf(yield* Effect.exit(low)).pipe(Option.map((e) => e._tag))).toEqual(Option.some("ExportCancelled"))
+      yield* TestClock.adjust("1 second")
+      expect(yield* high).toBe(2)
+      yield* settle
+      expect(trace.starts.map((s) => s.job)).toEqual([2])
+      expect((yield* queue.status).running).toEqual([])
+    }))
+
   it.scoped("keeps a fixed pool of workers: no fiber per queued job", () =>
     Effect.gen(function*() {
       const trace = new Trace()

@@ -32,6 +32,10 @@ export class Job<A, E> {
   paused: SubscriptionRef.SubscriptionRef<boolean> | undefined = undefined
   /** While paused: completed once the job has confirmed that its work stopped. */
   stopped: Deferred.Deferred<void> | undefined = undefined
+  /** Whether this run's body has begun: a job paused before that has nothing to stop. */
+  began = false
+  /** While paused before its body began: completed when it may begin. */
+  resumed: Deferred.Deferred<void> | undefined = undefined
 
   /** Set once the job is over; an `Exit` is itself the effect that replays it. */
   exit: Exit.Exit<A, E | ExportCancelled> | undefined = undefined

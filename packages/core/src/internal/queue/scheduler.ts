@@ -160,6 +160,7 @@ export class Scheduler<A, E> {
     job.worker = worker
     job.holdsSlot = true
     job.startedSeq = ++this.startSeq
+    job.began = false
     this.active++
     worker.job = job
   }
@@ -173,6 +174,9 @@ export class Scheduler<A, E> {
     const stopped = job.stopped
     job.stopped = undefined
     if (stopped !== undefined) this.pending.push(Deferred.succeed(stopped, undefined))
+    const resumed = job.resumed
+    job.resumed = undefined
+    if (resumed !== undefined) this.pending.push(Deferred.succeed(resumed, undefined))
     if (job.paused !== undefined) this.pending.push(SubscriptionRef.set(job.paused, false))
     this.trimWorkers()
   }
@@ -190,10 +194,11 @@ export class Scheduler<A, E> {
     this.active--
     this.pausedJobs[job.rank]!.push(job)
     this.pausedCount++
-    // Set before anything else happens with the freed slot.
+    // Set before anything else happens with the freed slot. A job whose body
+    // has not begun waits in `untilResumed` instead: nothing to confirm.
     this.pending.push(Effect.flatMap(Deferred.make<void>(), (stopped) =>
       Effect.suspend(() => {
-        if (job.phase !== "paused") return Effect.void
+        if (job.phase !== "paused" || !job.began) return Effect.void
         job.stopped = stopped
         return job.paused === undefined ? Effect.void : SubscriptionRef.set(job.paused, true)
       })))
@@ -212,6 +217,24 @@ export class Scheduler<A, E> {
     if (waits.length === 0) return Effect.void
     return Effect.ignore(Effect.timeout(Effect.all(waits, { discard: true }), pauseGrace))
   })
+
+  /**
+   * A job paused between its hand-over and its body waits, without starting
+   * its work, until it is resumed; then its body may begin. A job cancelled
+   * meanwhile never begins.
+   */
+  untilResumed(job: Job<A, E>): Effect.Effect<void> {
+    return Effect.flatMap(Deferred.make<void>(), (resumed) =>
+      Effect.suspend(() => {
+        if (job.after === "cancel" || job.after === "requeue-back") return Effect.interrupt
+        if (job.phase !== "paused") {
+          job.began = true
+          return Effect.void
+        }
+        job.resumed = resumed
+        return Effect.zipRight(Deferred.await(resumed), this.untilResumed(job))
+      }))
+  }
 
   /** Wake idle workers beyond the pool's size, so that they end. */
   trimWorkers(): void {

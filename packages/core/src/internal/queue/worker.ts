@@ -120,7 +120,10 @@ export const workerLoop = <A, E>(workers: Workers<A, E>, worker: Worker<A, E>): 
   const run = (job: Job<A, E>): Effect.Effect<void> =>
     Effect.zipRight(
       scheduler.preemption === "suspend" ? Effect.zipRight(scheduler.flush, scheduler.awaitPaused) : scheduler.flush,
-      Effect.exit(Effect.onExit(start(workers, job), (exit) => afterRun(workers, worker, job, exit)))
+      Effect.exit(Effect.onExit(
+        scheduler.preemption === "suspend" ? Effect.zipRight(scheduler.untilResumed(job), start(workers, job)) : start(workers, job),
+        (exit) => afterRun(workers, worker, job, exit)
+      ))
     )
 
   const waitForWork: Effect.Effect<void> = Effect.flatMap(Deferred.make<void>(), (wake) =>
