@@ -54,7 +54,7 @@ describe("crash safety (SIGKILL of the CLI)", () => {
       const video = yield* sampleVideo({ duration: 6 })
       const dir = tempDir("crash")
       const cacheDir = NodePath.join(dir, "cache")
-      const kills = size(25, 100)
+      const kills = size(12, 100)
       const random = rng(seed)
       // A small cache (clips are 50-150 kB: about 15 fit, two sets), so that eviction runs too and
       // each deep verify has a bounded amount of work.
