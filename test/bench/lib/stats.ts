@@ -2,6 +2,8 @@
  * Small statistics helpers for the benchmark suite.
  */
 
+import { Effect, Random } from "effect"
+
 /** The `q` quantile (0..1) of `samples`, nearest-rank. `NaN` when empty. */
 export const quantile = (samples: ReadonlyArray<number>, q: number): number => {
   if (samples.length === 0) return Number.NaN
@@ -33,14 +35,8 @@ export const ratio = (a: number | null | undefined, b: number | null | undefined
 /** Milliseconds since an arbitrary origin, sub-microsecond resolution. */
 export const nowMs = (): number => performance.now()
 
-/** Seeded PRNG (mulberry32): deterministic fixtures and traces. */
+/** Effect's seeded generator, driven synchronously: deterministic fixtures and traces. */
 export const prng = (seed: number): () => number => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = Random.make(seed)
+  return () => Effect.runSync(random.next)
 }
