@@ -84,22 +84,24 @@ describe("ExportQueue properties", () => {
       Effect.gen(function*() {
         const violations: Array<string> = []
         const inFlight = new Map<number, SubscriptionRef.SubscriptionRef<boolean>>()
+        // Runs being cancelled: a paused one is continued so that it can act
+        // on its signal, and holds no slot while it ends.
+        const cancelling = new Set<number>()
         // For each key, the jobs already running when it was last queued or
-        // moved up a priority.
+        // moved up a priority (queued or paused).
         const runningWhenRanked = new Map<CacheKey, ReadonlySet<CacheKey>>()
         const noteRanked = (k: number, priority: Priority) =>
           Effect.map(queue.status, (status) => {
-            const queuedAt = (["high", "normal", "low"] as const).find((p) => status.queued[p].includes(key(k)))
-            if (queuedAt !== undefined && priorityRank(queuedAt) <= priorityRank(priority)) return status
+            const current = (["high", "normal", "low"] as const).find((p) => status.queued[p].includes(key(k))) ??
+              status.running.find((r) => r.key === key(k))?.priority
+            // A run being cancelled is queued again when it ends, if submitted again.
+            if (!cancelling.has(k) && current !== undefined && priorityRank(current) <= priorityRank(priority)) return status
             runningWhenRanked.set(key(k), new Set(status.running.map((r) => r.key)))
             return status
           })
         // A job lowered once it held its slot, with the priority it was handed
         // the slot at: its body runs some steps later and sees the new one.
         const loweredWhileRunning = new Map<number, Priority>()
-        // Runs being cancelled: a paused one is continued so that it can act
-        // on its signal, and holds no slot while it ends.
-        const cancelling = new Set<number>()
         let runs = 0
         const supervisor = yield* Supervisor.track
         const scope = yield* Scope.make()
@@ -148,7 +150,8 @@ describe("ExportQueue properties", () => {
                 if (earlier.length > 0) violations.push(`job ${k} (${handedAt}) started while ${p} work was queued`)
               }
               for (const other of status.running) {
-                if (other.paused && priorityRank(other.priority) < rank) {
+                // A paused job moved up once this one held its slot is no fault either.
+                if (other.paused && priorityRank(other.priority) < rank && !(runningWhenRanked.get(other.key)?.has(key(k)) ?? false)) {
                   violations.push(`job ${k} (${handedAt}) started while paused ${other.priority} work waited`)
                 }
               }
