@@ -6,7 +6,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { errorLines, parseJson, runCli, sampleVideo, tempDir, writeJson } from "./support.js"
+import { spawnSync } from "node:child_process"
+import { errorLines, ffmpegPath, parseJson, runCli, sampleVideo, tempDir, writeJson } from "./support.js"
 
 const work = tempDir
 
@@ -61,6 +62,33 @@ describe("rallycache defects", () => {
       expect(fs.readdirSync(out).sort()).toEqual(["rally-000.mp4", "rally-001.mp4"])
       const clips = parseJson(second)["clips"] as Array<{ path: string; bytes: number }>
       for (const clip of clips) expect(fs.statSync(clip.path).size).toBe(clip.bytes)
+    }))
+
+  it.live("export --out keeps the clip's container in the name: a webm clip is rally-000.webm", () =>
+    Effect.gen(function*() {
+      const dir = work("cli-out-webm")
+      const source = path.join(dir, "match.webm")
+      // VP8 + Vorbis do not fit mp4: the clip is cut into webm.
+      const made = spawnSync(yield* ffmpegPath, [
+        "-v", "error", "-y",
+        "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4",
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=4",
+        "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", "25", "-b:v", "200k",
+        "-c:a", "libvorbis", "-q:a", "2",
+        source
+      ], { encoding: "utf8" })
+      expect(made.status, made.stderr).toBe(0)
+      const out = path.join(dir, "out")
+      const rallies = writeJson(dir, "rallies.json", { rallies: [{ start: 1, end: 3 }] })
+      const result = yield* runCli([
+        "export", source, "--rallies", rallies, "--out", out, "--json", "--cache-dir", path.join(dir, "cache")
+      ])
+      expect(result.code, result.stderr).toBe(0)
+      expect(fs.readdirSync(out)).toEqual(["rally-000.webm"])
+      const clips = parseJson(result)["clips"] as Array<{ path: string }>
+      expect(clips.map((clip) => path.basename(clip.path))).toEqual(["rally-000.webm"])
+      // The bytes are webm's (EBML magic), not an mp4 under a webm name.
+      expect(fs.readFileSync(path.join(out, "rally-000.webm")).subarray(0, 4).toString("hex")).toBe("1a45dfa3")
     }))
 
   it.live("--help writes no colour codes when stdout is not a terminal", () =>

@@ -85,6 +85,11 @@ export const sampleVideo = (duration = 6): Effect.Effect<string> =>
     Effect.orDie
   )
 
+export const ffmpegPath: Effect.Effect<string> = Effect.map(FfmpegResolver.Ffmpeg, (f) => f.ffmpeg.path).pipe(
+  Effect.provide(platform),
+  Effect.orDie
+)
+
 export const ffprobePath: Effect.Effect<string> = Effect.map(FfmpegResolver.Ffmpeg, (f) => f.ffprobe.path).pipe(
   Effect.provide(platform),
   Effect.orDie

@@ -118,9 +118,12 @@ export const command = Command.make(
           // Every clip, placed beside the sample so they are easy to open.
           const clipsDir = NodePath.join(demoDir, "clips")
           yield* ensureDir(clipsDir)
+          const placed: Array<string> = []
           for (const rally of opened.rallies) {
             const clip = yield* rc.getClip(opened.source.id, rally.index)
-            yield* place(clip.path, clipsDir, outName(rally.index))
+            const name = outName(rally.index, clip.path)
+            yield* place(clip.path, clipsDir, name)
+            placed.push(name)
           }
 
           const snapshot = yield* metrics.snapshot
@@ -152,7 +155,7 @@ export const command = Command.make(
             ["export failures", `${snapshot.exportFailures} (${snapshot.exportRetries} retries)`],
             ["cache usage", `${usage.entries} clips, ${Output.formatBytes(usage.bytes)}`]
           ], { header: true }))
-          yield* say(`\nclips:   ${clipsDir} (${outName(0)} ...)`)
+          yield* say(`\nclips:   ${clipsDir} (${placed[0] ?? "no clip"} ...)`)
           yield* say(`cache:   ${cacheDir}`)
           yield* say(`\nnext, on your own video (rallies file format: see ${ralliesPath}):`)
           yield* say(`  pnpm rallycache export your-match.mp4 --rallies your-rallies.json --out ./clips`)

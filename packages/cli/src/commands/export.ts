@@ -41,7 +41,7 @@ export type ClipJson = typeof ClipJson.Type
 
 const out = Options.directory("out").pipe(
   Options.withPseudoName("DIR"),
-  Options.withDescription("Also place each clip in DIR as rally-000.mp4, rally-001.mp4... (hard link, else copy)"),
+  Options.withDescription("Also place each clip in DIR as rally-000.mp4, rally-001.mp4... (.webm or .mkv when the clip is; hard link, else copy)"),
   Options.optional
 )
 
@@ -102,7 +102,7 @@ export const command = Command.make(
               const clip: Domain.Clip = yield* rc.getClip(videoId, index)
               const waited = (yield* Output.nowMs) - started
               const placed = Option.isSome(outDir)
-                ? (yield* place(clip.path, outDir.value, outName(index))).path
+                ? (yield* place(clip.path, outDir.value, outName(index, clip.path))).path
                 : clip.path
               const json: ClipJson = {
                 index,
