@@ -7,14 +7,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-
-/**
- * Longest video id accepted, in characters.
- *
- * @since 0.1.0
- * @category limits
- */
-export const maxVideoIdLength = 4096
+import { maxVideoIdLength } from "./RalliesGrammar.js"
 
 /**
  * A user-chosen id for a video. Any non-empty string: it is never used raw in

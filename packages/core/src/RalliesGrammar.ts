@@ -7,9 +7,16 @@
  * @since 0.1.0
  */
 import { type Either, ParseResult, Schema } from "effect"
-import { maxVideoIdLength } from "./Domain.js"
 import type { InvalidInput } from "./Errors.js"
 import * as internal from "./internal/ralliesFile.js"
+
+/**
+ * Longest video id accepted, in characters (`Domain.VideoId`'s limit too).
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const maxVideoIdLength = 4096
 
 /**
  * Most rallies accepted in one rallies file. A real match has a few hundred.
