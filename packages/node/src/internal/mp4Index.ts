@@ -308,8 +308,13 @@ const indexOf = (moov: Buffer, fileSize: number): PacketIndex => {
   const count = kept?.length ?? table.n
   const out = { pts: new Float64Array(count), dts: new Float64Array(count), key: new Uint8Array(count) }
   // A file cut short: the list stops before the first packet whose bytes are not all there.
-  // ffprobe prints ts * (1 / timescale) with %f; toFixed(6) rounds the same double to the same digits.
-  const seconds = (ts: number) => Number((ts * (1 / timescale)).toFixed(6))
+  // ffprobe prints ts * (1 / timescale) with %f, rounded to the microsecond. Math.round gives the same digits
+  // away from a half microsecond; near one, toFixed rounds the double's exact expansion as printf does.
+  const seconds = (ts: number) => {
+    const time = ts * (1 / timescale)
+    const micro = time * 1e6
+    return Math.abs((Math.abs(micro) % 1) - 0.5) > 1e-3 ? Math.round(micro) / 1e6 : Number(time.toFixed(6))
+  }
   let truncated: string | undefined
   let i = 0
   for (; i < count; i++) {
