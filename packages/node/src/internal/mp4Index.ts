@@ -6,9 +6,9 @@
  * few hundred kilobytes, and no media data is read here.
  *
  * It replays what ffmpeg's mov demuxer does with the tables (the index it
- * builds, then its rewrite of that index for a single edit), so its answer
- * is what `ffprobe -select_streams v:0 -show_entries packet=pts_time,dts_time,flags`
- * prints, to the microsecond. Whatever it does not model exactly (fragments,
+ * builds here, then its rewrite of it for a single edit: `mp4IndexEdit`),
+ * so its answer is what ffprobe prints for `-select_streams v:0
+ * -show_entries packet=pts_time,dts_time,flags`, to the microsecond. Whatever it does not model exactly (fragments,
  * several or empty edits, several video tracks, partial sync samples, codecs
  * it was not checked on...) is `Unsupported`: the caller then asks ffprobe.
  *
@@ -16,6 +16,7 @@
  */
 import * as NodeFs from "node:fs"
 import { type Box, boxesIn, child, headerAt, timing } from "./mp4Boxes.js"
+import { applyEdit, rescale } from "./mp4IndexEdit.js"
 
 /** @internal */
 export type PacketIndex =
@@ -35,9 +36,9 @@ const unsupported = (reason: string): never => {
   throw new Unsupported(reason)
 }
 
-/** Bounds on what a corrupt size may make us allocate (a day of 60 fps video has 5 million samples, in a 60 MB moov). */
+/** Bounds on what a corrupt size may make us allocate: 19 hours of 60 fps video, a moov of 128 MB. */
 const maxMoov = 128 * 1024 * 1024
-const maxSamples = 1 << 24
+const maxSamples = 1 << 22
 /** Video sample entries this reader was checked against ffprobe on. */
 const videoFormats = new Set(["avc1", "avc3", "hvc1", "hev1"])
 /** Sample entries ffmpeg makes neither audio nor video of (timecode, camera metadata, captions). */
@@ -191,82 +192,6 @@ const sampleTable = (moov: Buffer, stbl: Box) => {
   return { n, dts, offset, shift, key, pos, size }
 }
 
-type Table = ReturnType<typeof sampleTable>
-
-/**
- * What ffmpeg's mov_fix_index makes of one edit (media time and duration in
- * the track's timescale): from the keyframe before the edit's start, every
- * sample up to the second keyframe past its end, with decode times counted
- * from the edit's start (the samples before it, kept for decoding, counted
- * back from there), then moved so that the earliest presented sample has
- * time 0. Returns the samples kept (indices into the table) and their dts.
- */
-const applyEdit = (t: Table, media: number, duration: number): { kept: Int32Array; dts: Array<number> } => {
-  const { dts, key, n, offset, shift } = t
-  const ctts = (i: number) => offset?.[i] ?? 0
-  const target = media - shift
-  // The last sample decoded at or before the edit's start (dts strictly increase: no zero stts delta).
-  let lo = 0
-  for (let hi = n; lo < hi;) {
-    const mid = (lo + hi) >>> 1
-    if (dts[mid]! <= target) lo = mid + 1
-    else hi = mid
-  }
-  const last = lo - 1
-  // Then back to a keyframe, and with reordering to one presented at or before the start.
-  const back = (from: number, anyFrame: boolean) => {
-    let i = from
-    while (!anyFrame && i >= 0 && key[i] === 0) i--
-    while (offset !== undefined && i >= 0 && !(key[i] === 1 && dts[i]! + ctts(i) <= target)) i--
-    return i
-  }
-  let start = back(last, false)
-  if (start < 0) start = Math.max(0, back(last, true))
-
-  const end = media + duration
-  const kept: Array<number> = []
-  const times: Array<number> = []
-  const before: Array<number> = []
-  let counter = -shift
-  let started = false
-  let minPts = -1
-  let keyAfterEnd = false
-  for (let i = start; i < n; i++) {
-    const frame = i + 1 < n ? dts[i + 1]! - dts[i]! : duration
-    const cts = dts[i]! + shift + ctts(i)
-    if (cts < media || cts >= end) {
-      if (!started) before.push(frame)
-    } else {
-      // ffmpeg marks this minimum unset with -1, so a negative one is overwritten by the next sample: so here.
-      const corrected = counter + ctts(i) + shift
-      minPts = minPts < 0 ? corrected : Math.min(minPts, corrected)
-      if (!started) {
-        started = true
-        let time = counter
-        for (let k = 1; k <= before.length; k++) times[times.length - k] = time -= before[before.length - k]!
-      }
-    }
-    kept.push(i)
-    times.push(counter)
-    if (started) counter += frame
-    if (cts + frame >= end && key[i] === 1) {
-      // With B-frames, the frames after the first keyframe past the end may still belong to the edit.
-      if (offset !== undefined && !keyAfterEnd) {
-        keyAfterEnd = true
-        continue
-      }
-      break
-    }
-  }
-  if (!started) unsupported("an edit that presents no sample")
-  if (minPts > 0) for (let k = 0; k < times.length; k++) times[k]! -= minPts
-  return { kept: Int32Array.from(kept), dts: times }
-}
-
-/** ffmpeg's av_rescale: a * b / c rounded to nearest, halves away from zero (a, b, c >= 0). */
-const rescale = (a: number, b: number, c: number): number =>
-  Number((BigInt(a) * BigInt(b) + BigInt(c) / 2n) / BigInt(c))
-
 const indexOf = (moov: Buffer, fileSize: number): PacketIndex => {
   const top = boxesIn(moov, 0, moov.length)
   if (top.some((b) => b.type === "mvex")) unsupported("a fragmented mp4 (mvex)")
@@ -293,21 +218,23 @@ const indexOf = (moov: Buffer, fileSize: number): PacketIndex => {
   const elst = edts === undefined ? undefined : child(moov, edts, "elst")
   const edits = elst === undefined ? 0 : moov.readUInt32BE(elst.start + 4)
   if (elst !== undefined && edits > 0) {
-    if (edits > 1) unsupported("several edits")
     const wide = moov.readUInt8(elst.start) === 1
     const entry = elst.start + 8
+    if (edits > 1 || entry + (wide ? 20 : 12) > elst.end) unsupported(edits > 1 ? "several edits" : "an elst cut short")
     const duration = wide ? Number(moov.readBigUInt64BE(entry)) : moov.readUInt32BE(entry)
     const media = wide ? Number(moov.readBigInt64BE(entry + 8)) : moov.readInt32BE(entry + 4)
     const movieScale = timing(moov, top.find((b) => b.type === "mvhd") ?? unsupported("no mvhd box")).timescale
     if (media < 0) unsupported("an empty edit")
     if (duration === 0 || movieScale === 0) unsupported("an edit of no duration")
     if (moov.readInt32BE(entry + (wide ? 16 : 8)) !== 0x10000) unsupported("an edit at another rate")
-    ;({ dts, kept } = applyEdit(table, media, rescale(duration, timescale, movieScale)))
+    const edited = applyEdit(table, media, rescale(duration, timescale, movieScale)) ??
+      unsupported("an edit that presents no sample")
+    dts = edited.dts
+    kept = edited.kept
   }
 
   const count = kept?.length ?? table.n
   const out = { pts: new Float64Array(count), dts: new Float64Array(count), key: new Uint8Array(count) }
-  // A file cut short: the list stops before the first packet whose bytes are not all there.
   // ffprobe prints ts * (1 / timescale) with %f, rounded to the microsecond. Math.round gives the same digits
   // away from a half microsecond; near one, toFixed rounds the double's exact expansion as printf does.
   const seconds = (ts: number) => {
@@ -315,6 +242,7 @@ const indexOf = (moov: Buffer, fileSize: number): PacketIndex => {
     const micro = time * 1e6
     return Math.abs((Math.abs(micro) % 1) - 0.5) > 1e-3 ? Math.round(micro) / 1e6 : Number(time.toFixed(6))
   }
+  // A file cut short: the list stops before the first packet whose bytes are not all there.
   let truncated: string | undefined
   let i = 0
   for (; i < count; i++) {
