@@ -10,6 +10,7 @@
  */
 import { Data, Effect } from "effect"
 import * as NodeFs from "node:fs"
+import { type Box, BoxError, boxesIn, child, headerAt, timing } from "./mp4Boxes.js"
 
 /** @internal */
 export type StreamKind = "video" | "audio" | "other"
@@ -52,50 +53,14 @@ class Reader {
 
 // ---- mp4 / mov ---------------------------------------------------------------
 
-interface Box {
-  readonly type: string
-  /** Offset of the payload and the box's end. */
-  readonly start: number
-  readonly end: number
-}
-
-const boxesIn = (buffer: Buffer, from: number, to: number, base: number): Array<Box> => {
-  const boxes: Array<Box> = []
-  let at = from
-  while (at + 8 <= to) {
-    let size = buffer.readUInt32BE(at)
-    const type = buffer.toString("latin1", at + 4, at + 8)
-    let header = 8
-    if (size === 1) {
-      if (at + 16 > to) fail(`the ${type} box is cut short`)
-      size = Number(buffer.readBigUInt64BE(at + 8))
-      header = 16
-    } else if (size === 0) size = to - at
-    if (size < header || at + size > to) fail(`the ${type} box at byte ${base + at} overruns its parent`)
-    boxes.push({ type, start: at + header, end: at + size })
-    at += size
-  }
-  return boxes
-}
-
-const child = (buffer: Buffer, parent: Box, type: string): Box | undefined =>
-  boxesIn(buffer, parent.start, parent.end, 0).find((b) => b.type === type)
-
 const topLevelBoxes = (reader: Reader): Array<Box> => {
   const boxes: Array<Box> = []
   let at = 0
   while (at < reader.size) {
     if (reader.size - at < 8) fail(`${reader.size - at} stray bytes at the end of the file`)
     const head = reader.read(at, Math.min(16, reader.size - at))
-    let size = head.readUInt32BE(0)
-    const type = head.toString("latin1", 4, 8)
-    if (!/^[\x20-\x7e]{4}$/.test(type)) fail(`no mp4 box at byte ${at}`)
-    let header = 8
-    if (size === 1) {
-      if (head.length < 16) fail(`the ${type} box is cut short`)
-      size = Number(head.readBigUInt64BE(8))
-      header = 16
-    } else if (size === 0) size = reader.size - at
+    if (!/^[\x20-\x7e]{4}$/.test(head.toString("latin1", 4, 8))) fail(`no mp4 box at byte ${at}`)
+    const { header, size, type } = headerAt(head, 0, reader.size - at)
     if (size < header) fail(`the ${type} box at byte ${at} has an impossible size ${size}`)
     if (at + size > reader.size) {
       fail(`the ${type} box at byte ${at} needs ${size} bytes but the file ends after ${reader.size - at}`)
@@ -104,14 +69,6 @@ const topLevelBoxes = (reader: Reader): Array<Box> => {
     at += size
   }
   return boxes
-}
-
-/** Version-dependent (timescale, duration) of an mvhd or mdhd box. */
-const timing = (buffer: Buffer, box: Box): { timescale: number; duration: number } => {
-  const version = buffer.readUInt8(box.start)
-  return version === 1
-    ? { timescale: buffer.readUInt32BE(box.start + 20), duration: Number(buffer.readBigUInt64BE(box.start + 24)) }
-    : { timescale: buffer.readUInt32BE(box.start + 12), duration: buffer.readUInt32BE(box.start + 16) }
 }
 
 const trackOf = (moov: Buffer, trak: Box, inData: (start: number, end: number) => boolean): ClipStream => {
@@ -371,6 +328,8 @@ export const inspect = (path: string): Effect.Effect<ClipInfo, ClipInvalid> =>
     catch: (error) =>
       error instanceof ClipInvalid
         ? error
+        : error instanceof BoxError
+        ? new ClipInvalid({ detail: error.message })
         : error instanceof RangeError
         ? new ClipInvalid({ detail: `the container's index is malformed (${error.message})` })
         : new ClipInvalid({ detail: `cannot read the clip: ${error instanceof Error ? error.message : String(error)}` })

@@ -32,7 +32,7 @@ export const truncatedSource = (
     path,
     reason: `the file is truncated: its data ends at ${truncated.dataEnd.toFixed(3)} s of ${
       duration.toFixed(3)
-    } s, before this rally ends (ffprobe: ${truncated.detail}); copy it again`
+    } s, before this rally ends (${truncated.detail}); copy it again`
   })
 
 const medianFrameDuration = (framePts: Float64Array | undefined): number => {

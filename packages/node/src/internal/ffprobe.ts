@@ -11,13 +11,23 @@ import { Effect, Option } from "effect"
 import type { StreamLayout } from "./ffmpegArgs.js"
 import { truncationOf } from "./ffmpegOutput.js"
 import type { Keyframe } from "./keyframePlan.js"
-import { keyframeInterval, parseFramePts, parseKeyframes, parsePackets, seeksByIndex } from "./keyframePlan.js"
+import {
+  keyframeInterval,
+  packetLists,
+  parseFramePts,
+  parseKeyframes,
+  parsePackets,
+  seeksByIndex
+} from "./keyframePlan.js"
+import { readPacketIndex } from "./mp4Index.js"
 import { run } from "./process.js"
 
 /** @internal */
 export interface SourceEntry {
   readonly path: string
   readonly info: Domain.SourceInfo
+  /** ffprobe's format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2". */
+  readonly format: string
   /** format start_time: every time we hand to ffmpeg is relative to it. */
   readonly startTime: number
   /** Codecs of the streams a clip keeps. */
@@ -30,8 +40,9 @@ export interface SourceEntry {
   packets: Float64Array | undefined
   /**
    * Read with the keyframes: where the data of a truncated file ends (the
-   * decode time of the last video packet read, which may be partial), with
-   * what ffprobe said; `undefined` while unread or when the file is whole.
+   * decode time of the last video packet listed: ffprobe lists the one the
+   * end cuts, the sample tables stop before it), with what ffprobe or the
+   * tables said; `undefined` while unread or when the file is whole.
    */
   truncated: { readonly dataEnd: number; readonly detail: string } | undefined
 }
@@ -165,6 +176,7 @@ export const probeSource = (
       return yield* new Errors.NotMediaFile({ path, detail: "its duration is unknown" })
     }
     const startTime = num(parsed.format?.["start_time"]) ?? 0
+    const formatName = String(parsed.format?.["format_name"] ?? "")
     const keyframes = head.exitCode === 0 ? parseKeyframes(head.stdout, startTime) : []
     return {
       path,
@@ -176,12 +188,13 @@ export const probeSource = (
         hasAudio,
         frameRate: frameRateOf(video)
       }),
+      format: formatName,
       startTime,
       layout: {
         video: videoCodec,
         videoTag: String(video["codec_tag_string"] ?? ""),
         audio: audios.map((s) => String(s["codec_name"] ?? "none")),
-        seekByIndex: seeksByIndex(String(parsed.format?.["format_name"] ?? ""))
+        seekByIndex: seeksByIndex(formatName)
       },
       keyframes: undefined,
       framePts: undefined,
@@ -192,7 +205,9 @@ export const probeSource = (
 
 /**
  * Every keyframe of the first video stream, from the packet index (no
- * decoding: about 65 ms for 5 minutes of 720p30). Read once per source.
+ * decoding). Read once per source: from the sample tables of an mp4/mov
+ * that `mp4Index` models, else by an ffprobe pass over the whole file
+ * (about 65 ms for 5 minutes of 720p30).
  *
  * @internal
  */
@@ -203,6 +218,16 @@ export const allKeyframes = (
   Effect.gen(function*() {
     if (entry.keyframes !== undefined) return entry.keyframes
     if (!entry.info.hasVideo) return []
+    // An mp4/mov: its sample tables, when mp4Index models them; anything else is left to ffprobe.
+    const local = entry.format.split(",").includes("mov")
+      ? yield* Effect.sync(() => readPacketIndex(entry.path))
+      : undefined
+    if (local?._tag === "Index") {
+      const lists = packetLists(local, entry.startTime)
+      setLists(entry, lists, local.truncated)
+      return lists.keyframes
+    }
+    if (local !== undefined) yield* Effect.logDebug(`ffprobe lists the packets of ${entry.path}: ${local.reason}`)
     const result = yield* run(ffprobe, [
       "-v",
       "error",
@@ -221,14 +246,27 @@ export const allKeyframes = (
     if (result.exitCode !== 0) {
       return yield* new Errors.SourceUnreadable({ path: entry.path, reason: lastLine(result.stderrTail) })
     }
-    const keyframes = parseKeyframes(result.stdout, entry.startTime)
-    entry.framePts = parseFramePts(result.stdout, entry.startTime)
-    entry.packets = parsePackets(result.stdout, entry.startTime)
     const truncation = truncationOf(result.stderrTail)
-    if (truncation !== undefined) {
-      const packets = entry.packets
-      entry.truncated = { dataEnd: packets.length >= 2 ? packets[packets.length - 1]! : 0, detail: truncation }
+    const lists = {
+      keyframes: parseKeyframes(result.stdout, entry.startTime),
+      framePts: parseFramePts(result.stdout, entry.startTime),
+      packets: parsePackets(result.stdout, entry.startTime)
     }
-    entry.keyframes = keyframes
-    return keyframes
+    setLists(entry, lists, truncation === undefined ? undefined : `ffprobe: ${truncation}`)
+    return lists.keyframes
   })
+
+/** Keep the lists on the entry; the data of a truncated file ends at the decode time of the last packet listed. */
+const setLists = (
+  entry: SourceEntry,
+  lists: { keyframes: ReadonlyArray<Keyframe>; framePts: Float64Array; packets: Float64Array },
+  truncation: string | undefined
+) => {
+  entry.framePts = lists.framePts
+  entry.packets = lists.packets
+  if (truncation !== undefined) {
+    const packets = lists.packets
+    entry.truncated = { dataEnd: packets.length >= 2 ? packets[packets.length - 1]! : 0, detail: truncation }
+  }
+  entry.keyframes = lists.keyframes
+}

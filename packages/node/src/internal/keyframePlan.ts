@@ -255,3 +255,25 @@ export const parseFramePts = (csv: string, startTime: number): Float64Array => {
   }
   return Float64Array.from(times).sort()
 }
+
+/**
+ * The keyframes, frame times and (pts, dts) pairs of a packet list read in
+ * process (seconds, decode order), relative to `startTime`: what the three
+ * parsers above make of the same packets printed by ffprobe.
+ *
+ * @internal
+ */
+export const packetLists = (
+  list: { readonly pts: Float64Array; readonly dts: Float64Array; readonly key: Uint8Array },
+  startTime: number
+): { keyframes: Array<Keyframe>; framePts: Float64Array; packets: Float64Array } => {
+  const keyframes: Array<Keyframe> = []
+  const packets = new Float64Array(list.pts.length * 2)
+  for (let i = 0; i < list.pts.length; i++) {
+    packets[2 * i] = list.pts[i]! - startTime
+    packets[2 * i + 1] = list.dts[i]! - startTime
+    if (list.key[i] === 1) keyframes.push({ pts: packets[2 * i]!, dts: packets[2 * i + 1]! })
+  }
+  keyframes.sort((a, b) => a.pts - b.pts)
+  return { keyframes, framePts: list.pts.map((pts) => pts - startTime).sort(), packets }
+}

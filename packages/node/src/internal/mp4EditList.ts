@@ -11,6 +11,7 @@
  * @internal
  */
 import * as NodeFs from "node:fs"
+import { type Box, boxesIn, child, headerAt } from "./mp4Boxes.js"
 
 /** What the patch found and did. @internal */
 export interface EditListPatch {
@@ -25,39 +26,9 @@ export interface EditListPatch {
   }>
 }
 
-interface Box {
-  readonly type: string
-  readonly start: number
-  readonly headerSize: number
-  readonly end: number
-}
-
-const readBoxes = (buf: Buffer, from: number, to: number): Array<Box> => {
-  const boxes: Array<Box> = []
-  let offset = from
-  while (offset + 8 <= to) {
-    let size = buf.readUInt32BE(offset)
-    const type = buf.toString("latin1", offset + 4, offset + 8)
-    let headerSize = 8
-    if (size === 1) {
-      size = Number(buf.readBigUInt64BE(offset + 8))
-      headerSize = 16
-    } else if (size === 0) {
-      size = to - offset
-    }
-    if (size < headerSize || offset + size > to) throw new Error(`malformed ${type} box`)
-    boxes.push({ type, start: offset, headerSize, end: offset + size })
-    offset += size
-  }
-  return boxes
-}
-
-const child = (buf: Buffer, parent: Box, type: string): Box | undefined =>
-  readBoxes(buf, parent.start + parent.headerSize, parent.end).find((box) => box.type === type)
-
 /** Offset of a full box's duration field and whether it is 64-bit (mvhd, tkhd, mdhd share the layout up to it). */
 const durationField = (buf: Buffer, box: Box, kind: "mvhd" | "tkhd"): { offset: number; wide: boolean } => {
-  const body = box.start + box.headerSize
+  const body = box.start
   const wide = buf.readUInt8(body) === 1
   if (kind === "mvhd") return { offset: body + (wide ? 4 + 8 + 8 + 4 : 4 + 4 + 4 + 4), wide }
   return { offset: body + (wide ? 4 + 8 + 8 + 4 + 4 : 4 + 4 + 4 + 4 + 4), wide }
@@ -78,20 +49,20 @@ const writeDuration = (buf: Buffer, field: { offset: number; wide: boolean }, va
 export const patchMoov = (buf: Buffer, moov: Box, seconds: number): EditListPatch => {
   const mvhd = child(buf, moov, "mvhd")
   if (mvhd === undefined) throw new Error("no mvhd box")
-  const mvhdBody = mvhd.start + mvhd.headerSize
+  const mvhdBody = mvhd.start
   const wideMovie = buf.readUInt8(mvhdBody) === 1
   const movieTimescale = buf.readUInt32BE(mvhdBody + (wideMovie ? 4 + 16 : 4 + 8))
   const duration = Math.max(1, Math.round(seconds * movieTimescale))
   writeDuration(buf, durationField(buf, mvhd, "mvhd"), duration)
   const tracks: Array<EditListPatch["tracks"][number]> = []
-  for (const trak of readBoxes(buf, moov.start + moov.headerSize, moov.end).filter((box) => box.type === "trak")) {
+  for (const trak of boxesIn(buf, moov.start, moov.end).filter((box) => box.type === "trak")) {
     const tkhd = child(buf, trak, "tkhd")
     const mdia = child(buf, trak, "mdia")
     const mdhd = mdia === undefined ? undefined : child(buf, mdia, "mdhd")
     const hdlr = mdia === undefined ? undefined : child(buf, mdia, "hdlr")
     if (tkhd === undefined || mdhd === undefined || hdlr === undefined) throw new Error("incomplete trak box")
-    const handler = buf.toString("latin1", hdlr.start + hdlr.headerSize + 8, hdlr.start + hdlr.headerSize + 12)
-    const mdhdBody = mdhd.start + mdhd.headerSize
+    const handler = buf.toString("latin1", hdlr.start + 8, hdlr.start + 12)
+    const mdhdBody = mdhd.start
     const mediaTimescale = buf.readUInt32BE(mdhdBody + (buf.readUInt8(mdhdBody) === 1 ? 4 + 16 : 4 + 8))
     writeDuration(buf, durationField(buf, tkhd, "tkhd"), duration)
     const edts = child(buf, trak, "edts")
@@ -100,7 +71,7 @@ export const patchMoov = (buf: Buffer, moov: Box, seconds: number): EditListPatc
       tracks.push({ handler, mediaStart: 0, edits: 0 })
       continue
     }
-    const body = elst.start + elst.headerSize
+    const body = elst.start
     const wide = buf.readUInt8(body) === 1
     const count = buf.readUInt32BE(body + 4)
     // ffmpeg writes an empty edit first when a track starts late; only the
@@ -136,15 +107,12 @@ export const trimPresentedEnd = (path: string, seconds: number): EditListPatch =
     let offset = 0
     while (offset + 8 <= size) {
       NodeFs.readSync(fd, header, 0, 16, offset)
-      let boxSize = header.readUInt32BE(0)
-      const type = header.toString("latin1", 4, 8)
-      if (boxSize === 1) boxSize = Number(header.readBigUInt64BE(8))
-      else if (boxSize === 0) boxSize = size - offset
+      const { size: boxSize, type } = headerAt(header, 0, size - offset)
       if (boxSize < 8) throw new Error(`malformed ${type} box`)
       if (type === "moov") {
         const buf = Buffer.alloc(boxSize)
         NodeFs.readSync(fd, buf, 0, boxSize, offset)
-        const patch = patchMoov(buf, readBoxes(buf, 0, boxSize)[0]!, seconds)
+        const patch = patchMoov(buf, boxesIn(buf, 0, boxSize)[0]!, seconds)
         NodeFs.writeSync(fd, buf, 0, boxSize, offset)
         return patch
       }
