@@ -8,16 +8,22 @@
  * - fsync of the new clip; the in-process container check of it;
  * - rename into place + fsync of the folder; one journal line appended + fsync;
  * - the crash-safe, checked export without any cache around it (all of the above in a row),
- *   and its ratio to the bare cut: the floor of `export.copyRatioVsBareCut`.
+ *   and its ratio to the bare cut: the floor of `export.copyRatioVsBareCut`;
+ * - the probe of the source that `openVideo` runs once per video (streams, duration, first
+ *   keyframes), and the reading of every keyframe that the first copy or exact cut needs:
+ *   with the bare cuts, the floor of `match.copy.makespanRatioVsPQueue`, whose p-queue side
+ *   replays the cuts alone.
  *
  * Steps are interleaved within each repetition and medians reported, as
  * everywhere in the bench.
  */
+import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ClipCheck from "../../packages/node/src/internal/clipCheck.js"
+import { allKeyframes, probeSource } from "../../packages/node/src/internal/ffprobe.js"
 import { resolveBinaries, runRaw } from "./lib/ffmpeg.js"
 import { ensureFixture, fullSpec, quickSpec } from "./lib/fixture.js"
 import { log } from "./lib/log.js"
@@ -61,8 +67,18 @@ const main = async () => {
     "-movflags", "+faststart", "-f", "mp4", temp
   ]
   const steps: Record<string, Array<number>> = {
-    bareCut: [], spawn: [], fsyncClip: [], clipCheck: [], renameAndFsyncDir: [], journalAppendFsync: [], crashSafeCut: []
+    bareCut: [], spawn: [], fsyncClip: [], clipCheck: [], renameAndFsyncDir: [], journalAppendFsync: [], crashSafeCut: [],
+    sourceProbe: [], allKeyframes: []
   }
+  // What openVideo and the first cut read of the source, as the exporter reads it (the same code).
+  const probe = () =>
+    Effect.runPromise(Effect.gen(function*() {
+      const t0 = performance.now()
+      const entry = yield* probeSource(binaries.ffprobe, fixture.path, "floors")
+      const t1 = performance.now()
+      yield* allKeyframes(binaries.ffprobe, entry)
+      return { probeMs: t1 - t0, keyframesMs: performance.now() - t1 }
+    }).pipe(Effect.provide(NodeContext.layer)))
   const repetitions = quick ? 9 : 21
   try {
     await runRaw(binaries.ffmpeg, cut) // warm-up
@@ -92,6 +108,9 @@ const main = async () => {
       fsyncPath(journal, "r+")
       steps["crashSafeCut"]!.push(performance.now() - t0)
       if (!spawnFirst) steps["spawn"]!.push((await runRaw("/bin/true", [])).ms)
+      const read = await probe()
+      steps["sourceProbe"]!.push(read.probeMs)
+      steps["allKeyframes"]!.push(read.keyframesMs)
       rmSync(final, { force: true })
     }
   } finally {
