@@ -48,7 +48,11 @@ import * as internal from "./internal/queue/exportQueue.js"
 export interface JobContext {
   /** 1 for the first run, then 2, 3... on retries. */
   readonly attempt: number
-  /** Set to `true` while the job is paused by preemption in `suspend` mode. */
+  /**
+   * Set to `true` while the job is paused by preemption in `suspend` mode. A
+   * paused run that is cancelled, or ended by shutdown, is interrupted still
+   * paused (its stopped process is killed, not continued first).
+   */
   readonly paused: SubscriptionRef.SubscriptionRef<boolean>
   /**
    * Run once the work has really stopped after `paused` turned `true` (the

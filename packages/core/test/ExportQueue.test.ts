@@ -274,8 +274,8 @@ describe("ExportQueue", () => {
       expect((yield* queue.status).running.map((r) => r.paused)).toEqual([true, false])
       expect(yield* queue.cancel(key(1))).toBe(true)
       expect(trace.log).toContain("interrupted 1")
-      // Continued before it was told to stop.
-      expect(pausedSeen).toEqual([false])
+      // Interrupted still paused: a stopped process is killed, never continued beside the high job.
+      expect(pausedSeen).toEqual([true])
       expect(failureOf(yield* Fiber.join(lowWaiter))).toEqual(Option.some(new ExportCancelled({ key: key(1) })))
       yield* TestClock.adjust("3 seconds")
       expect(yield* high).toBe(2)

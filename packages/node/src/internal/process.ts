@@ -91,20 +91,28 @@ export const signalGroup = (pid: number, signal: NodeJS.Signals): boolean => {
 }
 
 /**
- * End a process: SIGTERM (with SIGCONT, so a stopped process can act on it),
- * then SIGKILL if it is still alive after `grace`. Returns once it is gone.
+ * End a process: SIGTERM, then SIGKILL if it is still alive after `grace`.
+ * A stopped process (paused by preemption) is killed at once: continuing it
+ * so that it could act on SIGTERM would give it a CPU beside the exports
+ * that hold the slots. Returns once it is gone.
  *
  * @internal
  */
 export const terminate = (
   pid: number,
   isRunning: Effect.Effect<boolean>,
-  grace: Duration.Duration
+  grace: Duration.Duration,
+  stopped = false
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     if (!(yield* isRunning)) return
-    signalGroup(pid, "SIGTERM")
-    signalGroup(pid, "SIGCONT")
+    if (stopped) {
+      signalGroup(pid, "SIGKILL")
+    } else {
+      signalGroup(pid, "SIGTERM")
+      // In case a stop is under way: a stopped process does not act on SIGTERM.
+      signalGroup(pid, "SIGCONT")
+    }
     const deadline = Date.now() + Duration.toMillis(grace)
     let delay = 1
     while (yield* isRunning) {
@@ -143,9 +151,11 @@ export const run = (
     const pid = proc.pid
     const grace = Duration.decode(options.killGrace ?? Duration.seconds(2))
     const isRunning = Effect.orElseSucceed(proc.isRunning, () => false)
+    // Whether the group is stopped now (the last signal sent was SIGSTOP).
+    let stopped = false
     // Added after Command.start, so it runs before Command's release (which
     // sends SIGTERM once and waits for the exit without a deadline).
-    yield* Effect.addFinalizer(() => terminate(pid, isRunning, grace))
+    yield* Effect.addFinalizer(() => Effect.suspend(() => terminate(pid, isRunning, grace, stopped)))
 
     const keep = options.stderrLines ?? 20
     const tail: Array<string> = []
@@ -181,6 +191,7 @@ export const run = (
         Stream.runForEach((paused) =>
           Effect.zipRight(
             Effect.sync(() => {
+              stopped = paused
               signalGroup(pid, paused ? "SIGSTOP" : "SIGCONT")
             }),
             paused && options.confirmPaused !== undefined ? options.confirmPaused : Effect.void

@@ -149,8 +149,9 @@ export const make = <A, E>(
             // the run has really ended, so no second run can overlap it.
             job.answer(Exit.fail(new ExportCancelled({ key })))
             job.after = "cancel"
-            // A stopped process must be continued to handle its signal.
-            if (job.phase === "paused") scheduler.unpause(job)
+            // A paused run stays paused while it is interrupted: a stopped
+            // process is ended as it stands, not continued beside the others.
+            if (job.phase === "paused") scheduler.unpause(job, false)
             const worker = job.worker!
             return Effect.zipRight(
               flush,
@@ -187,12 +188,6 @@ export const make = <A, E>(
         }
         for (const job of scheduler.backoff) scheduler.finishCancelled(job, "shutdown")
         scheduler.backoff.clear()
-        for (const worker of scheduler.workers) {
-          const job = worker.job
-          if (job?.phase === "paused" && job.paused !== undefined) {
-            scheduler.pending.push(SubscriptionRef.set(job.paused, false))
-          }
-        }
         return Effect.zipRight(flush, Effect.zipRight(FiberSet.clear(fibers), flush))
       })
     )

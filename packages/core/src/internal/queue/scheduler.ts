@@ -165,8 +165,13 @@ export class Scheduler<A, E> {
     worker.job = job
   }
 
-  /** Take a paused job out of the paused lists (it keeps its worker). */
-  unpause(job: Job<A, E>): void {
+  /**
+   * Take a paused job out of the paused lists (it keeps its worker). With
+   * `continueWork` false (a cancel, or the end of its run) its `paused` flag
+   * stays up: a stopped process is ended where it stands, never continued
+   * to do more work beside the ones holding the slots.
+   */
+  unpause(job: Job<A, E>, continueWork = true): void {
     const list = this.pausedJobs[job.rank]!
     list.splice(list.indexOf(job), 1)
     this.pausedCount--
@@ -177,7 +182,7 @@ export class Scheduler<A, E> {
     const resumed = job.resumed
     job.resumed = undefined
     if (resumed !== undefined) this.pending.push(Deferred.succeed(resumed, undefined))
-    if (job.paused !== undefined) this.pending.push(SubscriptionRef.set(job.paused, false))
+    if (continueWork && job.paused !== undefined) this.pending.push(SubscriptionRef.set(job.paused, false))
     this.trimWorkers()
   }
 
@@ -329,8 +334,10 @@ export class Scheduler<A, E> {
       job.holdsSlot = false
       this.active--
     } else if (job.phase === "paused") {
-      this.unpause(job)
+      this.unpause(job, false)
     }
+    // The run is over: a later run of the job (a retry, a resubmit) starts unpaused.
+    if (job.paused !== undefined) this.pending.push(SubscriptionRef.set(job.paused, false))
   }
 
   requeue(job: Job<A, E>, front: boolean): void {
