@@ -68,7 +68,7 @@ describe("rallycache defects", () => {
     Effect.gen(function*() {
       const dir = work("cli-out-webm")
       const source = path.join(dir, "match.webm")
-      // VP8 + Vorbis do not fit mp4: the clip is cut into webm.
+      // VP8 + Vorbis do not fit mp4: a copy cut goes into webm (exact mode would re-encode to mp4).
       const made = spawnSync(yield* ffmpegPath, [
         "-v", "error", "-y",
         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4",
@@ -81,7 +81,7 @@ describe("rallycache defects", () => {
       const out = path.join(dir, "out")
       const rallies = writeJson(dir, "rallies.json", { rallies: [{ start: 1, end: 3 }] })
       const result = yield* runCli([
-        "export", source, "--rallies", rallies, "--out", out, "--json", "--cache-dir", path.join(dir, "cache")
+        "export", source, "--rallies", rallies, "--out", out, "--json", "--mode", "copy", "--cache-dir", path.join(dir, "cache")
       ])
       expect(result.code, result.stderr).toBe(0)
       expect(fs.readdirSync(out)).toEqual(["rally-000.webm"])

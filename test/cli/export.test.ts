@@ -13,7 +13,7 @@ const rallies = {
   rallies: [{ start: 0.5, end: 2 }, { start: "0:02.5", end: "0:04" }, { start: 4.2, end: "0:05.8" }]
 }
 
-const clipKeys = ["index", "start", "end", "clipStart", "clipEnd", "path", "bytes", "cached", "exportMs"]
+const clipKeys = ["index", "start", "end", "clipStart", "clipEnd", "firstFrame", "leadIn", "path", "bytes", "cached", "exportMs"]
 
 interface ClipJson {
   readonly index: number
@@ -21,6 +21,8 @@ interface ClipJson {
   readonly end: number
   readonly clipStart: number
   readonly clipEnd: number
+  readonly firstFrame?: number
+  readonly leadIn?: number
   readonly path: string
   readonly bytes: number
   readonly cached: boolean
@@ -41,7 +43,8 @@ describe("rallycache export / get / cache", () => {
       const json = parseJson(first)
       expect(Object.keys(json).sort()).toEqual(["clips", "metrics", "mode", "videoId"])
       expect(json["videoId"]).toBe("cli-test")
-      expect(json["mode"]).toBe("copy")
+      // The default mode is exact.
+      expect(json["mode"]).toBe("exact")
       const clips = json["clips"] as Array<ClipJson>
       expect(clips.map((c) => c.index)).toEqual([0, 1, 2])
       for (const clip of clips) {
@@ -50,9 +53,13 @@ describe("rallycache export / get / cache", () => {
         expect(clip.bytes).toBeGreaterThan(0)
         expect(fs.statSync(clip.path).size).toBe(clip.bytes)
         expect(clip.path.startsWith(cacheDir)).toBe(true)
-        // Copy mode starts at the keyframe at or before the rally (1 s GOP).
+        // Exact mode stores from the keyframe at or before the rally (1 s GOP) and presents
+        // the rally's first frame (25 fps) first: the lead-in is what lies between.
         expect(clip.clipStart).toBeLessThanOrEqual(clip.start + 0.05)
         expect(clip.clipStart).toBeGreaterThan(clip.start - 1.1)
+        expect(clip.firstFrame).toBeGreaterThanOrEqual(clip.start - 0.001)
+        expect(clip.firstFrame).toBeLessThan(clip.start + 0.04)
+        expect(clip.leadIn).toBeCloseTo(clip.firstFrame! - clip.clipStart, 3)
       }
       expect(clips[1]!.start).toBeCloseTo(2.5, 6)
       expect(json["metrics"]).toEqual({

@@ -25,7 +25,7 @@ const PositiveNumber = Schema.Number.pipe(Schema.finite(), Schema.positive())
  * | maxEntriesPerVideo  | 200         | clips kept per video, so one video cannot fill the cache         |
  * | concurrency         | 2           | ffmpeg processes at once                                         |
  * | preloadAhead        | 2           | rallies after the current one exported at normal priority       |
- * | mode                | "copy"      | default export mode                                              |
+ * | mode                | "exact"     | default export mode                                              |
  * | preemption          | true        | a high job may pause/interrupt a running low one                 |
  * | cleanupInterval     | 1 minute    | how often age, size and per-video rules run                      |
  * | validationInterval  | 1 hour      | how often every entry's media is deep-checked                    |
@@ -49,7 +49,7 @@ export const defaults = {
   maxEntriesPerVideo: 200,
   concurrency: 2,
   preloadAhead: 2,
-  mode: "copy",
+  mode: "exact",
   preemption: true,
   cleanupInterval: Duration.minutes(1),
   validationInterval: Duration.hours(1),

@@ -12,7 +12,7 @@ describe("Config", () => {
       expect(Duration.toMillis(config.maxAge)).toBe(7 * 24 * 3600 * 1000)
       expect(config.concurrency).toBe(2)
       expect(config.preloadAhead).toBe(2)
-      expect(config.mode).toBe("copy")
+      expect(config.mode).toBe("exact")
       expect(config.preemption).toBe(true)
     }))
 

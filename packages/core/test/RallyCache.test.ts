@@ -39,7 +39,7 @@ describe("RallyCache", () => {
         )
       )
       yield* settle
-      const video = yield* cache.openVideo({ path, rallies, id: "m" })
+      const video = yield* cache.openVideo({ path, rallies, id: "m", mode: "copy" })
       const id = video.source.id
       // The viewer stays on rally 0 (pinned) while everything else is preloaded.
       yield* cache.navigate(id, 0)

@@ -46,7 +46,7 @@ describe("Tracing", () => {
         "rallycache.video": "final",
         "rallycache.rally": 0,
         "rallycache.priority": "high",
-        "rallycache.mode": "copy",
+        "rallycache.mode": "exact",
         "rallycache.runner": "runner-7"
       })
     }).pipe(

@@ -39,7 +39,7 @@ export interface ExportedClip extends Exporter.ExportResult {
  * @since 0.1.0
  */
 export interface ExportToOptions {
-  /** Default "copy". */
+  /** Default "exact". */
   readonly mode?: Domain.ExportMode | undefined
   readonly onProgress?: ((ratio: number) => Effect.Effect<void>) | undefined
 }
@@ -100,7 +100,7 @@ export const exportRallyTo = (
     const result = yield* exporter.export({
       source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
       rally,
-      mode: options.mode ?? "copy",
+      mode: options.mode ?? "exact",
       priority: "high",
       tempPath,
       outputPath: output,

@@ -23,7 +23,7 @@ export const rallies = Options.text("rallies").pipe(
 /** @internal */
 export const mode = Options.choice("mode", ["copy", "exact", "accurate"]).pipe(
   Options.withDescription(
-    "copy: fast, starts at the keyframe before the rally; exact: as fast, an mp4 edit list starts it at the rally's first frame; accurate: re-encoded, frame-exact"
+    "exact (default): a stream copy whose mp4 edit list starts it at the rally's first frame; copy: as fast, starts at the keyframe before the rally; accurate: re-encoded, frame-exact"
   ),
   Options.optional
 )
