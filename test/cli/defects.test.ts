@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { spawnSync } from "node:child_process"
+import { makeWebm } from "../support/webm.js"
 import { errorLines, ffmpegPath, parseJson, runCli, sampleVideo, tempDir, writeJson } from "./support.js"
 
 const work = tempDir
@@ -69,15 +69,7 @@ describe("rallycache defects", () => {
       const dir = work("cli-out-webm")
       const source = path.join(dir, "match.webm")
       // VP8 + Vorbis do not fit mp4: a copy cut goes into webm (exact mode would re-encode to mp4).
-      const made = spawnSync(yield* ffmpegPath, [
-        "-v", "error", "-y",
-        "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4",
-        "-f", "lavfi", "-i", "sine=frequency=440:duration=4",
-        "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", "25", "-b:v", "200k",
-        "-c:a", "libvorbis", "-q:a", "2",
-        source
-      ], { encoding: "utf8" })
-      expect(made.status, made.stderr).toBe(0)
+      makeWebm(yield* ffmpegPath, source, 4)
       const out = path.join(dir, "out")
       const rallies = writeJson(dir, "rallies.json", { rallies: [{ start: 1, end: 3 }] })
       const result = yield* runCli([

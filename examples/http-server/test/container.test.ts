@@ -4,7 +4,7 @@
  * service (journal reload and reconciliation), and served as `video/webm`.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
+import { makeWebm } from "../../../test/support/webm.js"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -16,15 +16,7 @@ describe("http-server clip containers", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "http-server-webm-"))
     try {
       const source = path.join(dir, "match.webm")
-      const made = spawnSync("/usr/bin/ffmpeg", [
-        "-v", "error", "-y",
-        "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=6",
-        "-f", "lavfi", "-i", "sine=frequency=440:duration=6",
-        "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", "25", "-b:v", "200k",
-        "-c:a", "libvorbis", "-q:a", "2",
-        source
-      ], { encoding: "utf8" })
-      if (made.status !== 0) throw new Error(`ffmpeg could not make the webm source: ${made.stderr}`)
+      makeWebm("/usr/bin/ffmpeg", source, 6)
       ws = workspace(source, "match.webm")
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })

@@ -569,16 +569,18 @@ describe("ExportQueue", () => {
       expect(trace.starts.find((s) => s.job === 4)?.at).toBe(3000)
     }))
 
+  /** A low job and a high one submitted together: the high job pauses the low one before the low one's worker has run. */
+  const lowThenHigh = Effect.gen(function*() {
+    const trace = new Trace()
+    const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({ concurrency: 1, preemption: "suspend" })
+    const low = yield* queue.submit(trace.job(1, "low", 1000))
+    const high = yield* queue.submit(trace.job(2, "high", 1000))
+    return { trace, queue, low, high }
+  })
+
   it.scoped("preemption (suspend): a low job paused before its body began starts nothing until resumed, and the high one starts at once", () =>
     Effect.gen(function*() {
-      const trace = new Trace()
-      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
-        concurrency: 1,
-        preemption: "suspend"
-      })
-      // Submitted together: the high job pauses the low one before the low one's worker has run.
-      const low = yield* queue.submit(trace.job(1, "low", 1000))
-      const high = yield* queue.submit(trace.job(2, "high", 1000))
+      const { high, low, queue, trace } = yield* lowThenHigh
       yield* settle
       // No virtual time has passed: nothing waited for the pause grace.
       expect(trace.starts).toEqual([{ job: 2, at: 0, attempt: 1 }])
@@ -596,13 +598,7 @@ describe("ExportQueue", () => {
 
   it.scoped("preemption (suspend): a job cancelled while paused before its body began never begins", () =>
     Effect.gen(function*() {
-      const trace = new Trace()
-      const queue = yield* ExportQueue.make<number, ExportFailed | SourceNotFound>({
-        concurrency: 1,
-        preemption: "suspend"
-      })
-      const low = yield* queue.submit(trace.job(1, "low", 1000))
-      const high = yield* queue.submit(trace.job(2, "high", 1000))
+      const { high, low, queue, trace } = yield* lowThenHigh
       expect(yield* queue.cancel(key(1))).toBe(true)
       expect(failureOf(yield* Effect.exit(low)).pipe(Option.map((e) => e._tag))).toEqual(Option.some("ExportCancelled"))
       yield* TestClock.adjust("1 second")
