@@ -17,6 +17,7 @@ import {
   longVideo,
   processNice,
   processState,
+  processUserTicks,
   silentVideo,
   tempDir,
   testVideo,
@@ -287,16 +288,18 @@ describe("FfmpegExporter", () => {
       const paused = yield* SubscriptionRef.make(true)
       const { fiber, pid, request } = yield* start(yield* testVideo, { start: 0, end: 5 }, "accurate", { paused })
       yield* waitUntil("the stop to land", () => processState(pid) === "T" || undefined)
-      // Every state the process is seen in until it is gone: a stopped encode that is continued
-      // (to act on SIGTERM) runs again, beside the exports that hold the slots.
-      const states = new Set<string>()
+      // A stopped encode that is continued (to act on SIGTERM) runs its own code again, beside the
+      // exports that hold the slots: its user-mode CPU time grows. A SIGKILLed one only runs the
+      // kernel's exit (it may show as R meanwhile), so its user time stays where the stop left it.
+      const stoppedAt = processUserTicks(pid)
+      let userTicks = stoppedAt ?? 0
       const sampler = setInterval(() => {
-        const state = processState(pid)
-        if (state !== null) states.add(state)
+        userTicks = Math.max(userTicks, processUserTicks(pid) ?? 0)
       }, 1)
       yield* Fiber.interrupt(fiber)
       clearInterval(sampler)
-      expect([...states].filter((state) => state !== "T" && state !== "Z")).toEqual([])
+      expect(stoppedAt).not.toBeNull()
+      expect(userTicks).toBe(stoppedAt)
       expect(isAlive(pid)).toBe(false)
       expect(NodeFs.existsSync(request.tempPath)).toBe(false)
     }).pipe(Effect.scoped, Effect.provide(Live)))

@@ -127,6 +127,17 @@ export const processState = (pid: number): string | null => {
   }
 }
 
+/** CPU time spent in user mode, in clock ticks, from /proc/<pid>/stat (field 14), or null when gone. */
+export const processUserTicks = (pid: number): number | null => {
+  try {
+    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return Number(fields[11])
+  } catch {
+    return null
+  }
+}
+
 /** Niceness from /proc/<pid>/stat (field 19). */
 export const processNice = (pid: number): number | null => {
   try {
