@@ -117,34 +117,27 @@ export const waitForPid = (runDir: string) =>
     }
   })
 
+/** The fields of /proc/<pid>/stat after the command name (the first is the state), or null when gone. */
+const statFields = (pid: number): Array<string> | null => {
+  try {
+    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  } catch {
+    return null
+  }
+}
+
 /** Process state letter from /proc (R, S, T for stopped, Z...), or null when gone. */
-export const processState = (pid: number): string | null => {
-  try {
-    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
-  } catch {
-    return null
-  }
-}
+export const processState = (pid: number): string | null => statFields(pid)?.[0]?.charAt(0) ?? null
 
-/** CPU time spent in user mode, in clock ticks, from /proc/<pid>/stat (field 14), or null when gone. */
+/** CPU time spent in user mode, in clock ticks (field 14), or null when gone. */
 export const processUserTicks = (pid: number): number | null => {
-  try {
-    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return Number(fields[11])
-  } catch {
-    return null
-  }
+  const fields = statFields(pid)
+  return fields === null ? null : Number(fields[11])
 }
 
-/** Niceness from /proc/<pid>/stat (field 19). */
+/** Niceness (field 19), or null when gone. */
 export const processNice = (pid: number): number | null => {
-  try {
-    const stat = NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return Number(fields[16])
-  } catch {
-    return null
-  }
+  const fields = statFields(pid)
+  return fields === null ? null : Number(fields[16])
 }
