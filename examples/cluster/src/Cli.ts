@@ -10,7 +10,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, Duration, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
 import { Tracing } from "@rallycache/cluster"
-import { exitCodeOf, oneLine } from "../../http-server/src/CliErrors.js"
+import { argvOf, exitCodeOf, oneLine, withoutCliErrorReport } from "../../http-server/src/CliErrors.js"
 
 /**
  * `--port N`, checked to be a port number; `min` is 0 where a free port may be asked for.
@@ -94,17 +94,9 @@ export const runMain = <Name extends string, E, A>(
   name: string,
   command: Command.Command<Name, NodeContext.NodeContext, E, A>
 ): void => {
-  // `pnpm runner -- --flag` passes the `--` through.
-  const argv = process.argv[2] === "--" ? [...process.argv.slice(0, 2), ...process.argv.slice(3)] : process.argv
-  const main = Command.run(command, { name, version: "0.1.0" })(argv).pipe(
+  const main = Command.run(command, { name, version: "0.1.0" })(argvOf(process.argv)).pipe(
     // @effect/cli's own multi-line error report is replaced by the one line below.
-    (effect) =>
-      Effect.flatMap(Effect.console, (console) =>
-        Effect.withConsole(effect, {
-          ...console,
-          error: () => Effect.void,
-          unsafe: { ...console.unsafe, error: () => {} }
-        })),
+    withoutCliErrorReport,
     Effect.provide(NodeContext.layer),
     Effect.provide(Logger.json),
     Logger.withMinimumLogLevel(LogLevel.Info)

@@ -6,6 +6,7 @@
  */
 import { HelpDoc, ValidationError } from "@effect/cli"
 import { Errors } from "@rallycache/core"
+import { Effect } from "effect"
 
 /**
  * A failure as one line: what is wrong and how to fix it.
@@ -30,3 +31,27 @@ export const oneLine = (error: unknown): string => {
  */
 export const exitCodeOf = (error: unknown): number =>
   ValidationError.isValidationError(error) || Errors.isInputError(error) ? 2 : 1
+
+/**
+ * The program's arguments without the `--` that `pnpm start -- --flag` passes through.
+ *
+ * @since 0.1.0
+ * @category arguments
+ */
+export const argvOf = (argv: ReadonlyArray<string>): Array<string> =>
+  argv[2] === "--" ? [...argv.slice(0, 2), ...argv.slice(3)] : [...argv]
+
+/**
+ * Run `effect` with @effect/cli's own multi-line error report silenced: the
+ * program prints its one line (`oneLine`) instead.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const withoutCliErrorReport = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Effect.console, (console) =>
+    Effect.withConsole(effect, {
+      ...console,
+      error: () => Effect.void,
+      unsafe: { ...console.unsafe, error: () => {} }
+    }))

@@ -20,7 +20,7 @@ import { HttpServer } from "@effect/platform"
 import * as NodePath from "node:path"
 import * as App from "./App.js"
 import * as Videos from "./Videos.js"
-import { exitCodeOf, oneLine } from "./CliErrors.js"
+import { argvOf, exitCodeOf, oneLine, withoutCliErrorReport } from "./CliErrors.js"
 
 /** Where the user typed the command: pnpm runs scripts inside the package, and says where it started. */
 const userDir = process.env["INIT_CWD"] ?? process.cwd()
@@ -134,18 +134,9 @@ const command = Command.make(
   }
 ).pipe(Command.withDescription("The rallycache clip service and its player page"))
 
-// `pnpm start -- --flag` passes the `--` through.
-const argv = process.argv[2] === "--" ? [...process.argv.slice(0, 2), ...process.argv.slice(3)] : process.argv
-
-const main = Command.run(command, { name: "http-server", version: "0.1.0" })(argv).pipe(
+const main = Command.run(command, { name: "http-server", version: "0.1.0" })(argvOf(process.argv)).pipe(
   // @effect/cli's own multi-line error report is replaced by one line below.
-  (effect) =>
-    Effect.flatMap(Effect.console, (console) =>
-      Effect.withConsole(effect, {
-        ...console,
-        error: () => Effect.void,
-        unsafe: { ...console.unsafe, error: () => {} }
-      })),
+  withoutCliErrorReport,
   Effect.provide(NodeContext.layer)
 )
 
