@@ -129,8 +129,9 @@ export class UnsupportedSource extends Schema.TaggedError<UnsupportedSource>()("
 
 /**
  * An export failed. `transient` says whether a retry may help: a process
- * killed by a signal, an I/O error, a full disk or a timeout are transient;
- * an ffmpeg that rejects its input is not.
+ * killed by a signal, an I/O error or a timeout are transient; a full disk
+ * is only when space came back since the attempt; an ffmpeg that rejects
+ * its input is not.
  *
  * @since 0.1.0
  */

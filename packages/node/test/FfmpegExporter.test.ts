@@ -421,6 +421,65 @@ describe("FfmpegExporter", () => {
       expect(listFiles(mount).filter((name) => name.endsWith(".part") || name.endsWith(".mp4"))).toEqual([])
     }).pipe(Effect.scoped, Effect.provide(Live)))
 
+  it.live.skipIf(!canMountTmpfs)("a full disk is retried only when space came back meanwhile", () =>
+    Effect.gen(function*() {
+      const source = yield* testVideo
+      const mount = yield* tempDir("nospace-back")
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const mounted = ChildProcess.spawnSync("mount", ["-t", "tmpfs", "-o", `size=${8 << 20}`, "tmpfs", mount])
+          expect(mounted.status, String(mounted.stderr)).toBe(0)
+        }),
+        () => Effect.sync(() => ChildProcess.spawnSync("umount", [mount]))
+      )
+      // Another program's 6 MiB on the 8 MiB disk; the "ffmpeg" fills the rest and fails, and when
+      // `free` exists that program deletes its file meanwhile.
+      const ballast = NodePath.join(mount, "ballast")
+      NodeFs.writeFileSync(ballast, Buffer.alloc(6 << 20))
+      const scripts = yield* tempDir("nospace-back-bin")
+      const flag = NodePath.join(scripts, "free")
+      const fake = NodePath.join(scripts, "ffmpeg")
+      NodeFs.writeFileSync(
+        fake,
+        `#!/bin/sh\nfor out; do :; done\nhead -c ${8 << 20} /dev/zero > "$out" 2>/dev/null\n` +
+          `if [ -f "${flag}" ]; then rm -f "${ballast}"; fi\n` +
+          `echo "Error writing trailer of $out: No space left on device" >&2\nexit 1\n`,
+        { mode: 0o755 }
+      )
+      const onMount = (setupName: string, ffmpeg?: (real: FfmpegResolver.FfmpegShape) => FfmpegResolver.FfmpegShape) =>
+        Effect.gen(function*() {
+          const { exporter, request } = yield* setup(setupName, {}, ffmpeg)
+          const req = yield* Effect.map(request(source, { start: 1, end: 3 }, "copy"), (r) => ({
+            ...r,
+            tempPath: NodePath.join(mount, "tmp", "clip.part"),
+            outputPath: NodePath.join(mount, "clips", "clip.mp4")
+          }))
+          return { exporter, req }
+        })
+      const faked = yield* onMount("nospace-back-fake", (real) => ({ ...real, ffmpeg: { ...real.ffmpeg, path: fake } }))
+
+      // Still full after the attempt: permanent.
+      const stillFull = yield* Effect.flip(faked.exporter.export(faked.req))
+      expect(stillFull._tag === "ExportFailed" ? [stillFull.reason, stillFull.transient] : stillFull._tag)
+        .toEqual(["no-space", false])
+      expect(NodeFs.existsSync(faked.req.tempPath)).toBe(false)
+
+      // The other program freed its 6 MiB meanwhile: the same one line, and worth a retry.
+      NodeFs.writeFileSync(flag, "")
+      const cameBack = yield* Effect.flip(faked.exporter.export(faked.req))
+      expect(cameBack._tag === "ExportFailed" ? [cameBack.reason, cameBack.transient] : cameBack._tag)
+        .toEqual(["no-space", true])
+      expect(cameBack.message).toMatch(/^export failed \(no-space\): no space left on device \(/)
+      expect(NodeFs.existsSync(faked.req.tempPath)).toBe(false)
+      expect(NodeFs.existsSync(ballast)).toBe(false)
+
+      // And the retry would succeed: the real ffmpeg cuts the clip there now.
+      const real = yield* onMount("nospace-back-real")
+      const done = yield* real.exporter.export(real.req)
+      expect(done.sizeBytes).toBeGreaterThan(0)
+      expect(NodeFs.statSync(real.req.outputPath).size).toBe(done.sizeBytes)
+    }).pipe(Effect.scoped, Effect.provide(Live)))
+
   it.live("bad input: missing source, text file, rally past the end are typed errors and write nothing", () =>
     Effect.gen(function*() {
       const exporter = yield* Exporter.Exporter

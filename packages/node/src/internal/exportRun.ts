@@ -11,6 +11,7 @@ import type { Exporter } from "@rallycache/core"
 import type { Context } from "effect"
 import { Duration, Effect } from "effect"
 import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 import type { Options } from "../FfmpegExporter.js"
 import type { Binary } from "../FfmpegResolver.js"
 import type { Cut } from "./exportPlan.js"
@@ -29,10 +30,45 @@ const errnoCode = (error: unknown): string | undefined => {
 /**
  * A full disk: one line without the temp path, and not retried (a retry
  * at once meets the same full disk; the next request for the clip tries
- * again).
+ * again) unless `unlessSpaceCameBack` finds that space came back.
  */
 export const noSpace = (stderr = "") =>
   new Errors.ExportFailed({ reason: "no-space", detail: "no space left on device", transient: false, stderr })
+
+/** @internal */
+export const isNoSpace = (error: unknown): error is Errors.ExportFailed =>
+  error instanceof Errors.ExportFailed && error.reason === "no-space"
+
+/** Bytes an unprivileged writer may still use in `folder`'s file system; `undefined` when unknown. @internal */
+export const freeBytes = (folder: string): number | undefined => {
+  try {
+    const fs = NodeFs.statfsSync(folder)
+    return fs.bavail * fs.bsize
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A full disk is worth the retries only when space came back: once the
+ * partial clip is removed, the file system has more room than the attempt
+ * that filled it had, by a clip (`needBytes`) and by half again. A disk as
+ * full as before fails for good, rather than spending every retry on
+ * another ffmpeg run that fills it.
+ */
+export const unlessSpaceCameBack = (
+  error: Errors.ExportFailed,
+  tempPath: string,
+  roomBefore: number | undefined,
+  needBytes: number
+) =>
+  Effect.suspend(() => {
+    NodeFs.rmSync(tempPath, { force: true })
+    const room = freeBytes(NodePath.dirname(tempPath))
+    const cameBack = roomBefore !== undefined && room !== undefined &&
+      room >= roomBefore + Math.max(needBytes, roomBefore / 2)
+    return Effect.fail(cameBack ? new Errors.ExportFailed({ ...error, transient: true }) : error)
+  })
 
 export const ioFailure = (what: string, error: { message: string }) =>
   errnoCode(error) === "ENOSPC"

@@ -14,11 +14,11 @@ import { Ffmpeg } from "../FfmpegResolver.js"
 import { checkContainer, checkOutput, checkProgress, fsyncDir, fsyncFile } from "./exportCheck.js"
 import type { Cut } from "./exportPlan.js"
 import { planCut, truncatedSource } from "./exportPlan.js"
-import { ioFailure, runFfmpeg as runCut } from "./exportRun.js"
+import { freeBytes, ioFailure, isNoSpace, runFfmpeg as runCut, unlessSpaceCameBack } from "./exportRun.js"
 import type { EncodeSettings } from "./ffmpegArgs.js"
 import { trimPresentedEnd } from "./mp4EditList.js"
 import type { SourceEntry } from "./ffprobe.js"
-import { allKeyframes, probeSource, statSource } from "./ffprobe.js"
+import { allKeyframes, probeSource, sizeOfFingerprint, statSource } from "./ffprobe.js"
 import { run } from "./process.js"
 
 /** @internal */
@@ -125,74 +125,82 @@ export const make = (
           Effect.mapError((error) => ioFailure("cannot create the temp folder", error))
         )
 
-        let progress = yield* runFfmpeg(request, cut)
-        if (cut.container === "mp4" && cut.mode !== "accurate") {
-          const presented = cut.presented
-          const patched = yield* Effect.try(() => trimPresentedEnd(request.tempPath, presented)).pipe(
-            Effect.map((patch) => {
-              const video = patch.tracks.find((track) => track.handler === "vide")
-              if (video === undefined) return "the clip has no video track"
-              if (video.edits !== 1) return `the video track has ${video.edits} edits instead of 1`
-              if (video.mediaStart < 0) return "the video track's edit starts before its media"
-              return null
-            }),
-            Effect.catchAll((error) => Effect.succeed(`cannot read its edit list: ${String(error.error)}`))
-          )
-          if (patched !== null) {
-            fellBack = { to: "accurate", reason: `the ${cut.mode} cut failed its check (${patched})` }
+        // What the file system had for this attempt: a full disk is retried only if space came back.
+        const roomBefore = freeBytes(NodePath.dirname(request.tempPath))
+        // What a clip of the rally may take: twice the source's bytes for its length (a re-encode can be
+        // larger than the source).
+        const needBytes = 2 * sizeOfFingerprint(info.fingerprint) * (end - rally.start) / Math.max(info.duration, 0.001)
+
+        return yield* Effect.gen(function*() {
+          let progress = yield* runFfmpeg(request, cut)
+          if (cut.container === "mp4" && cut.mode !== "accurate") {
+            const presented = cut.presented
+            const patched = yield* Effect.try(() => trimPresentedEnd(request.tempPath, presented)).pipe(
+              Effect.map((patch) => {
+                const video = patch.tracks.find((track) => track.handler === "vide")
+                if (video === undefined) return "the clip has no video track"
+                if (video.edits !== 1) return `the video track has ${video.edits} edits instead of 1`
+                if (video.mediaStart < 0) return "the video track's edit starts before its media"
+                return null
+              }),
+              Effect.catchAll((error) => Effect.succeed(`cannot read its edit list: ${String(error.error)}`))
+            )
+            if (patched !== null) {
+              fellBack = { to: "accurate", reason: `the ${cut.mode} cut failed its check (${patched})` }
+              cut = accurate
+              progress = yield* runFfmpeg(request, cut)
+            }
+          }
+
+          const checkClip = (checked: typeof cut, run: typeof progress) => {
+            const expected = Math.max(checked.presented, 0.001)
+            // The read-back check does not need the data on disk, so it overlaps the fsync.
+            return Effect.all([
+              fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
+              verifyOutput === "container"
+                ? checkContainer(request.tempPath, entry, checked)
+                : verifyOutput === "ffprobe"
+                ? checkOutput(ffprobe.path, request.tempPath, entry, expected)
+                : Effect.succeed(checkProgress(entry, expected, run.outTime, run.videoFrames))
+            ], { concurrency: 2 }).pipe(Effect.map(([, check]) => check))
+          }
+          let check = yield* checkClip(cut, progress)
+          // A stream copy that an ffmpeg build muxes wrongly (older builds lay out the two inputs' edit lists
+          // differently) is re-encoded rather than retried into the same result.
+          if (!check.ok && cut.mode !== "accurate") {
+            fellBack = { to: "accurate", reason: `the ${cut.mode} cut failed its check (${check.detail})` }
             cut = accurate
             progress = yield* runFfmpeg(request, cut)
+            check = yield* checkClip(cut, progress)
           }
-        }
-
-        const checkClip = (checked: typeof cut, run: typeof progress) => {
-          const expected = Math.max(checked.presented, 0.001)
-          // The read-back check does not need the data on disk, so it overlaps the fsync.
-          return Effect.all([
-            fsyncFile(request.tempPath).pipe(Effect.mapError((error) => ioFailure("cannot fsync the clip", error))),
-            verifyOutput === "container"
-              ? checkContainer(request.tempPath, entry, checked)
-              : verifyOutput === "ffprobe"
-              ? checkOutput(ffprobe.path, request.tempPath, entry, expected)
-              : Effect.succeed(checkProgress(entry, expected, run.outTime, run.videoFrames))
-          ], { concurrency: 2 }).pipe(Effect.map(([, check]) => check))
-        }
-        let check = yield* checkClip(cut, progress)
-        // A stream copy that an ffmpeg build muxes wrongly (older builds lay out the two inputs' edit lists
-        // differently) is re-encoded rather than retried into the same result.
-        if (!check.ok && cut.mode !== "accurate") {
-          fellBack = { to: "accurate", reason: `the ${cut.mode} cut failed its check (${check.detail})` }
-          cut = accurate
-          progress = yield* runFfmpeg(request, cut)
-          check = yield* checkClip(cut, progress)
-        }
-        if (!check.ok) {
-          return yield* new Errors.ExportFailed({
-            reason: "verify",
-            detail: check.detail,
-            transient: true,
-            stderr: progress.stderr
-          })
-        }
-        const stat = yield* fs.stat(request.tempPath).pipe(
-          Effect.mapError((error) => ioFailure("cannot stat the clip", error))
-        )
-        yield* fs.makeDirectory(NodePath.dirname(request.outputPath), { recursive: true }).pipe(
-          Effect.zipRight(fs.rename(request.tempPath, request.outputPath)),
-          Effect.mapError((error) => ioFailure("cannot move the clip into place", error))
-        )
-        yield* fsyncDir(NodePath.dirname(request.outputPath))
-        if (request.onProgress !== undefined && progress.reported < 1) yield* request.onProgress(1)
-        return {
-          clipStart: cut.clipStart,
-          clipEnd: cut.clipEnd,
-          sizeBytes: Number(stat.size),
-          ...(cut.firstFrame === undefined
-            ? {}
-            : { firstFrame: cut.firstFrame, leadIn: Math.max(0, cut.firstFrame - cut.clipStart) }),
-          ...(cut.container === "mp4" ? {} : { container: cut.container }),
-          ...(fellBack === undefined ? {} : { fellBack })
-        } satisfies Exporter.ExportResult
+          if (!check.ok) {
+            return yield* new Errors.ExportFailed({
+              reason: "verify",
+              detail: check.detail,
+              transient: true,
+              stderr: progress.stderr
+            })
+          }
+          const stat = yield* fs.stat(request.tempPath).pipe(
+            Effect.mapError((error) => ioFailure("cannot stat the clip", error))
+          )
+          yield* fs.makeDirectory(NodePath.dirname(request.outputPath), { recursive: true }).pipe(
+            Effect.zipRight(fs.rename(request.tempPath, request.outputPath)),
+            Effect.mapError((error) => ioFailure("cannot move the clip into place", error))
+          )
+          yield* fsyncDir(NodePath.dirname(request.outputPath))
+          if (request.onProgress !== undefined && progress.reported < 1) yield* request.onProgress(1)
+          return {
+            clipStart: cut.clipStart,
+            clipEnd: cut.clipEnd,
+            sizeBytes: Number(stat.size),
+            ...(cut.firstFrame === undefined
+              ? {}
+              : { firstFrame: cut.firstFrame, leadIn: Math.max(0, cut.firstFrame - cut.clipStart) }),
+            ...(cut.container === "mp4" ? {} : { container: cut.container }),
+            ...(fellBack === undefined ? {} : { fellBack })
+          } satisfies Exporter.ExportResult
+        }).pipe(Effect.catchIf(isNoSpace, (error) => unlessSpaceCameBack(error, request.tempPath, roomBefore, needBytes)))
       }).pipe(
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : fs.remove(request.tempPath, { force: true }).pipe(Effect.ignore)

@@ -62,6 +62,9 @@ export const fingerprintOf = (info: FileSystem.File.Info): string => {
   return `s${info.size}-m${mtime}-i${ino}-d${info.dev}`
 }
 
+/** The size in bytes a fingerprint from `fingerprintOf` records. @internal */
+export const sizeOfFingerprint = (fingerprint: string): number => Number(/^s(\d+)-/.exec(fingerprint)?.[1] ?? 0)
+
 /** The fingerprint of `path`, with the typed errors of a bad source. @internal */
 export const statSource = (path: string): Effect.Effect<string, ProbeError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
