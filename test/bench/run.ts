@@ -6,7 +6,7 @@
  * (or, with `--json`, one JSON object; with `--markdown`, the README
  * tables) goes to stdout; progress goes to stderr.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { BenchContext, Scenario } from "./lib/context.js"
@@ -47,9 +47,11 @@ interface Args {
   readonly quick: boolean
   readonly only: ReadonlyArray<string>
   readonly keepTemp: boolean
+  /** Also write the JSON object to this file, whatever stdout prints. */
+  readonly jsonOut: string | undefined
 }
 
-const usage = `usage: pnpm bench [--quick] [--json | --markdown] [--only <scenario>[,<scenario>...]] [--keep-temp]
+const usage = `usage: pnpm bench [--quick] [--json | --markdown] [--json-out <file>] [--only <scenario>[,<scenario>...]] [--keep-temp]
 scenarios: ${scenarios.map((s) => s.name).join(", ")}`
 
 const parseArgs = (argv: ReadonlyArray<string>): Args => {
@@ -57,6 +59,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let markdown = false
   let quick = false
   let keepTemp = false
+  let jsonOut: string | undefined
   const only: Array<string> = []
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
@@ -65,6 +68,10 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     else if (arg === "--markdown") markdown = true
     else if (arg === "--quick") quick = true
     else if (arg === "--keep-temp") keepTemp = true
+    else if (arg === "--json-out") {
+      jsonOut = argv[++i]
+      if (jsonOut === undefined || jsonOut === "") throw new Error(`--json-out needs a file path\n${usage}`)
+    }
     else if (arg === "--only" || arg.startsWith("--only=")) {
       const value = arg === "--only" ? argv[++i] : arg.slice("--only=".length)
       if (value === undefined || value === "") throw new Error(`--only needs a scenario name\n${usage}`)
@@ -78,7 +85,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     if (!scenarios.some((s) => s.name === name)) throw new Error(`unknown scenario ${JSON.stringify(name)}\n${usage}`)
   }
   if (json && markdown) throw new Error(`--json and --markdown exclude each other\n${usage}`)
-  return { json, markdown, quick, only, keepTemp }
+  return { json, markdown, quick, only, keepTemp, jsonOut }
 }
 
 const main = async (): Promise<number> => {
@@ -129,6 +136,7 @@ const main = async (): Promise<number> => {
   const durationMs = performance.now() - started
   const loadAtEnd = currentLoad()
   const report = { machine: host, quick: args.quick, durationMs, loadAtEnd, figures, errors }
+  if (args.jsonOut !== undefined) writeFileSync(args.jsonOut, `${renderJson(report)}\n`)
   if (args.json) {
     process.stdout.write(`${renderJson(report)}\n`)
   } else if (args.markdown) {

@@ -7,6 +7,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -52,11 +54,21 @@ describe("bench commands", () => {
     expect(json["queue.overheadRatioVsPQueue10k"]).toBeCloseTo(perJob.ratio!, 6)
   }, 300_000)
 
-  it("pnpm bench --markdown --quick --only queue prints the README tables", async () => {
-    const result = await run("pnpm", ["bench", "--markdown", "--quick", "--only", "queue"])
-    expect(result.code, result.stderr).toBe(0)
-    expect(result.stdout).toMatch(/^\| .*figure.* \|/m)
-    expect(result.stdout).toMatch(/queue\.overheadRatioVsPQueue10k/)
+  it("pnpm bench --markdown --json-out bench.json --quick --only queue prints the README tables and writes the same run's JSON", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "rallycache-bench-json-"))
+    try {
+      const file = path.join(dir, "bench.json")
+      const result = await run("pnpm", ["bench", "--markdown", "--json-out", file, "--quick", "--only", "queue"])
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(/^\| .*figure.* \|/m)
+      const json = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>
+      const ratio = json["queue.overheadRatioVsPQueue10k"]
+      expect(typeof ratio).toBe("number")
+      // The table shows the figure the file holds (3 significant digits).
+      expect(result.stdout).toMatch(new RegExp(`queue\\.overheadRatioVsPQueue10k .*\\| +${Number(ratio).toPrecision(3)} x`))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   }, 300_000)
 
   it("pnpm exec tsx test/bench/floors.ts --quick --json prints every step and the floor of the copy export", async () => {
