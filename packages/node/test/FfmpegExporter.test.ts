@@ -304,6 +304,34 @@ describe("FfmpegExporter", () => {
       expect(NodeFs.existsSync(request.tempPath)).toBe(false)
     }).pipe(Effect.scoped, Effect.provide(Live)))
 
+  it.live("a paused export that would ignore SIGTERM is still killed where it stands: it never runs again", () =>
+    Effect.gen(function*() {
+      // A stand-in "ffmpeg" that ignores SIGTERM and ticks into a log while it runs. Continued to act
+      // on SIGTERM, it would tick again, and the interrupt would wait out the hour's grace.
+      const scripts = yield* tempDir("pause-kill-bin")
+      const ticks = NodePath.join(scripts, "ticks")
+      const stubborn = NodePath.join(scripts, "ffmpeg")
+      NodeFs.writeFileSync(stubborn, `#!/bin/sh\ntrap '' TERM\nwhile :; do echo t >> "${ticks}"; sleep 0.01; done\n`, {
+        mode: 0o755
+      })
+      const tickCount = () => NodeFs.existsSync(ticks) ? NodeFs.readFileSync(ticks, "utf8").length : 0
+      const { start } = yield* setup(
+        "pause-kill",
+        { killGrace: "1 hour" },
+        (real) => ({ ...real, ffmpeg: { ...real.ffmpeg, path: stubborn } })
+      )
+      const paused = yield* SubscriptionRef.make(false)
+      const { fiber, pid, request } = yield* start(yield* testVideo, { start: 1, end: 2 }, "copy", { paused })
+      yield* waitUntil("the stand-in to tick", () => tickCount() > 0 || undefined)
+      yield* SubscriptionRef.set(paused, true)
+      yield* waitUntil("the stop to land", () => processState(pid) === "T" || undefined)
+      const atStop = tickCount()
+      yield* Fiber.interrupt(fiber)
+      expect(isAlive(pid)).toBe(false)
+      expect(tickCount()).toBe(atStop)
+      expect(NodeFs.existsSync(request.tempPath)).toBe(false)
+    }).pipe(Effect.scoped, Effect.provide(Live)))
+
   it.live("a process that ignores SIGTERM is SIGKILLed after the grace period; a timeout is a transient failure", () =>
     Effect.gen(function*() {
       // A stand-in "ffmpeg" that ignores SIGTERM, says so, and never finishes.
