@@ -116,6 +116,20 @@ const canMountTmpfs = (() => {
   }
 })()
 
+/** A tmpfs of `bytes` mounted on a new temp folder for the test's scope: a disk that really fills. */
+const smallDisk = (name: string, bytes: number) =>
+  Effect.gen(function*() {
+    const mount = yield* tempDir(name)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const mounted = ChildProcess.spawnSync("mount", ["-t", "tmpfs", "-o", `size=${bytes}`, "tmpfs", mount])
+        expect(mounted.status, String(mounted.stderr)).toBe(0)
+      }),
+      () => Effect.sync(() => ChildProcess.spawnSync("umount", [mount]))
+    )
+    return mount
+  })
+
 const listFiles = (dir: string): Array<string> =>
   NodeFs.existsSync(dir) ? NodeFs.readdirSync(dir, { recursive: true, encoding: "utf8" }) : []
 
@@ -425,15 +439,7 @@ describe("FfmpegExporter", () => {
         (req) => Effect.map(roomy.exporter.export(req), (result) => ({ result }))
       )
       // A disk a few pages smaller than the clip: ffmpeg fills it while writing.
-      const mount = yield* tempDir("nospace-mnt")
-      const pages = Math.floor(result.sizeBytes / 4096) - 4
-      yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const mounted = ChildProcess.spawnSync("mount", ["-t", "tmpfs", "-o", `size=${pages * 4096}`, "tmpfs", mount])
-          expect(mounted.status, String(mounted.stderr)).toBe(0)
-        }),
-        () => Effect.sync(() => ChildProcess.spawnSync("umount", [mount]))
-      )
+      const mount = yield* smallDisk("nospace-mnt", (Math.floor(result.sizeBytes / 4096) - 4) * 4096)
       const { exporter, request } = yield* setup("nospace-full")
       const req = yield* Effect.map(request(source, { start: 0.5, end: 5.5 }, "copy"), (r) => ({
         ...r,
@@ -452,14 +458,7 @@ describe("FfmpegExporter", () => {
   it.live.skipIf(!canMountTmpfs)("a full disk is retried only when space came back meanwhile", () =>
     Effect.gen(function*() {
       const source = yield* testVideo
-      const mount = yield* tempDir("nospace-back")
-      yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const mounted = ChildProcess.spawnSync("mount", ["-t", "tmpfs", "-o", `size=${8 << 20}`, "tmpfs", mount])
-          expect(mounted.status, String(mounted.stderr)).toBe(0)
-        }),
-        () => Effect.sync(() => ChildProcess.spawnSync("umount", [mount]))
-      )
+      const mount = yield* smallDisk("nospace-back", 8 << 20)
       // Another program's 6 MiB on the 8 MiB disk; the "ffmpeg" fills the rest and fails, and when
       // `free` exists that program deletes its file meanwhile.
       const ballast = NodePath.join(mount, "ballast")
