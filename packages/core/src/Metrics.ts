@@ -6,43 +6,26 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Metric, MetricBoundaries } from "effect"
+import { evictionReasons, exportModes, priorities } from "./Domain.js"
 import type { EvictionReason, ExportMode, Priority } from "./Domain.js"
+import type * as Protocol from "./Protocol.js"
 
 /**
- * Queue status per priority.
+ * How many jobs wait per priority and how many hold a worker (declared in
+ * `Protocol`).
  *
  * @since 0.1.0
+ * @category models
  */
-export interface QueueDepth {
-  readonly high: number
-  readonly normal: number
-  readonly low: number
-  readonly running: number
-}
+export type QueueDepth = Protocol.QueueDepth
 
 /**
- * A point-in-time view of this instance's metrics.
+ * A point-in-time view of this instance's metrics (declared in `Protocol`).
  *
  * @since 0.1.0
+ * @category models
  */
-export interface MetricsSnapshot {
-  readonly hits: number
-  readonly misses: number
-  /** hits / (hits + misses), 0 when there was no request. */
-  readonly hitRate: number
-  readonly exports: number
-  readonly exportFailures: number
-  readonly exportRetries: number
-  /** Clips cut in another mode than the one requested (e.g. exact to accurate). */
-  readonly exportFallbacks?: number | undefined
-  readonly exportMs: { readonly count: number; readonly sum: number; readonly p50: number; readonly p99: number; readonly max: number }
-  readonly validations: { readonly valid: number; readonly invalid: number; readonly successRate: number }
-  readonly queue: QueueDepth
-  readonly cacheBytes: number
-  readonly cacheEntries: number
-  readonly evictions: Readonly<Record<EvictionReason, number>>
-  readonly heapUsedBytes: number
-}
+export type MetricsSnapshot = Protocol.MetricsSnapshot
 
 /**
  * @since 0.1.0
@@ -105,7 +88,7 @@ export const series = {
   ),
   /** Tagged `reason`. */
   exportFailures: Metric.counter("rallycache_export_failures_total", { incremental: true, description: "exports that failed for good" }),
-  /** Tagged `from` and `to` (modes). */
+  /** Tagged `from` and `to` (exportModes). */
   exportFallbacks: Metric.counter("rallycache_export_fallbacks_total", {
     incremental: true,
     description: "clips cut in another mode than the one requested (e.g. exact to accurate)"
@@ -139,9 +122,6 @@ export interface MakeOptions {
   readonly instance?: string | undefined
 }
 
-const evictionReasons: ReadonlyArray<EvictionReason> = ["size", "age", "per-video", "invalid", "manual", "source-changed"]
-const modes: ReadonlyArray<ExportMode> = ["copy", "exact", "accurate"]
-const priorityList: ReadonlyArray<Priority> = ["high", "normal", "low"]
 
 /**
  * The `q` quantile (0 to 1, nearest rank) of ascending `sorted` values; 0
@@ -214,9 +194,9 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
     // only run prepared effects.
     const exportsBy = new Map<string, Effect.Effect<void>>()
     const exportMsBy = new Map<ExportMode, Metric.Metric.Histogram<number>>()
-    for (const mode of modes) {
+    for (const mode of exportModes) {
       exportMsBy.set(mode, Metric.tagged(exportMsHistogram, "mode", mode))
-      for (const priority of priorityList) {
+      for (const priority of priorities) {
         exportsBy.set(
           `${mode}/${priority}`,
           Metric.increment(Metric.tagged(Metric.tagged(exportsTotal, "mode", mode), "priority", priority))
@@ -374,8 +354,8 @@ export const register = (options: MakeOptions = {}): Effect.Effect<void> =>
       tag(series.misses),
       tag(series.exportFailures),
       tag(series.exportRetries),
-      ...modes.flatMap((mode) =>
-        priorityList.map((priority) =>
+      ...exportModes.flatMap((mode) =>
+        priorities.map((priority) =>
           Metric.tagged(Metric.tagged(tag(series.exports), "mode", mode), "priority", priority)
         )
       ),
@@ -385,7 +365,7 @@ export const register = (options: MakeOptions = {}): Effect.Effect<void> =>
     ]
     const gauges: Array<Metric.Metric.Gauge<number>> = [
       tag(series.hitRate),
-      ...priorityList.map((priority) => Metric.tagged(tag(series.queueDepth), "priority", priority)),
+      ...priorities.map((priority) => Metric.tagged(tag(series.queueDepth), "priority", priority)),
       tag(series.queueRunning),
       tag(series.cacheBytes),
       tag(series.cacheEntries),
@@ -396,7 +376,7 @@ export const register = (options: MakeOptions = {}): Effect.Effect<void> =>
       Effect.forEach(counters, (counter) => Metric.update(counter, 0), { discard: true }),
       // Reading registers a gauge or histogram without changing it.
       Effect.forEach(gauges, (gauge) => Metric.value(gauge), { discard: true }),
-      Effect.forEach(modes, (mode) => Metric.value(Metric.tagged(tag(series.exportMs), "mode", mode)), {
+      Effect.forEach(exportModes, (mode) => Metric.value(Metric.tagged(tag(series.exportMs), "mode", mode)), {
         discard: true
       })
     ], { discard: true })

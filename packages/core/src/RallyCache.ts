@@ -21,7 +21,7 @@ import { MemoryFileSystem } from "./MemoryFileSystem.js"
 import { layer as MetricsLayer, Metrics } from "./Metrics.js"
 import { layer as PreloadPolicyLayer, PreloadPolicy } from "./PreloadPolicy.js"
 import * as TestExporter from "./TestExporter.js"
-import type { CacheKey, Clip, ExportMode, Priority, Rally, SourceInfo, VideoSource } from "./Domain.js"
+import type { Clip, Priority } from "./Domain.js"
 import type {
   CacheIOError,
   ExportCancelled,
@@ -35,65 +35,48 @@ import type {
   UnknownVideo,
   UnsupportedSource
 } from "./Errors.js"
-import type { QueueStatus } from "./ExportQueue.js"
-import type { MetricsSnapshot } from "./Metrics.js"
-import type { Usage } from "./CacheStore.js"
+import type * as Protocol from "./Protocol.js"
 
 /**
  * A video to open: its file, its rallies in seconds, and optionally its id
  * (default: derived from the source fingerprint) and export mode.
  *
  * @since 0.1.0
+ * @category models
  */
-export interface OpenVideoInput {
-  readonly path: string
-  readonly rallies: ReadonlyArray<{ readonly start: number; readonly end: number }>
-  readonly id?: string | undefined
-  readonly mode?: ExportMode | undefined
-}
+export type OpenVideoInput = Protocol.OpenVideoInput
 
 /**
  * An open video.
  *
  * @since 0.1.0
+ * @category models
  */
-export interface OpenedVideo {
-  readonly source: VideoSource
-  readonly info: SourceInfo
-  readonly rallies: ReadonlyArray<Rally>
-  readonly mode: ExportMode
-}
+export type OpenedVideo = Protocol.OpenedVideo
 
 /**
  * State of one rally's clip.
  *
  * @since 0.1.0
+ * @category models
  */
-export type RallyState =
-  | { readonly _tag: "Cached"; readonly key: CacheKey; readonly sizeBytes: number }
-  | { readonly _tag: "Queued"; readonly key: CacheKey; readonly priority: Priority }
-  | { readonly _tag: "Running"; readonly key: CacheKey; readonly priority: Priority; readonly progress: number }
-  | { readonly _tag: "Failed"; readonly key: CacheKey; readonly reason: string }
-  | { readonly _tag: "Idle"; readonly key: CacheKey }
+export type RallyState = Protocol.RallyState
 
 /**
+ * The state of each rally of a video.
+ *
  * @since 0.1.0
+ * @category models
  */
-export interface VideoStatus {
-  readonly videoId: string
-  readonly current: number | null
-  readonly rallies: ReadonlyArray<RallyState>
-}
+export type VideoStatus = Protocol.VideoStatus
 
 /**
+ * Metrics, cache usage, queue status and the number of open videos.
+ *
  * @since 0.1.0
+ * @category models
  */
-export interface Stats {
-  readonly metrics: MetricsSnapshot
-  readonly usage: Usage
-  readonly queue: QueueStatus
-  readonly videos: number
-}
+export type Stats = Protocol.Stats
 
 /**
  * @since 0.1.0
