@@ -193,7 +193,7 @@ export const fromConfig = (options: Options = {}): Effect.Effect<RallyCacheConfi
       maxEntriesPerVideo: optional(EffectConfig.integer("MAX_ENTRIES_PER_VIDEO")),
       concurrency: optional(EffectConfig.integer("CONCURRENCY")),
       preloadAhead: optional(EffectConfig.integer("PRELOAD_AHEAD")),
-      mode: optional(EffectConfig.literal("copy", "exact", "accurate")("MODE")),
+      mode: optional(EffectConfig.literal(...ExportMode.literals)("MODE")),
       preemption: optional(EffectConfig.boolean("PREEMPTION")),
       cleanupInterval: optional(duration("CLEANUP_INTERVAL")),
       validationInterval: optional(duration("VALIDATION_INTERVAL")),

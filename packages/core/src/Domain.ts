@@ -7,7 +7,14 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { maxVideoIdLength } from "./RalliesGrammar.js"
+
+/**
+ * The longest video id accepted, in characters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const maxVideoIdLength = 4096
 
 /**
  * A user-chosen id for a video. Any non-empty string: it is never used raw in
@@ -54,14 +61,24 @@ export type Priority = typeof Priority.Type
  *
  * @since 0.1.0
  */
-export const priorities: ReadonlyArray<Priority> = ["high", "normal", "low"]
+export const priorities: ReadonlyArray<Priority> = Priority.literals
+
+const rankByPriority = Object.fromEntries(Priority.literals.map((p, rank) => [p, rank])) as Record<Priority, number>
 
 /**
  * Rank of a priority: lower is more urgent.
  *
  * @since 0.1.0
  */
-export const priorityRank = (priority: Priority): number => priority === "high" ? 0 : priority === "normal" ? 1 : 2
+export const priorityRank = (priority: Priority): number => rankByPriority[priority]
+
+/**
+ * The priority of a rank (the inverse of `priorityRank`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const priorityAt = (rank: number): Priority => priorities[rank] ?? priorities[priorities.length - 1]!
 
 /**
  * How a rally is cut.
@@ -94,6 +111,14 @@ export const exportModes: ReadonlyArray<ExportMode> = ExportMode.literals
 export const Container = Schema.Literal("mp4", "mkv", "webm")
 /** @since 0.1.0 */
 export type Container = typeof Container.Type
+
+/**
+ * Every clip container.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const containers: ReadonlyArray<Container> = Container.literals
 /** @since 0.1.0 */
 export type ExportMode = typeof ExportMode.Type
 
@@ -146,6 +171,14 @@ export const ValidationStatus = Schema.Literal("unchecked", "valid", "invalid")
 export type ValidationStatus = typeof ValidationStatus.Type
 
 /**
+ * Every validation status.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const validationStatuses: ReadonlyArray<ValidationStatus> = ValidationStatus.literals
+
+/**
  * Why an entry left the cache.
  *
  * @since 0.1.0
@@ -153,6 +186,14 @@ export type ValidationStatus = typeof ValidationStatus.Type
 export const EvictionReason = Schema.Literal("size", "age", "per-video", "invalid", "manual", "source-changed")
 /** @since 0.1.0 */
 export type EvictionReason = typeof EvictionReason.Type
+
+/**
+ * Every eviction reason.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const evictionReasons: ReadonlyArray<EvictionReason> = EvictionReason.literals
 
 /** Milliseconds since the Unix epoch. */
 const EpochMillis = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
@@ -230,11 +271,3 @@ export class SourceInfo extends Schema.Class<SourceInfo>("SourceInfo")({
   /** Frames per second of the video stream, when known: a rally must last at least one frame. */
   frameRate: Schema.optionalWith(Schema.NullOr(Schema.Number), { default: () => null })
 }) {}
-
-/**
- * The rallies-file grammar, also exported here for code written before it had
- * its own module.
- *
- * @since 0.1.0
- */
-export * from "./RalliesGrammar.js"

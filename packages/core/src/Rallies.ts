@@ -1,7 +1,7 @@
 /**
  * Checking a list of rallies against the cache's limits and the video: finite
  * times, a start before the end, at most `maxRallyLength` long, within the
- * video's duration. The rallies file's grammar is `Domain.RalliesFile`.
+ * video's duration. The rallies file's grammar is `RalliesGrammar.RalliesFile`.
  *
  * @since 0.2.0
  */
