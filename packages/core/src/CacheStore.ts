@@ -25,6 +25,7 @@ import type * as Protocol from "./Protocol.js"
  * container to its own name (`clipFileName`).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Reservation {
   readonly key: CacheKey
@@ -37,6 +38,7 @@ export interface Reservation {
  * writer (maybe another process) committed it while we waited.
  *
  * @since 0.1.0
+ * @category models
  */
 export type ReserveResult =
   | { readonly _tag: "Reserved"; readonly reservation: Reservation }
@@ -95,6 +97,7 @@ export const makeEntry = (id: string, key: CacheKey, input: NewEntry, now: numbe
  * One entry that left the cache, and why.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Eviction {
   readonly entry: CacheEntry
@@ -105,11 +108,13 @@ export interface Eviction {
  * Bytes and entries in use.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Usage = Protocol.Usage
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface CacheStoreShape {
   /**
@@ -161,5 +166,6 @@ export interface CacheStoreShape {
 
 /**
  * @since 0.1.0
+ * @category tags
  */
 export class CacheStore extends Context.Tag("@rallycache/core/CacheStore")<CacheStore, CacheStoreShape>() {}

@@ -29,6 +29,7 @@ export type MetricsSnapshot = Protocol.MetricsSnapshot
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface MetricsShape {
   readonly hit: Effect.Effect<void>
@@ -47,6 +48,7 @@ export interface MetricsShape {
 
 /**
  * @since 0.1.0
+ * @category tags
  */
 export class Metrics extends Context.Tag("@rallycache/core/Metrics")<Metrics, MetricsShape>() {}
 
@@ -56,6 +58,7 @@ export class Metrics extends Context.Tag("@rallycache/core/Metrics")<Metrics, Me
  * land in a bucket of their own.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const exportMsBoundaries = MetricBoundaries.exponential({ start: 5, factor: 2, count: 16 })
 
@@ -63,6 +66,7 @@ export const exportMsBoundaries = MetricBoundaries.exponential({ start: 5, facto
  * How many recent export times `snapshot` keeps for `p50` and `p99`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const exportSampleSize = 1024
 
@@ -73,6 +77,7 @@ export const exportSampleSize = 1024
  * `Metric.value(series.evictions.pipe(Metric.tagged("reason", "age")))`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const series = {
   hits: Metric.counter("rallycache_cache_hits_total", { incremental: true, description: "clip requests served from the cache" }),
@@ -112,6 +117,7 @@ export const series = {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface MakeOptions {
   /**
@@ -168,6 +174,7 @@ export const quantile = (sorted: ReadonlyArray<number>, q: number): number =>
  * `rallycache_evictions_total{reason}`, `rallycache_heap_used_bytes`.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
   Effect.sync(() => {
@@ -386,6 +393,7 @@ export const register = (options: MakeOptions = {}): Effect.Effect<void> =>
  * A fresh metrics instance (see `make`), its series registered (`register`).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer: Layer.Layer<Metrics> = Layer.effect(Metrics, Effect.zipLeft(make(), register()))
 
@@ -393,6 +401,7 @@ export const layer: Layer.Layer<Metrics> = Layer.effect(Metrics, Effect.zipLeft(
  * A fresh metrics instance whose Effect metrics carry `instance` tags.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerWith = (options: MakeOptions): Layer.Layer<Metrics> =>
   Layer.effect(Metrics, Effect.zipLeft(make(options), register(options)))

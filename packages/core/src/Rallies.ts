@@ -13,6 +13,7 @@ import { InvalidRally } from "./Errors.js"
  * Options of `validateRallies`.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface RallyLimits {
   /** Longest rally accepted, in seconds (`maxRallyLength`). */
@@ -32,6 +33,7 @@ export interface RallyLimits {
  * The default tolerance of an end past the video's duration, in seconds.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const durationTolerance = 0.05
 
@@ -93,6 +95,7 @@ const checkRally = (
  * ```
  *
  * @since 0.1.0
+ * @category utils
  */
 export const validateRallies = (
   input: ReadonlyArray<{ readonly start: number; readonly end: number }>,

@@ -141,7 +141,10 @@ export const RallyTimes = Schema.Struct({
     { path: ["end"], message: `${rally.end} is not after start ${rally.start} (a rally ends after it starts)` }
   )
 )
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type RallyTimes = typeof RallyTimes.Type
 
 /**
@@ -194,7 +197,10 @@ export const RalliesFile = Schema.Struct({
   videoId: Schema.optional(VideoIdInput),
   rallies: Schema.propertySignature(RallyList).annotations({ missingMessage: () => `is missing (${fileExample})` })
 }).annotations({ message: expected("an object", fileExample) })
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type RalliesFile = typeof RalliesFile.Type
 
 /**

@@ -80,6 +80,7 @@ export type Stats = Protocol.Stats
 
 /**
  * @since 0.1.0
+ * @category errors
  */
 export type OpenError =
   | InvalidInput
@@ -91,11 +92,13 @@ export type OpenError =
 
 /**
  * @since 0.1.0
+ * @category errors
  */
 export type ClipError = UnknownVideo | RallyNotFound | ExportError | ExportCancelled
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface RallyCacheShape {
   /** Probe the source, validate the rallies against its duration, and register the video. Opening it again replaces its rallies. */
@@ -122,6 +125,7 @@ export interface RallyCacheShape {
 
 /**
  * @since 0.1.0
+ * @category tags
  */
 export class RallyCache extends Context.Tag("@rallycache/core/RallyCache")<RallyCache, RallyCacheShape>() {}
 
@@ -132,6 +136,7 @@ export class RallyCache extends Context.Tag("@rallycache/core/RallyCache")<Rally
  * left behind.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer: Layer.Layer<
   RallyCache,
@@ -144,6 +149,7 @@ export const layer: Layer.Layer<
  * options (its sources and export time).
  *
  * @since 0.1.0
+ * @category models
  */
 export type TestOptions = Config.Options & TestExporter.Options
 
@@ -172,6 +178,7 @@ const exporterKeys = ["sources", "exportTime", "progressSteps", "bytesPerSecond"
  * ```
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerTest = (
   options: TestOptions = {}

@@ -105,6 +105,7 @@ export const StatsResult = Protocol.Stats
  * What `OpenVideo` fails with.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const OpenFailure = Schema.Union(
   InvalidInput,
@@ -120,6 +121,7 @@ export const OpenFailure = Schema.Union(
  * failed or was cancelled.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ClipFailure = Schema.Union(
   UnknownVideo,
@@ -144,6 +146,7 @@ const Index = Schema.Number
  * the rallies of an open video of the same id).
  *
  * @since 0.1.0
+ * @category models
  */
 export class OpenVideo extends Schema.TaggedRequest<OpenVideo>()("OpenVideo", {
   failure: OpenFailure,
@@ -155,6 +158,7 @@ export class OpenVideo extends Schema.TaggedRequest<OpenVideo>()("OpenVideo", {
  * The viewer is at rally `index`.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Navigate extends Schema.TaggedRequest<Navigate>()("Navigate", {
   failure: VideoFailure,
@@ -166,6 +170,7 @@ export class Navigate extends Schema.TaggedRequest<Navigate>()("Navigate", {
  * The clip of rally `index`, exported at high priority if needed.
  *
  * @since 0.1.0
+ * @category models
  */
 export class GetClip extends Schema.TaggedRequest<GetClip>()("GetClip", {
   failure: ClipFailure,
@@ -177,6 +182,7 @@ export class GetClip extends Schema.TaggedRequest<GetClip>()("GetClip", {
  * Queue rallies (all by default) at `priority` (low by default).
  *
  * @since 0.1.0
+ * @category models
  */
 export class Preload extends Schema.TaggedRequest<Preload>()("Preload", {
   failure: VideoFailure,
@@ -193,6 +199,7 @@ export class Preload extends Schema.TaggedRequest<Preload>()("Preload", {
  * were removed.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Invalidate extends Schema.TaggedRequest<Invalidate>()("Invalidate", {
   failure: Schema.Union(UnknownVideo, RallyNotFound, CacheIOError),
@@ -204,6 +211,7 @@ export class Invalidate extends Schema.TaggedRequest<Invalidate>()("Invalidate",
  * State of each rally of a video.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Status extends Schema.TaggedRequest<Status>()("Status", {
   failure: UnknownVideo,
@@ -215,6 +223,7 @@ export class Status extends Schema.TaggedRequest<Status>()("Status", {
  * Metrics, cache usage and queue status.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Stats extends Schema.TaggedRequest<Stats>()("Stats", {
   failure: Schema.Never,
@@ -226,6 +235,7 @@ export class Stats extends Schema.TaggedRequest<Stats>()("Stats", {
  * Forget a video: cancel its queued work and release its pins.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Close extends Schema.TaggedRequest<Close>()("Close", {
   failure: Schema.Never,
@@ -237,10 +247,12 @@ export class Close extends Schema.TaggedRequest<Close>()("Close", {
  * Every message of the actor, as one schema.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const Message = Schema.Union(OpenVideo, Navigate, GetClip, Preload, Invalidate, Status, Stats, Close)
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export type Message = typeof Message.Type

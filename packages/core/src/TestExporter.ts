@@ -36,6 +36,7 @@ import { MemoryFileSystem } from "./MemoryFileSystem.js"
  * A source video the test exporter knows.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface SourceSpec {
   /** Duration in seconds. */
@@ -52,6 +53,7 @@ export interface SourceSpec {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** Sources known from the start, by path. More can be added with `Control.addSource`. */
@@ -72,6 +74,7 @@ export interface Options {
  * or any predicate on the request.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Match = number | string | ((request: ExportRequest) => boolean)
 
@@ -79,6 +82,7 @@ export type Match = number | string | ((request: ExportRequest) => boolean)
  * One export the test exporter performed (or is performing).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ExportRecord {
   readonly rallyIndex: number
@@ -96,6 +100,7 @@ export interface ExportRecord {
  * Counters of the test exporter.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Counts {
   readonly probes: number
@@ -116,6 +121,7 @@ export interface Counts {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface ControlShape {
   readonly addSource: (path: string, spec: SourceSpec) => Effect.Effect<void>
@@ -135,6 +141,7 @@ export interface ControlShape {
  * Controls the `TestExporter` of the same layer.
  *
  * @since 0.1.0
+ * @category tags
  */
 export class Control extends Context.Tag("@rallycache/core/TestExporter/Control")<Control, ControlShape>() {}
 
@@ -157,6 +164,7 @@ const defaultFingerprint = (path: string): string => `test:${path}`
  * The exporter and its `Control`, writing into the `MemoryFileSystem`.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   options: Options = {}
@@ -352,6 +360,7 @@ export const make = (
  * `Exporter` and `Control`, writing into the `MemoryFileSystem` it requires.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<Exporter | Control, never, MemoryFileSystem> =>
   Layer.effectContext(
