@@ -6,7 +6,8 @@
  * fibers run for 30 virtual days.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { CacheEvent, CacheStore, MemoryFileSystem, RallyCache, TestExporter } from "@rallycache/core"
+import { CacheEvent, CacheStore, MemoryFileSystem, RallyCache } from "@rallycache/core"
+import { TestExporter } from "@rallycache/core/testing"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Stream, Supervisor, TestClock } from "effect"
 import { forceGc, heapMiB, long, report, rng, seed, size } from "./support.js"
 

@@ -21,9 +21,9 @@ import {
   MemoryFileSystem,
   Metrics,
   PreloadPolicy,
-  RallyCache,
-  TestExporter
+  RallyCache
 } from "@rallycache/core"
+import { TestExporter } from "@rallycache/core/testing"
 import { Chunk, Context, Duration, Effect, Fiber, Layer, TestClock } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Domain, Errors } from "@rallycache/core"
+import { Domain, Errors, RalliesGrammar } from "@rallycache/core"
 import { Duration, Effect, Either, Option, Schema } from "effect"
 
 /**
@@ -28,9 +28,9 @@ export const maxJsonBytes = 64 * 1024
 export const RegisterVideo = Schema.Struct({
   /** A file under the media root: absolute, or relative to the root. */
   path: Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty (a file under the media root)" })),
-  rallies: Domain.RallyList,
+  rallies: RalliesGrammar.RallyList,
   /** Default: derived from the file's fingerprint. */
-  id: Schema.optional(Domain.VideoIdInput),
+  id: Schema.optional(RalliesGrammar.VideoIdInput),
   mode: Schema.optional(Domain.ExportMode)
 })
 /** @since 0.1.0 */
@@ -220,7 +220,7 @@ export const bodyJson = <A, I>(
       Effect.mapError(() => new InvalidBody())
     )
     const json = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => new InvalidBody() })
-    return yield* Either.match(Domain.decodeInput(schema, json, "body"), {
+    return yield* Either.match(RalliesGrammar.decodeInput(schema, json, "body"), {
       onLeft: (error) => Effect.fail(error),
       onRight: (value) => Effect.succeed(value)
     })
@@ -236,7 +236,7 @@ export const bodyJson = <A, I>(
 export const params = <A, I>(
   schema: Schema.Schema<A, I>,
   values: Readonly<Record<string, string | undefined>>
-): Effect.Effect<A, Errors.InvalidInput> => Domain.decodeInput(schema, values, "path")
+): Effect.Effect<A, Errors.InvalidInput> => RalliesGrammar.decodeInput(schema, values, "path")
 
 /**
  * A JSON error response.

@@ -13,7 +13,7 @@
 import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { type Domain, Errors } from "@rallycache/core"
+import { Errors, type RalliesGrammar } from "@rallycache/core"
 import { NodeRallyCache, RalliesFile, SampleVideo } from "@rallycache/node"
 import { Cause, Config, Console, Effect, Exit, Option } from "effect"
 import { HttpServer } from "@effect/platform"
@@ -92,7 +92,7 @@ const command = Command.make(
       const file = yield* RalliesFile.read(fromUser(args.rallies.value), { hint: "check the --rallies path" })
       return Option.some({ path: fromUser(args.video.value), file })
     })
-    const openAtStart = (video: Option.Option<{ readonly path: string; readonly file: Domain.RalliesFile }>) =>
+    const openAtStart = (video: Option.Option<{ readonly path: string; readonly file: RalliesGrammar.RalliesFile }>) =>
       Effect.gen(function*() {
         if (args.demo) return Option.some((yield* openDemo(args.cacheDir)).source.id)
         if (Option.isNone(video)) return Option.none<string>()
@@ -100,7 +100,7 @@ const command = Command.make(
         const opened = yield* Videos.openVideo({ path, rallies: file.rallies, id: file.videoId })
         return Option.some(opened.source.id)
       })
-    const program = (video: Option.Option<{ readonly path: string; readonly file: Domain.RalliesFile }>) =>
+    const program = (video: Option.Option<{ readonly path: string; readonly file: RalliesGrammar.RalliesFile }>) =>
       Effect.gen(function*() {
         const server = yield* HttpServer.HttpServer
         const address = server.address

@@ -32,6 +32,7 @@ import * as Output from "./internal/output.js"
  * The version printed by `--version`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const version = "0.1.0"
 
@@ -41,6 +42,7 @@ const commands = "export, get, watch, cache, doctor or demo"
  * The root command.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const root = Command.make(
   "rallycache",
@@ -105,6 +107,7 @@ const stderrLogger = (verbose: boolean) =>
  * (after printing the error) or by interruption.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const run = (
   argv: ReadonlyArray<string>

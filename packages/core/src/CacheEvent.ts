@@ -14,25 +14,40 @@ const Job = {
   rallyIndex: Schema.Int
 }
 
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class JobQueued extends Schema.TaggedClass<JobQueued>()("JobQueued", { ...Job, priority: Priority }) {}
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class JobReprioritized extends Schema.TaggedClass<JobReprioritized>()("JobReprioritized", {
   ...Job,
   priority: Priority
 }) {}
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class JobStarted extends Schema.TaggedClass<JobStarted>()("JobStarted", {
   ...Job,
   priority: Priority,
   attempt: Schema.Int
 }) {}
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class JobProgress extends Schema.TaggedClass<JobProgress>()("JobProgress", {
   ...Job,
   ratio: Schema.Number
 }) {}
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class JobCancelled extends Schema.TaggedClass<JobCancelled>()("JobCancelled", {
   ...Job,
   /**
@@ -42,7 +57,10 @@ export class JobCancelled extends Schema.TaggedClass<JobCancelled>()("JobCancell
    */
   reason: Schema.Literal("cancelled", "preempted", "shutdown")
 }) {}
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class ClipReady extends Schema.TaggedClass<ClipReady>()("ClipReady", { clip: Clip, exportMs: Schema.Number }) {}
 /**
  * The exporter could not cut this clip in the requested mode and cut it in
@@ -50,6 +68,7 @@ export class ClipReady extends Schema.TaggedClass<ClipReady>()("ClipReady", { cl
  * `accurate`). Published just before its `ClipReady`.
  *
  * @since 0.1.0
+ * @category models
  */
 export class ExportFellBack extends Schema.TaggedClass<ExportFellBack>()("ExportFellBack", {
   ...Job,
@@ -57,20 +76,29 @@ export class ExportFellBack extends Schema.TaggedClass<ExportFellBack>()("Export
   to: ExportMode,
   reason: Schema.String
 }) {}
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class JobFailed extends Schema.TaggedClass<JobFailed>()("JobFailed", {
   ...Job,
   reason: Schema.String,
   willRetry: Schema.Boolean
 }) {}
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class Evicted extends Schema.TaggedClass<Evicted>()("Evicted", {
   key: CacheKey,
   videoId: VideoId,
   rallyIndex: Schema.Int,
   reason: EvictionReason
 }) {}
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class EntryInvalid extends Schema.TaggedClass<EntryInvalid>()("EntryInvalid", {
   key: CacheKey,
   reason: Schema.String
@@ -78,6 +106,7 @@ export class EntryInvalid extends Schema.TaggedClass<EntryInvalid>()("EntryInval
 
 /**
  * @since 0.1.0
+ * @category schemas
  */
 export const CacheEvent = Schema.Union(
   JobQueued,
@@ -91,11 +120,15 @@ export const CacheEvent = Schema.Union(
   Evicted,
   EntryInvalid
 )
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type CacheEvent = typeof CacheEvent.Type
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface CacheEventsShape {
   readonly publish: (event: CacheEvent) => Effect.Effect<void>
@@ -109,6 +142,7 @@ export interface CacheEventsShape {
  * One hub of events per cache instance.
  *
  * @since 0.1.0
+ * @category tags
  */
 export class CacheEvents extends Context.Tag("@rallycache/core/CacheEvents")<CacheEvents, CacheEventsShape>() {
   /**

@@ -17,6 +17,7 @@ import type { CacheKey, ExportMode } from "./Domain.js"
  * What a key is derived from.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface KeyInput {
   readonly fingerprint: string
@@ -31,6 +32,7 @@ export interface KeyInput {
  * Bumped when the encoding of the key itself changes.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const keyVersion = 1
 
@@ -44,6 +46,7 @@ export const keyVersion = 1
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (input: KeyInput): CacheKey => {
   // JSON of an array has one canonical form for these types; no separator can

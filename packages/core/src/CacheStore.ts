@@ -11,10 +11,11 @@
  * @since 0.1.0
  */
 import type { Effect, Option, Scope } from "effect"
-import { Context } from "effect"
-import type { CacheKey, Container, EvictionReason, ExportMode, Priority, ValidationStatus, VideoId } from "./Domain.js"
+import { Context, Schema } from "effect"
+import type { CacheKey, Container, EvictionReason, ValidationStatus } from "./Domain.js"
 import { CacheEntry } from "./Domain.js"
 import type { CacheIOError } from "./Errors.js"
+import type * as Protocol from "./Protocol.js"
 
 /**
  * A key locked for writing by this process (and, on disk, against other
@@ -24,6 +25,7 @@ import type { CacheIOError } from "./Errors.js"
  * container to its own name (`clipFileName`).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Reservation {
   readonly key: CacheKey
@@ -36,6 +38,7 @@ export interface Reservation {
  * writer (maybe another process) committed it while we waited.
  *
  * @since 0.1.0
+ * @category models
  */
 export type ReserveResult =
   | { readonly _tag: "Reserved"; readonly reservation: Reservation }
@@ -52,53 +55,49 @@ export const clipFileName = (key: CacheKey, container: Container | undefined): s
   `${key}.${container ?? "mp4"}`
 
 /**
- * What `commit` records about a new clip.
+ * What `commit` records about a new clip: a `CacheEntry` without the fields
+ * the store fills in (its id and key, its times and its validation).
  *
- * @since 0.1.0
+ * @since 0.2.0
+ * @category models
  */
-export interface NewEntry {
-  readonly videoId: VideoId
-  readonly rallyIndex: number
-  readonly mode: ExportMode
-  readonly clipStart: number
-  readonly clipEnd: number
-  readonly firstFrame?: number | undefined
-  readonly leadIn?: number | undefined
-  readonly container?: Container | undefined
-  readonly sizeBytes: number
-  readonly priority: Priority
-}
+export const NewEntry = Schema.Struct(CacheEntry.fields).pipe(
+  Schema.omit("id", "key", "createdAt", "accessedAt", "validation", "validatedAt")
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type NewEntry = typeof NewEntry.Type
 
 /**
  * The entry `commit` records for a new clip: created and last used `now`,
  * not deep-validated yet. Every store builds it the same way.
  *
  * @since 0.1.0
+ * @category constructors
  */
-export const makeEntry = (id: string, key: CacheKey, input: NewEntry, now: number): CacheEntry =>
-  new CacheEntry({
+export const makeEntry = (id: string, key: CacheKey, input: NewEntry, now: number): CacheEntry => {
+  // Optional fields given as `undefined` are left out, as a decoded entry has them.
+  const fields: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(input)) if (value !== undefined) fields[name] = value
+  return new CacheEntry({
+    ...(fields as NewEntry),
     id,
     key,
-    videoId: input.videoId,
-    rallyIndex: input.rallyIndex,
-    mode: input.mode,
-    clipStart: input.clipStart,
-    clipEnd: input.clipEnd,
-    ...(input.firstFrame === undefined ? {} : { firstFrame: input.firstFrame }),
-    ...(input.leadIn === undefined ? {} : { leadIn: input.leadIn }),
-    ...(input.container === undefined ? {} : { container: input.container }),
     createdAt: now,
     accessedAt: now,
-    sizeBytes: input.sizeBytes,
-    priority: input.priority,
     validation: "unchecked",
     validatedAt: null
   })
+}
 
 /**
  * One entry that left the cache, and why.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Eviction {
   readonly entry: CacheEntry
@@ -109,14 +108,13 @@ export interface Eviction {
  * Bytes and entries in use.
  *
  * @since 0.1.0
+ * @category models
  */
-export interface Usage {
-  readonly bytes: number
-  readonly entries: number
-}
+export type Usage = Protocol.Usage
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface CacheStoreShape {
   /**
@@ -168,5 +166,6 @@ export interface CacheStoreShape {
 
 /**
  * @since 0.1.0
+ * @category tags
  */
 export class CacheStore extends Context.Tag("@rallycache/core/CacheStore")<CacheStore, CacheStoreShape>() {}

@@ -34,6 +34,7 @@ import { Metrics } from "./Metrics.js"
  * What a validation sweep did.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface SweepResult {
   /** Entries whose clip was deep-checked. */
@@ -45,6 +46,7 @@ export interface SweepResult {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface CleanupShape {
   /**
@@ -66,6 +68,7 @@ export interface CleanupShape {
 
 /**
  * @since 0.1.0
+ * @category tags
  */
 export class Cleanup extends Context.Tag("@rallycache/core/Cleanup")<Cleanup, CleanupShape>() {}
 
@@ -85,6 +88,7 @@ const logFailure = (what: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Ef
  * that schedule cleanup themselves.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make: Effect.Effect<
   { readonly cleanup: CleanupShape; readonly runTriggered: Effect.Effect<never> },
@@ -163,6 +167,7 @@ export const make: Effect.Effect<
  *   after start).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer: Layer.Layer<Cleanup, never, CacheStore | Exporter | Metrics | CacheEvents | CacheConfig> = Layer
   .scoped(

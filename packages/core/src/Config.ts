@@ -42,6 +42,7 @@ const PositiveNumber = Schema.Number.pipe(Schema.finite(), Schema.positive())
  * `timeout`; the in-memory `TestExporter` ignores it.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const defaults = {
   maxBytes: 500 * 1024 * 1024,
@@ -67,6 +68,7 @@ export const defaults = {
  * is milliseconds, so a config round-trips through JSON.
  *
  * @since 0.1.0
+ * @category models
  */
 export class RallyCacheConfig extends Schema.Class<RallyCacheConfig>("RallyCacheConfig")({
   maxBytes: PositiveInt,
@@ -93,6 +95,7 @@ export class RallyCacheConfig extends Schema.Class<RallyCacheConfig>("RallyCache
  * milliseconds).
  *
  * @since 0.1.0
+ * @category models
  */
 export type Options = {
   readonly [K in keyof typeof defaults]?: (typeof defaults)[K] extends Duration.Duration ? Duration.DurationInput
@@ -123,6 +126,7 @@ const durationKeys = [
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<RallyCacheConfig, InvalidInput> =>
   Effect.gen(function*() {
@@ -175,6 +179,7 @@ export const make = (options: Options = {}): Effect.Effect<RallyCacheConfig, Inv
  * an option given in code, a bare number of milliseconds is rejected.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const fromConfig = (options: Options = {}): Effect.Effect<RallyCacheConfig, InvalidInput> =>
   Effect.gen(function*() {
@@ -193,7 +198,7 @@ export const fromConfig = (options: Options = {}): Effect.Effect<RallyCacheConfi
       maxEntriesPerVideo: optional(EffectConfig.integer("MAX_ENTRIES_PER_VIDEO")),
       concurrency: optional(EffectConfig.integer("CONCURRENCY")),
       preloadAhead: optional(EffectConfig.integer("PRELOAD_AHEAD")),
-      mode: optional(EffectConfig.literal("copy", "exact", "accurate")("MODE")),
+      mode: optional(EffectConfig.literal(...ExportMode.literals)("MODE")),
       preemption: optional(EffectConfig.boolean("PREEMPTION")),
       cleanupInterval: optional(duration("CLEANUP_INTERVAL")),
       validationInterval: optional(duration("VALIDATION_INTERVAL")),
@@ -225,6 +230,7 @@ export const fromConfig = (options: Options = {}): Effect.Effect<RallyCacheConfi
  * The configuration in effect, as a service.
  *
  * @since 0.1.0
+ * @category tags
  */
 export class CacheConfig extends Context.Tag("@rallycache/core/CacheConfig")<CacheConfig, RallyCacheConfig>() {
   /** From code, with defaults for what is left out. */
@@ -242,6 +248,7 @@ export class CacheConfig extends Context.Tag("@rallycache/core/CacheConfig")<Cac
  * at most `maxRetries` retries.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const retrySchedule = (config: RallyCacheConfig): Schedule.Schedule<unknown, unknown> =>
   Schedule.exponential(config.retryBaseDelay, 2).pipe(

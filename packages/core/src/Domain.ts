@@ -7,20 +7,31 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { maxVideoIdLength } from "./RalliesGrammar.js"
+
+/**
+ * The longest video id accepted, in characters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const maxVideoIdLength = 4096
 
 /**
  * A user-chosen id for a video. Any non-empty string: it is never used raw in
  * a file name (cache keys are hashes).
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const VideoId = Schema.String.pipe(
   Schema.minLength(1, { message: () => "video id must not be empty" }),
   Schema.maxLength(maxVideoIdLength, { message: () => `video id is longer than ${maxVideoIdLength} characters` }),
   Schema.brand("VideoId")
 )
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type VideoId = typeof VideoId.Type
 
 /**
@@ -29,6 +40,7 @@ export type VideoId = typeof VideoId.Type
  * serves clips cut from its previous content.
  *
  * @since 0.1.0
+ * @category models
  */
 export class VideoSource extends Schema.Class<VideoSource>("VideoSource")({
   id: VideoId,
@@ -44,24 +56,40 @@ export class VideoSource extends Schema.Class<VideoSource>("VideoSource")({
  * - `low`: everything else, exported in the background.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const Priority = Schema.Literal("high", "normal", "low")
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type Priority = typeof Priority.Type
 
 /**
  * All priorities, most urgent first.
  *
  * @since 0.1.0
+ * @category utils
  */
-export const priorities: ReadonlyArray<Priority> = ["high", "normal", "low"]
+export const priorities: ReadonlyArray<Priority> = Priority.literals
+
+const rankByPriority = Object.fromEntries(Priority.literals.map((p, rank) => [p, rank])) as Record<Priority, number>
 
 /**
  * Rank of a priority: lower is more urgent.
  *
  * @since 0.1.0
+ * @category utils
  */
-export const priorityRank = (priority: Priority): number => priority === "high" ? 0 : priority === "normal" ? 1 : 2
+export const priorityRank = (priority: Priority): number => rankByPriority[priority]
+
+/**
+ * The priority of a rank (the inverse of `priorityRank`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const priorityAt = (rank: number): Priority => priorities[rank] ?? priorities[priorities.length - 1]!
 
 /**
  * How a rally is cut.
@@ -76,6 +104,7 @@ export const priorityRank = (priority: Priority): number => priority === "high" 
  * - `accurate`: re-encoded from the exact frame, seconds per clip.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ExportMode = Schema.Literal("copy", "exact", "accurate")
 
@@ -83,6 +112,7 @@ export const ExportMode = Schema.Literal("copy", "exact", "accurate")
  * Every export mode.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const exportModes: ReadonlyArray<ExportMode> = ExportMode.literals
 
@@ -90,11 +120,26 @@ export const exportModes: ReadonlyArray<ExportMode> = ExportMode.literals
  * The clip's container, chosen from the source's streams.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const Container = Schema.Literal("mp4", "mkv", "webm")
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type Container = typeof Container.Type
-/** @since 0.1.0 */
+
+/**
+ * Every clip container.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const containers: ReadonlyArray<Container> = Container.literals
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type ExportMode = typeof ExportMode.Type
 
 const Seconds = Schema.Number.pipe(
@@ -107,6 +152,7 @@ const Seconds = Schema.Number.pipe(
  * duration are checked by `Rallies.validateRallies`.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Rally extends Schema.Class<Rally>("Rally")(
   Schema.Struct({
@@ -128,31 +174,59 @@ export class Rally extends Schema.Class<Rally>("Rally")(
  * key for one clip. See `CacheKey.make`.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const CacheKey = Schema.String.pipe(
   Schema.pattern(/^[0-9a-f]{32}$/, { message: () => "a cache key is 32 lowercase hex characters" }),
   Schema.brand("CacheKey")
 )
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type CacheKey = typeof CacheKey.Type
 
 /**
  * What the last validation of an entry found.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ValidationStatus = Schema.Literal("unchecked", "valid", "invalid")
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type ValidationStatus = typeof ValidationStatus.Type
+
+/**
+ * Every validation status.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const validationStatuses: ReadonlyArray<ValidationStatus> = ValidationStatus.literals
 
 /**
  * Why an entry left the cache.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const EvictionReason = Schema.Literal("size", "age", "per-video", "invalid", "manual", "source-changed")
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type EvictionReason = typeof EvictionReason.Type
+
+/**
+ * Every eviction reason.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const evictionReasons: ReadonlyArray<EvictionReason> = EvictionReason.literals
 
 /** Milliseconds since the Unix epoch. */
 const EpochMillis = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
@@ -162,6 +236,7 @@ const EpochMillis = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
  * TestClock drives them in tests).
  *
  * @since 0.1.0
+ * @category models
  */
 export class CacheEntry extends Schema.Class<CacheEntry>("CacheEntry")({
   id: Schema.UUID,
@@ -190,6 +265,7 @@ export class CacheEntry extends Schema.Class<CacheEntry>("CacheEntry")({
  * A clip ready to play: where it is and what it covers.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Clip extends Schema.Class<Clip>("Clip")({
   key: CacheKey,
@@ -218,6 +294,7 @@ export class Clip extends Schema.Class<Clip>("Clip")({
  * What a probe of a source found.
  *
  * @since 0.1.0
+ * @category models
  */
 export class SourceInfo extends Schema.Class<SourceInfo>("SourceInfo")({
   fingerprint: Schema.String,
@@ -230,11 +307,3 @@ export class SourceInfo extends Schema.Class<SourceInfo>("SourceInfo")({
   /** Frames per second of the video stream, when known: a rally must last at least one frame. */
   frameRate: Schema.optionalWith(Schema.NullOr(Schema.Number), { default: () => null })
 }) {}
-
-/**
- * The rallies-file grammar, also exported here for code written before it had
- * its own module.
- *
- * @since 0.1.0
- */
-export * from "./RalliesGrammar.js"

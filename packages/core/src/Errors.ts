@@ -16,6 +16,7 @@ import { Predicate, Schema } from "effect"
  * value. `field` names where (for example `rallies[3].end`).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
   field: Schema.String,
@@ -32,6 +33,7 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInp
  * the end of the video.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidRally extends Schema.TaggedError<InvalidRally>()("InvalidRally", {
   index: Schema.Number,
@@ -46,6 +48,7 @@ export class InvalidRally extends Schema.TaggedError<InvalidRally>()("InvalidRal
  * A video id that was never opened (or was closed).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class UnknownVideo extends Schema.TaggedError<UnknownVideo>()("UnknownVideo", {
   videoId: Schema.String
@@ -59,6 +62,7 @@ export class UnknownVideo extends Schema.TaggedError<UnknownVideo>()("UnknownVid
  * A rally index outside the video's rally list.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class RallyNotFound extends Schema.TaggedError<RallyNotFound>()("RallyNotFound", {
   videoId: Schema.String,
@@ -74,6 +78,7 @@ export class RallyNotFound extends Schema.TaggedError<RallyNotFound>()("RallyNot
  * The source video does not exist.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SourceNotFound extends Schema.TaggedError<SourceNotFound>()("SourceNotFound", {
   path: Schema.String
@@ -87,6 +92,7 @@ export class SourceNotFound extends Schema.TaggedError<SourceNotFound>()("Source
  * The source exists but cannot be read (permissions, a directory...).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SourceUnreadable extends Schema.TaggedError<SourceUnreadable>()("SourceUnreadable", {
   path: Schema.String,
@@ -101,6 +107,7 @@ export class SourceUnreadable extends Schema.TaggedError<SourceUnreadable>()("So
  * The source is not a media file ffmpeg can read, or has no stream to cut.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class NotMediaFile extends Schema.TaggedError<NotMediaFile>()("NotMediaFile", {
   path: Schema.String,
@@ -117,6 +124,7 @@ export class NotMediaFile extends Schema.TaggedError<NotMediaFile>()("NotMediaFi
  * video is opened, so nothing reaches the cache.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class UnsupportedSource extends Schema.TaggedError<UnsupportedSource>()("UnsupportedSource", {
   path: Schema.String,
@@ -134,6 +142,7 @@ export class UnsupportedSource extends Schema.TaggedError<UnsupportedSource>()("
  * its input is not.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFailed", {
   reason: Schema.Literal("exit", "signal", "io", "no-space", "timeout", "verify"),
@@ -159,6 +168,7 @@ export class ExportFailed extends Schema.TaggedError<ExportFailed>()("ExportFail
  * program is shutting down). Not a failure: it is never counted or retried.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class ExportCancelled extends Schema.TaggedError<ExportCancelled>()("ExportCancelled", {
   key: Schema.String
@@ -172,6 +182,7 @@ export class ExportCancelled extends Schema.TaggedError<ExportCancelled>()("Expo
  * The cache folder or its index could not be read or written.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class CacheIOError extends Schema.TaggedError<CacheIOError>()("CacheIOError", {
   op: Schema.String,
@@ -194,6 +205,7 @@ export class CacheIOError extends Schema.TaggedError<CacheIOError>()("CacheIOErr
  * Everything an export can fail with.
  *
  * @since 0.1.0
+ * @category errors
  */
 export type ExportError =
   | SourceNotFound
@@ -208,6 +220,7 @@ export type ExportError =
  * Schema of `ExportError`, so failures can cross a process boundary.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ExportError = Schema.Union(
   SourceNotFound,
@@ -224,6 +237,7 @@ export const ExportError = Schema.Union(
  * defect is never retried in a loop.
  *
  * @since 0.1.0
+ * @category guards
  */
 export const isTransient = (error: unknown): boolean => {
   if (!Predicate.hasProperty(error, "_tag")) return false

@@ -15,6 +15,7 @@ import type { CacheEntry, CacheKey, EvictionReason } from "./Domain.js"
  * The limits `planEviction` enforces.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface EvictionLimits {
   /** Total bytes allowed once the plan is applied. */
@@ -29,6 +30,7 @@ export interface EvictionLimits {
  * One entry to evict and the rule that chose it.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface PlannedEviction {
   readonly entry: CacheEntry
@@ -51,6 +53,7 @@ const lruOrder = (a: CacheEntry, b: CacheEntry): number =>
  * by the first cleanup after that.
  *
  * @since 0.1.0
+ * @category guards
  */
 export const isExpired = (entry: CacheEntry, maxAgeMillis: number, now: number): boolean =>
   now - entry.createdAt > maxAgeMillis
@@ -87,6 +90,7 @@ export const isExpired = (entry: CacheEntry, maxAgeMillis: number, now: number):
  * ```
  *
  * @since 0.1.0
+ * @category utils
  */
 export const planEviction = (
   entries: ReadonlyArray<CacheEntry>,

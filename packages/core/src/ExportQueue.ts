@@ -37,6 +37,7 @@ import type { Effect, Schedule, Scope, SubscriptionRef } from "effect"
 import type { CacheKey, ExportMode, Priority, VideoId } from "./Domain.js"
 import type { ExportCancelled } from "./Errors.js"
 import type { QueueDepth } from "./Metrics.js"
+import type * as Protocol from "./Protocol.js"
 import * as internal from "./internal/queue/exportQueue.js"
 
 /**
@@ -104,18 +105,7 @@ export type QueueEvent =
  * @since 0.1.0
  * @category models
  */
-export interface QueueStatus {
-  readonly queued: { readonly high: ReadonlyArray<CacheKey>; readonly normal: ReadonlyArray<CacheKey>; readonly low: ReadonlyArray<CacheKey> }
-  readonly running: ReadonlyArray<{ readonly key: CacheKey; readonly priority: Priority; readonly paused: boolean }>
-  /**
-   * Jobs waiting out a retry backoff after a transient failure. They hold no
-   * slot while they wait, then go to the front of their priority.
-   */
-  readonly retrying: ReadonlyArray<{ readonly key: CacheKey; readonly priority: Priority; readonly attempt: number }>
-  readonly completed: number
-  readonly failed: number
-  readonly cancelled: number
-}
+export type QueueStatus = Protocol.QueueStatus
 
 /**
  * Where one job is: waiting in its priority's queue, holding a slot, paused

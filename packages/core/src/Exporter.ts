@@ -22,6 +22,7 @@ import type { ExportError, NotMediaFile, SourceNotFound, SourceUnreadable, Unsup
  * interrupted, nothing is left at either path.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ExportRequest {
   readonly source: VideoSource
@@ -49,6 +50,7 @@ export interface ExportRequest {
  * What an export produced.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ExportResult {
   /** Where the clip really starts and ends in the source, in seconds. */
@@ -72,6 +74,7 @@ export interface ExportResult {
  * What a deep check of a clip found.
  *
  * @since 0.1.0
+ * @category models
  */
 export type VerifyResult =
   | { readonly _tag: "Valid" }
@@ -79,6 +82,7 @@ export type VerifyResult =
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface ExporterShape {
   /**
@@ -100,5 +104,6 @@ export interface ExporterShape {
 
 /**
  * @since 0.1.0
+ * @category tags
  */
 export class Exporter extends Context.Tag("@rallycache/core/Exporter")<Exporter, ExporterShape>() {}

@@ -41,6 +41,7 @@ import { Metrics } from "./Metrics.js"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /**
@@ -66,6 +67,7 @@ export interface Options {
  * removed) and the commit fails with `CacheIOError`.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   options: Options = {}
@@ -85,6 +87,7 @@ export const make = (
  * (share it with `TestExporter`).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer: Layer.Layer<CacheStore, never, CacheConfig | CacheEvents | Metrics | MemoryFileSystem> = Layer
   .effect(CacheStore, make())
@@ -93,6 +96,7 @@ export const layer: Layer.Layer<CacheStore, never, CacheConfig | CacheEvents | M
  * The in-memory store with options (see `Options`).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerWith = (
   options: Options
@@ -104,6 +108,7 @@ export const layerWith = (
  * also exposes so tests can corrupt or delete clips.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerWithFileSystem: Layer.Layer<CacheStore | MemoryFileSystem, never, CacheConfig | CacheEvents | Metrics> =
   layer.pipe(Layer.provideMerge(MemoryFileSystem.layer))

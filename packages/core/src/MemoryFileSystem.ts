@@ -16,6 +16,7 @@ import { Context, Effect, Layer, Option } from "effect"
  * What the simulated file system knows of a file.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface MemoryFile {
   readonly sizeBytes: number
@@ -27,6 +28,7 @@ export interface MemoryFile {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface MemoryFileSystemShape {
   /** Create or replace a file. */
@@ -46,6 +48,7 @@ export interface MemoryFileSystemShape {
 
 /**
  * @since 0.1.0
+ * @category tags
  */
 export class MemoryFileSystem extends Context.Tag("@rallycache/core/MemoryFileSystem")<
   MemoryFileSystem,
@@ -59,6 +62,7 @@ export class MemoryFileSystem extends Context.Tag("@rallycache/core/MemoryFileSy
  * A new, empty file system (outside of any layer).
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make: Effect.Effect<MemoryFileSystemShape> = Effect.sync(() => makeShape())
 

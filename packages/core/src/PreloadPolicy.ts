@@ -12,11 +12,13 @@ import type { Priority, Rally } from "./Domain.js"
  * wanted: queued work for them is cancelled.
  *
  * @since 0.1.0
+ * @category models
  */
 export type PreloadPlan = ReadonlyArray<{ readonly index: number; readonly priority: Priority }>
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface PreloadInput {
   readonly rallies: ReadonlyArray<Rally>
@@ -27,6 +29,7 @@ export interface PreloadInput {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface PreloadPolicyShape {
   readonly plan: (input: PreloadInput) => PreloadPlan
@@ -34,6 +37,7 @@ export interface PreloadPolicyShape {
 
 /**
  * @since 0.1.0
+ * @category tags
  */
 export class PreloadPolicy extends Context.Tag("@rallycache/core/PreloadPolicy")<PreloadPolicy, PreloadPolicyShape>() {}
 
@@ -56,6 +60,7 @@ export class PreloadPolicy extends Context.Tag("@rallycache/core/PreloadPolicy")
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (plan: (input: PreloadInput) => PreloadPlan): PreloadPolicyShape => ({
   plan: (input) => {
@@ -76,6 +81,7 @@ export const make = (plan: (input: PreloadInput) => PreloadPlan): PreloadPolicyS
  * A layer of a user policy (see `make`).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerFrom = (plan: (input: PreloadInput) => PreloadPlan): Layer.Layer<PreloadPolicy> =>
   Layer.succeed(PreloadPolicy, make(plan))
@@ -109,6 +115,7 @@ const aheadCount = (ahead: number): number => Number.isFinite(ahead) ? Math.max(
  * ```
  *
  * @since 0.1.0
+ * @category utils
  */
 export const planPreload = (input: PreloadInput): PreloadPlan => {
   const { rallies } = input
@@ -138,6 +145,7 @@ export const planPreload = (input: PreloadInput): PreloadPlan => {
  * ```
  *
  * @since 0.1.0
+ * @category utils
  */
 export const planWindow = (n?: number) => (input: PreloadInput): PreloadPlan => {
   const { rallies } = input
@@ -156,6 +164,7 @@ export const planWindow = (n?: number) => (input: PreloadInput): PreloadPlan => 
  * next `preloadAhead` normal, every other rally low.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer: Layer.Layer<PreloadPolicy> = Layer.succeed(PreloadPolicy, { plan: planPreload })
 
@@ -164,6 +173,7 @@ export const layer: Layer.Layer<PreloadPolicy> = Layer.succeed(PreloadPolicy, { 
  * the next `n` (normal), or the next `preloadAhead` without `n`.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerWindow = (n?: number): Layer.Layer<PreloadPolicy> =>
   Layer.succeed(PreloadPolicy, { plan: planWindow(n) })

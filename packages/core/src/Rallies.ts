@@ -1,7 +1,7 @@
 /**
  * Checking a list of rallies against the cache's limits and the video: finite
  * times, a start before the end, at most `maxRallyLength` long, within the
- * video's duration. The rallies file's grammar is `Domain.RalliesFile`.
+ * video's duration. The rallies file's grammar is `RalliesGrammar.RalliesFile`.
  *
  * @since 0.2.0
  */
@@ -13,6 +13,7 @@ import { InvalidRally } from "./Errors.js"
  * Options of `validateRallies`.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface RallyLimits {
   /** Longest rally accepted, in seconds (`maxRallyLength`). */
@@ -32,6 +33,7 @@ export interface RallyLimits {
  * The default tolerance of an end past the video's duration, in seconds.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const durationTolerance = 0.05
 
@@ -93,6 +95,7 @@ const checkRally = (
  * ```
  *
  * @since 0.1.0
+ * @category utils
  */
 export const validateRallies = (
   input: ReadonlyArray<{ readonly start: number; readonly end: number }>,

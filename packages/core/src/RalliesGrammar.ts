@@ -7,16 +7,18 @@
  * @since 0.1.0
  */
 import { type Either, ParseResult, Schema } from "effect"
+import * as Domain from "./Domain.js"
 import type { InvalidInput } from "./Errors.js"
 import * as internal from "./internal/ralliesFile.js"
 
 /**
- * Longest video id accepted, in characters (`Domain.VideoId`'s limit too).
+ * Longest video id accepted, in characters: `Domain.VideoId`'s limit, which the
+ * grammar applies to ids written in a rallies file.
  *
  * @since 0.1.0
  * @category limits
  */
-export const maxVideoIdLength = 4096
+export const maxVideoIdLength: number = Domain.maxVideoIdLength
 
 /**
  * Most rallies accepted in one rallies file. A real match has a few hundred.
@@ -139,7 +141,10 @@ export const RallyTimes = Schema.Struct({
     { path: ["end"], message: `${rally.end} is not after start ${rally.start} (a rally ends after it starts)` }
   )
 )
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type RallyTimes = typeof RallyTimes.Type
 
 /**
@@ -192,7 +197,10 @@ export const RalliesFile = Schema.Struct({
   videoId: Schema.optional(VideoIdInput),
   rallies: Schema.propertySignature(RallyList).annotations({ missingMessage: () => `is missing (${fileExample})` })
 }).annotations({ message: expected("an object", fileExample) })
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type RalliesFile = typeof RalliesFile.Type
 
 /**

@@ -21,7 +21,7 @@ import { MemoryFileSystem } from "./MemoryFileSystem.js"
 import { layer as MetricsLayer, Metrics } from "./Metrics.js"
 import { layer as PreloadPolicyLayer, PreloadPolicy } from "./PreloadPolicy.js"
 import * as TestExporter from "./TestExporter.js"
-import type { CacheKey, Clip, ExportMode, Priority, Rally, SourceInfo, VideoSource } from "./Domain.js"
+import type { Clip, Priority } from "./Domain.js"
 import type {
   CacheIOError,
   ExportCancelled,
@@ -35,68 +35,52 @@ import type {
   UnknownVideo,
   UnsupportedSource
 } from "./Errors.js"
-import type { QueueStatus } from "./ExportQueue.js"
-import type { MetricsSnapshot } from "./Metrics.js"
-import type { Usage } from "./CacheStore.js"
+import type * as Protocol from "./Protocol.js"
 
 /**
  * A video to open: its file, its rallies in seconds, and optionally its id
  * (default: derived from the source fingerprint) and export mode.
  *
  * @since 0.1.0
+ * @category models
  */
-export interface OpenVideoInput {
-  readonly path: string
-  readonly rallies: ReadonlyArray<{ readonly start: number; readonly end: number }>
-  readonly id?: string | undefined
-  readonly mode?: ExportMode | undefined
-}
+export type OpenVideoInput = Protocol.OpenVideoInput
 
 /**
  * An open video.
  *
  * @since 0.1.0
+ * @category models
  */
-export interface OpenedVideo {
-  readonly source: VideoSource
-  readonly info: SourceInfo
-  readonly rallies: ReadonlyArray<Rally>
-  readonly mode: ExportMode
-}
+export type OpenedVideo = Protocol.OpenedVideo
 
 /**
  * State of one rally's clip.
  *
  * @since 0.1.0
+ * @category models
  */
-export type RallyState =
-  | { readonly _tag: "Cached"; readonly key: CacheKey; readonly sizeBytes: number }
-  | { readonly _tag: "Queued"; readonly key: CacheKey; readonly priority: Priority }
-  | { readonly _tag: "Running"; readonly key: CacheKey; readonly priority: Priority; readonly progress: number }
-  | { readonly _tag: "Failed"; readonly key: CacheKey; readonly reason: string }
-  | { readonly _tag: "Idle"; readonly key: CacheKey }
+export type RallyState = Protocol.RallyState
+
+/**
+ * The state of each rally of a video.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type VideoStatus = Protocol.VideoStatus
+
+/**
+ * Metrics, cache usage, queue status and the number of open videos.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Stats = Protocol.Stats
 
 /**
  * @since 0.1.0
- */
-export interface VideoStatus {
-  readonly videoId: string
-  readonly current: number | null
-  readonly rallies: ReadonlyArray<RallyState>
-}
-
-/**
- * @since 0.1.0
- */
-export interface Stats {
-  readonly metrics: MetricsSnapshot
-  readonly usage: Usage
-  readonly queue: QueueStatus
-  readonly videos: number
-}
-
-/**
- * @since 0.1.0
+ * @category errors
  */
 export type OpenError =
   | InvalidInput
@@ -108,11 +92,13 @@ export type OpenError =
 
 /**
  * @since 0.1.0
+ * @category errors
  */
 export type ClipError = UnknownVideo | RallyNotFound | ExportError | ExportCancelled
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface RallyCacheShape {
   /** Probe the source, validate the rallies against its duration, and register the video. Opening it again replaces its rallies. */
@@ -139,6 +125,7 @@ export interface RallyCacheShape {
 
 /**
  * @since 0.1.0
+ * @category tags
  */
 export class RallyCache extends Context.Tag("@rallycache/core/RallyCache")<RallyCache, RallyCacheShape>() {}
 
@@ -149,6 +136,7 @@ export class RallyCache extends Context.Tag("@rallycache/core/RallyCache")<Rally
  * left behind.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer: Layer.Layer<
   RallyCache,
@@ -161,6 +149,7 @@ export const layer: Layer.Layer<
  * options (its sources and export time).
  *
  * @since 0.1.0
+ * @category models
  */
 export type TestOptions = Config.Options & TestExporter.Options
 
@@ -189,6 +178,7 @@ const exporterKeys = ["sources", "exportTime", "progressSteps", "bytesPerSecond"
  * ```
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerTest = (
   options: TestOptions = {}

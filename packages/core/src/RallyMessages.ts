@@ -28,7 +28,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { CacheKey, Clip, EvictionReason, ExportMode, Priority, Rally, SourceInfo, VideoSource } from "./Domain.js"
+import { Clip, Priority } from "./Domain.js"
 import {
   CacheIOError,
   ExportCancelled,
@@ -42,125 +42,60 @@ import {
   UnknownVideo,
   UnsupportedSource
 } from "./Errors.js"
-import type { QueueStatus } from "./ExportQueue.js"
-import type { MetricsSnapshot } from "./Metrics.js"
-import type { OpenedVideo as OpenedVideoType, Stats as StatsType, VideoStatus as VideoStatusType } from "./RallyCache.js"
+import * as Protocol from "./Protocol.js"
 
 // ---------------------------------------------------------------------------
-// Replies
+// Replies: declared once in `Protocol`, re-exported under the names the
+// messages have always used.
 // ---------------------------------------------------------------------------
 
 /**
- * Reply of `OpenVideo` (`RallyCache.OpenedVideo`).
+ * Reply of `OpenVideo` (`Protocol.OpenedVideo`).
  *
  * @since 0.1.0
+ * @category schemas
  */
-export const OpenedVideo = Schema.Struct({
-  source: VideoSource,
-  info: SourceInfo,
-  rallies: Schema.Array(Rally),
-  mode: ExportMode
-})
+export const OpenedVideo = Protocol.OpenedVideo
 
 /**
- * State of one rally's clip (`RallyCache.RallyState`).
+ * State of one rally's clip (`Protocol.RallyState`).
  *
  * @since 0.1.0
+ * @category schemas
  */
-export const RallyState = Schema.Union(
-  Schema.TaggedStruct("Cached", { key: CacheKey, sizeBytes: Schema.Number }),
-  Schema.TaggedStruct("Queued", { key: CacheKey, priority: Priority }),
-  Schema.TaggedStruct("Running", { key: CacheKey, priority: Priority, progress: Schema.Number }),
-  Schema.TaggedStruct("Failed", { key: CacheKey, reason: Schema.String }),
-  Schema.TaggedStruct("Idle", { key: CacheKey })
-)
+export const RallyState = Protocol.RallyState
 
 /**
- * Reply of `Status` (`RallyCache.VideoStatus`).
+ * Reply of `Status` (`Protocol.VideoStatus`).
  *
  * @since 0.1.0
+ * @category schemas
  */
-export const VideoStatus = Schema.Struct({
-  videoId: Schema.String,
-  current: Schema.NullOr(Schema.Number),
-  rallies: Schema.Array(RallyState)
-})
-
-const QueueDepth = Schema.Struct({
-  high: Schema.Number,
-  normal: Schema.Number,
-  low: Schema.Number,
-  running: Schema.Number
-})
+export const VideoStatus = Protocol.VideoStatus
 
 /**
- * `Metrics.MetricsSnapshot` as a schema.
+ * `Metrics.MetricsSnapshot` as a schema (`Protocol.MetricsSnapshot`).
  *
  * @since 0.1.0
+ * @category schemas
  */
-export const MetricsSnapshotSchema = Schema.Struct({
-  hits: Schema.Number,
-  misses: Schema.Number,
-  hitRate: Schema.Number,
-  exports: Schema.Number,
-  exportFailures: Schema.Number,
-  exportRetries: Schema.Number,
-  exportFallbacks: Schema.optional(Schema.Number),
-  exportMs: Schema.Struct({
-    count: Schema.Number,
-    sum: Schema.Number,
-    p50: Schema.Number,
-    p99: Schema.Number,
-    max: Schema.Number
-  }),
-  validations: Schema.Struct({ valid: Schema.Number, invalid: Schema.Number, successRate: Schema.Number }),
-  queue: QueueDepth,
-  cacheBytes: Schema.Number,
-  cacheEntries: Schema.Number,
-  evictions: Schema.Record({ key: EvictionReason, value: Schema.Number }),
-  heapUsedBytes: Schema.Number
-})
+export const MetricsSnapshotSchema = Protocol.MetricsSnapshot
 
 /**
- * `ExportQueue.QueueStatus` as a schema.
+ * `ExportQueue.QueueStatus` as a schema (`Protocol.QueueStatus`).
  *
  * @since 0.1.0
+ * @category schemas
  */
-export const QueueStatusSchema = Schema.Struct({
-  queued: Schema.Struct({
-    high: Schema.Array(CacheKey),
-    normal: Schema.Array(CacheKey),
-    low: Schema.Array(CacheKey)
-  }),
-  running: Schema.Array(Schema.Struct({ key: CacheKey, priority: Priority, paused: Schema.Boolean })),
-  retrying: Schema.Array(Schema.Struct({ key: CacheKey, priority: Priority, attempt: Schema.Number })),
-  completed: Schema.Number,
-  failed: Schema.Number,
-  cancelled: Schema.Number
-})
+export const QueueStatusSchema = Protocol.QueueStatus
 
 /**
- * Reply of `Stats` (`RallyCache.Stats`).
+ * Reply of `Stats` (`Protocol.Stats`).
  *
  * @since 0.1.0
+ * @category schemas
  */
-export const StatsResult = Schema.Struct({
-  metrics: MetricsSnapshotSchema,
-  usage: Schema.Struct({ bytes: Schema.Number, entries: Schema.Number }),
-  queue: QueueStatusSchema,
-  videos: Schema.Number
-})
-
-// The schemas above must describe the client API's types exactly: these
-// assignments fail to compile when one of them drifts.
-const _sameOpened: (a: OpenedVideoType) => typeof OpenedVideo.Type = (a) => a
-const _sameStatus: (a: VideoStatusType) => typeof VideoStatus.Type = (a) => a
-const _sameStatusBack: (a: typeof VideoStatus.Type) => VideoStatusType = (a) => a
-const _sameStats: (a: StatsType) => typeof StatsResult.Type = (a) => a
-const _sameStatsBack: (a: typeof StatsResult.Type) => StatsType = (a) => a
-const _sameMetrics: (a: typeof MetricsSnapshotSchema.Type) => MetricsSnapshot = (a) => a
-const _sameQueue: (a: typeof QueueStatusSchema.Type) => QueueStatus = (a) => a
-void [_sameOpened, _sameStatus, _sameStatusBack, _sameStats, _sameStatsBack, _sameMetrics, _sameQueue]
+export const StatsResult = Protocol.Stats
 
 // ---------------------------------------------------------------------------
 // Failures
@@ -170,6 +105,7 @@ void [_sameOpened, _sameStatus, _sameStatusBack, _sameStats, _sameStatsBack, _sa
  * What `OpenVideo` fails with.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const OpenFailure = Schema.Union(
   InvalidInput,
@@ -185,6 +121,7 @@ export const OpenFailure = Schema.Union(
  * failed or was cancelled.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ClipFailure = Schema.Union(
   UnknownVideo,
@@ -209,24 +146,19 @@ const Index = Schema.Number
  * the rallies of an open video of the same id).
  *
  * @since 0.1.0
+ * @category models
  */
 export class OpenVideo extends Schema.TaggedRequest<OpenVideo>()("OpenVideo", {
   failure: OpenFailure,
   success: OpenedVideo,
-  payload: {
-    path: Schema.String,
-    rallies: Schema.Array(Schema.Struct({ start: Schema.Number, end: Schema.Number })),
-    /** Default: a hash of the source's fingerprint. */
-    id: Schema.optional(Schema.String),
-    /** Default: the configured `mode`. */
-    mode: Schema.optional(ExportMode)
-  }
+  payload: Protocol.OpenVideoInput.fields
 }) {}
 
 /**
  * The viewer is at rally `index`.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Navigate extends Schema.TaggedRequest<Navigate>()("Navigate", {
   failure: VideoFailure,
@@ -238,6 +170,7 @@ export class Navigate extends Schema.TaggedRequest<Navigate>()("Navigate", {
  * The clip of rally `index`, exported at high priority if needed.
  *
  * @since 0.1.0
+ * @category models
  */
 export class GetClip extends Schema.TaggedRequest<GetClip>()("GetClip", {
   failure: ClipFailure,
@@ -249,6 +182,7 @@ export class GetClip extends Schema.TaggedRequest<GetClip>()("GetClip", {
  * Queue rallies (all by default) at `priority` (low by default).
  *
  * @since 0.1.0
+ * @category models
  */
 export class Preload extends Schema.TaggedRequest<Preload>()("Preload", {
   failure: VideoFailure,
@@ -265,6 +199,7 @@ export class Preload extends Schema.TaggedRequest<Preload>()("Preload", {
  * were removed.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Invalidate extends Schema.TaggedRequest<Invalidate>()("Invalidate", {
   failure: Schema.Union(UnknownVideo, RallyNotFound, CacheIOError),
@@ -276,6 +211,7 @@ export class Invalidate extends Schema.TaggedRequest<Invalidate>()("Invalidate",
  * State of each rally of a video.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Status extends Schema.TaggedRequest<Status>()("Status", {
   failure: UnknownVideo,
@@ -287,6 +223,7 @@ export class Status extends Schema.TaggedRequest<Status>()("Status", {
  * Metrics, cache usage and queue status.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Stats extends Schema.TaggedRequest<Stats>()("Stats", {
   failure: Schema.Never,
@@ -298,6 +235,7 @@ export class Stats extends Schema.TaggedRequest<Stats>()("Stats", {
  * Forget a video: cancel its queued work and release its pins.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Close extends Schema.TaggedRequest<Close>()("Close", {
   failure: Schema.Never,
@@ -309,10 +247,12 @@ export class Close extends Schema.TaggedRequest<Close>()("Close", {
  * Every message of the actor, as one schema.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const Message = Schema.Union(OpenVideo, Navigate, GetClip, Preload, Invalidate, Status, Stats, Close)
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export type Message = typeof Message.Type

@@ -14,9 +14,9 @@ import {
   MemoryFileSystem,
   Metrics,
   PreloadPolicy,
-  RallyCache,
-  TestExporter
+  RallyCache
 } from "@rallycache/core"
+import { TestExporter } from "@rallycache/core/testing"
 import { Effect, Fiber, Layer, TestClock } from "effect"
 
 const match = "/videos/final.mp4"

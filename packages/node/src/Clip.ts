@@ -29,6 +29,7 @@ import * as NodePath from "node:path"
  * What `exportRallyTo` produced.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ExportedClip extends Exporter.ExportResult {
   /** Absolute path of the clip. */
@@ -37,6 +38,7 @@ export interface ExportedClip extends Exporter.ExportResult {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface ExportToOptions {
   /** Default "exact". */
@@ -49,6 +51,7 @@ export interface ExportToOptions {
  * per source by the exporter).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const probe = (
   path: string
@@ -67,6 +70,7 @@ const invalidOutput = (path: string, reason: string, fix: string) =>
  * exists). The output's folder must exist; a folder as output is refused.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const exportRallyTo = (
   sourcePath: string,
@@ -114,6 +118,7 @@ export const exportRallyTo = (
  * ffmpeg's `-progress` output), then the finished clip.
  *
  * @since 0.1.0
+ * @category models
  */
 export type ExportProgress =
   | { readonly _tag: "Progress"; readonly ratio: number }
@@ -135,6 +140,7 @@ export type ExportProgress =
  * ```
  *
  * @since 0.1.0
+ * @category utils
  */
 export const exportRallyToStream = (
   sourcePath: string,

@@ -49,6 +49,7 @@ import * as RunRegistry from "./internal/runRegistry.js"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** x264 preset of accurate mode. Default "veryfast" (ultrafast is not faster here and makes 2.8x larger files). */
@@ -90,6 +91,7 @@ export interface Options {
  * The version string of the encoder settings of `mode` (part of cache keys).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const settingsVersion: (mode: Domain.ExportMode, options?: Options) => string = internal.settingsVersion
 
@@ -112,6 +114,7 @@ export const make: (
  * resolution between the exporter and, say, a `doctor` command).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerWithFfmpeg = (
   options: Options = {}
@@ -123,6 +126,7 @@ export const layerWithFfmpeg = (
  * platform (`NodeContext.layer`).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (
   options: Options = {}
@@ -136,6 +140,7 @@ export const layer = (
  * at start-up, before new exports.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const reapStale = (runDir: string): Effect.Effect<ReapResult, never, FileSystem.FileSystem> =>
   RunRegistry.reapStale(runDir)

@@ -38,6 +38,7 @@ import { ensureExecutable, run } from "./internal/process.js"
  * Where a binary came from.
  *
  * @since 0.1.0
+ * @category models
  */
 export type BinarySource =
   | "env"
@@ -75,6 +76,7 @@ export interface Binary {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface FfmpegShape {
   readonly ffmpeg: Binary
@@ -86,6 +88,7 @@ export interface FfmpegShape {
  * `FFPROBE_PATH` points at something that is not one.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class FfmpegNotFound extends Schema.TaggedError<FfmpegNotFound>()("FfmpegNotFound", {
   tool: Schema.Literal("ffmpeg", "ffprobe"),
@@ -119,6 +122,7 @@ export class FfmpegNotFound extends Schema.TaggedError<FfmpegNotFound>()("Ffmpeg
  * ```
  *
  * @since 0.1.0
+ * @category tags
  */
 export class Ffmpeg extends Context.Tag("@rallycache/node/Ffmpeg")<Ffmpeg, FfmpegShape>() {}
 

@@ -38,6 +38,7 @@ import type { SyncFs } from "./internal/storeJournal.js"
  * Paths of the parts of a cache folder.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Layout = internal.Layout
 
@@ -52,6 +53,7 @@ export type Layout = internal.Layout
  * ```
  *
  * @since 0.1.0
+ * @category utils
  */
 export const layout: (cacheDir: string) => Layout = internal.layout
 
@@ -59,6 +61,7 @@ export const layout: (cacheDir: string) => Layout = internal.layout
  * What start-up found and fixed, and how long it took.
  *
  * @since 0.1.0
+ * @category models
  */
 export type StartupReport = internal.StartupReport
 
@@ -66,6 +69,7 @@ export type StartupReport = internal.StartupReport
  * What reconciling the index with `clips/` found and fixed.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Reconciliation = internal.Reconciliation
 
@@ -74,6 +78,7 @@ export type Reconciliation = internal.Reconciliation
  * `flush` (write batched touches now).
  *
  * @since 0.1.0
+ * @category models
  */
 export type FileSystemCacheStore = internal.FileSystemCacheStoreShape
 
@@ -87,6 +92,7 @@ export type { SyncFs }
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** The cache folder; created if missing. Nothing is written outside it. */
@@ -124,6 +130,7 @@ export class Startup extends Context.Tag("@rallycache/node/FileSystemCacheStore/
  * closes; closing saves batched touches and releases unfinished reservations.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   options: Options
@@ -175,6 +182,7 @@ export const makeReadOnly = (
  * ```
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (
   options: Options

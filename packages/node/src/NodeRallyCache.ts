@@ -37,6 +37,7 @@ import * as FileSystemCacheStore from "./FileSystemCacheStore.js"
  * `Config.defaults`), the cache folder, and the encoder and store settings.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Options extends Config.Options {
   /** Default: `$RALLYCACHE_CACHE_DIR`, then `$XDG_CACHE_HOME/rallycache`, then `~/.cache/rallycache`. */
@@ -59,6 +60,7 @@ export interface Options extends Config.Options {
  * Every service the default layer provides.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Services =
   | CoreRallyCache.RallyCache
@@ -77,6 +79,7 @@ export type Services =
  * no usable ffmpeg, or a cache folder that cannot be used.
  *
  * @since 0.1.0
+ * @category errors
  */
 export type LayerError = Errors.InvalidInput | FfmpegResolver.FfmpegNotFound | Errors.CacheIOError
 
@@ -86,6 +89,7 @@ export type LayerError = Errors.InvalidInput | FfmpegResolver.FfmpegNotFound | E
  * Effect's `Config`, so tests can supply a `ConfigProvider`).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const defaultCacheDir: Effect.Effect<string> = Effect.gen(function*() {
   const explicit = yield* EffectConfig.option(EffectConfig.nonEmptyString("RALLYCACHE_CACHE_DIR"))
@@ -100,6 +104,7 @@ export const defaultCacheDir: Effect.Effect<string> = Effect.gen(function*() {
  * The folder the layer will use for `options`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const resolveCacheDir = (options: Pick<Options, "cacheDir"> = {}): Effect.Effect<string> =>
   options.cacheDir === undefined ? defaultCacheDir : Effect.succeed(NodePath.resolve(options.cacheDir))
@@ -134,6 +139,7 @@ const heapSampler = (every: number) =>
  * ```
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<Services, LayerError> =>
   Layer.unwrapEffect(

@@ -1,6 +1,6 @@
 /**
  * Reading a rallies file from disk: the bytes checks (size, UTF-8, byte
- * order mark) in front of core's one grammar (`Domain.RalliesFile`).
+ * order mark) in front of core's one grammar (`RalliesGrammar.RalliesFile`).
  *
  * ```json
  * { "videoId": "final-2026", "rallies": [{ "start": 12.5, "end": 31 }, { "start": "1:02.4", "end": "1:20" }] }
@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { FileSystem } from "@effect/platform"
-import { Domain, Errors } from "@rallycache/core"
+import { Errors, RalliesGrammar } from "@rallycache/core"
 import { Effect, Either } from "effect"
 
 /**
@@ -25,12 +25,12 @@ import { Effect, Either } from "effect"
 export const maxFileBytes = 32 * 1024 * 1024
 
 /**
- * Most rallies accepted in one file (`Domain.maxRallies`).
+ * Most rallies accepted in one file (`RalliesGrammar.maxRallies`).
  *
  * @since 0.1.0
  * @category limits
  */
-export const maxRallies = Domain.maxRallies
+export const maxRallies = RalliesGrammar.maxRallies
 
 /**
  * A parsed rallies file. Times are in seconds.
@@ -38,30 +38,30 @@ export const maxRallies = Domain.maxRallies
  * @since 0.1.0
  * @category models
  */
-export type RalliesFile = Domain.RalliesFile
+export type RalliesFile = RalliesGrammar.RalliesFile
 
 /**
- * Re-exported from `Domain`, where the grammar lives.
+ * Re-exported from `RalliesGrammar`, where the grammar lives.
  *
  * @since 0.1.0
  * @category parsing
  */
-export const parseTime = Domain.parseTime
+export const parseTime = RalliesGrammar.parseTime
 
 /**
- * Re-exported from `Domain`.
+ * Re-exported from `RalliesGrammar`.
  *
  * @since 0.1.0
  * @category formatting
  */
-export const formatTime = Domain.formatTime
+export const formatTime = RalliesGrammar.formatTime
 
 const invalid = (field: string, reason: string, fix?: string) =>
   new Errors.InvalidInput(fix === undefined ? { field, reason } : { field, reason, fix })
 
 /**
  * Parse the bytes of a rallies file: strips a UTF-8 byte order mark,
- * rejects UTF-16 and invalid UTF-8, then `Domain.parseRalliesFile`.
+ * rejects UTF-16 and invalid UTF-8, then `RalliesGrammar.parseRalliesFile`.
  *
  * @since 0.1.0
  * @category parsing
@@ -81,7 +81,7 @@ export const parse = (bytes: Uint8Array, name = "rallies file"): Either.Either<R
   } catch {
     return Either.left(invalid(name, "is not valid UTF-8 text", "save it as UTF-8 JSON"))
   }
-  return Domain.parseRalliesFile(text, name)
+  return RalliesGrammar.parseRalliesFile(text, name)
 }
 
 /**

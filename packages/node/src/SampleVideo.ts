@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import { Effect, Random, Schema } from "effect"
+import { Effect, Hash, Schema, Utils } from "effect"
 import { Domain } from "@rallycache/core"
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
@@ -30,6 +30,7 @@ import { run } from "./internal/process.js"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** Length in seconds. */
@@ -54,6 +55,7 @@ export interface Options {
  * Generating a sample video failed.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SampleVideoFailed extends Schema.TaggedError<SampleVideoFailed>()("SampleVideoFailed", {
   path: Schema.String,
@@ -171,6 +173,7 @@ const validate = (options: Options, path: string) =>
  * file beside it and renamed, so `output` is never a partial file.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const generate = (
   options: Options & { readonly output: string }
@@ -216,6 +219,7 @@ export const generate = (
  * The file name `cached` uses for `options`: a hash of the resolved options.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const fileName = (options: Options): string => {
   const o = resolved(options)
@@ -230,6 +234,7 @@ export const fileName = (options: Options): string => {
  * ever sees a partial file.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const cached = (
   options: Options & { readonly dir: string }
@@ -254,11 +259,13 @@ export const cached = (
  * rallies). Without `count`, as many as fit.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const sampleRallies = (duration: number, count?: number, seed = 1): ReadonlyArray<Domain.Rally> => {
-  // Effect's seeded generator: the same numbers on every run for the same seed.
-  const random = Random.make(seed)
-  const between = (min: number, max: number) => min + (max - min) * Effect.runSync(random.next)
+  // The PCG generator behind Effect's `Random.make(seed)`, read directly: the
+  // same numbers on every run for the same seed, without running an effect.
+  const random = new Utils.PCGRandom(Hash.hash(seed))
+  const between = (min: number, max: number) => min + (max - min) * random.number()
   const lead = Math.min(1, duration * 0.05)
   const available = duration - 2 * lead
   const minLength = 6

@@ -28,9 +28,9 @@ import {
   MemoryFileSystem,
   Metrics,
   PreloadPolicy,
-  RallyCache,
-  TestExporter
+  RallyCache
 } from "@rallycache/core"
+import { TestExporter } from "@rallycache/core/testing"
 import type { Domain } from "@rallycache/core"
 import { Clock, Duration, Effect, Fiber, Layer, TestClock, TestContext } from "effect"
 import type { BenchContext, ExportDurations, Scenario } from "../lib/context.js"

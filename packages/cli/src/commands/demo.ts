@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { CacheStore, Domain, Metrics, RallyCache } from "@rallycache/core"
+import { CacheStore, Metrics, RalliesGrammar, RallyCache } from "@rallycache/core"
 import { SampleVideo } from "@rallycache/node"
 import { Effect, Option } from "effect"
 import * as NodeFs from "node:fs"
@@ -78,7 +78,7 @@ export const command = Command.make(
             if (entry.videoId === demoVideoId) yield* store.remove(entry.key, "manual")
           }
           yield* say(Output.bold("rallycache demo"))
-          yield* say(`generating a ${Domain.formatTime(options.duration, 0)} sample match in ${demoDir} ...`)
+          yield* say(`generating a ${RalliesGrammar.formatTime(options.duration, 0)} sample match in ${demoDir} ...`)
           const started = yield* Output.nowMs
           const videoPath = yield* SampleVideo.cached({ duration: options.duration, dir: demoDir, width: 320, height: 240 })
           const generatedMs = (yield* Output.nowMs) - started
@@ -86,7 +86,7 @@ export const command = Command.make(
           const ralliesPath = NodePath.join(demoDir, "rallies.json")
           const file = {
             videoId: demoVideoId,
-            rallies: sample.map((r) => ({ start: Domain.formatTime(r.start, 1), end: Domain.formatTime(r.end, 1) }))
+            rallies: sample.map((r) => ({ start: RalliesGrammar.formatTime(r.start, 1), end: RalliesGrammar.formatTime(r.end, 1) }))
           }
           NodeFs.writeFileSync(ralliesPath, JSON.stringify(file, null, 2) + "\n")
           yield* say(`  video   ${videoPath} (${Output.formatMs(generatedMs)})`)
@@ -101,7 +101,7 @@ export const command = Command.make(
           const played = opened.rallies.reduce((sum, r) => sum + (r.end - r.start), 0)
           const speedValue = Option.getOrElse(options.speed, () => Math.max(1, Math.ceil(played / targetWatchSeconds)))
           yield* say(
-            `\nwatching ${opened.rallies.length} rallies (${Domain.formatTime(played, 0)} of play) at ${speedValue}x, ${opened.mode} mode, cache ${cacheDir}\n`
+            `\nwatching ${opened.rallies.length} rallies (${RalliesGrammar.formatTime(played, 0)} of play) at ${speedValue}x, ${opened.mode} mode, cache ${cacheDir}\n`
           )
 
           const display = yield* Progress.makeDisplay({ tty: Output.isTTY() && !options.json, plain: !options.json })

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Domain, RallyCache } from "@rallycache/core"
+import { Domain, RalliesGrammar, RallyCache } from "@rallycache/core"
 import { Duration, Effect, Option, Schema } from "effect"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
@@ -75,8 +75,8 @@ export const session = (input: {
       const hits = navigations.filter((n) => n.hit).length
       const elapsed = playing.index < 0 ? 0 : Math.min(playing.duration, (performance.now() - playing.startedAt) / 1000 * speed)
       return [
-        `${Output.bold(`▶ rally ${playing.index}`)} (${navigations.length}/${total}) · playing ${Domain.formatTime(elapsed, 1)} / ${
-          Domain.formatTime(playing.duration, 1)
+        `${Output.bold(`▶ rally ${playing.index}`)} (${navigations.length}/${total}) · playing ${RalliesGrammar.formatTime(elapsed, 1)} / ${
+          RalliesGrammar.formatTime(playing.duration, 1)
         } at ${speed}x · hits ${hits}/${navigations.length}${
           navigations.length > 0 ? ` (${Output.formatPercent(hits / navigations.length)})` : ""
         }`,

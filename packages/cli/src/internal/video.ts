@@ -6,7 +6,7 @@
  */
 import { Args, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import type { Domain } from "@rallycache/core"
+import { Domain, type RalliesGrammar } from "@rallycache/core"
 import { Errors, RallyCache } from "@rallycache/core"
 import { Effect, Option } from "effect"
 import * as NodePath from "node:path"
@@ -21,7 +21,7 @@ export const rallies = Options.text("rallies").pipe(
 )
 
 /** @internal */
-export const mode = Options.choice("mode", ["copy", "exact", "accurate"]).pipe(
+export const mode = Options.choice("mode", Domain.exportModes).pipe(
   Options.withDescription(
     "exact (default): a stream copy whose mp4 edit list starts it at the rally's first frame; copy: as fast, starts at the keyframe before the rally; accurate: re-encoded, frame-exact"
   ),
@@ -89,7 +89,7 @@ export const checkSource = (path: string) =>
  */
 export const open = (input: {
   readonly path: string
-  readonly file: Domain.RalliesFile
+  readonly file: RalliesGrammar.RalliesFile
   readonly videoId: Option.Option<string>
   readonly mode: Option.Option<Domain.ExportMode>
 }) =>

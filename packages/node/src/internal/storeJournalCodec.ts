@@ -31,7 +31,7 @@ export const asKey = (value: unknown): CacheKey | undefined =>
 
 const isTime = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value) && value >= 0
 const isStatus = (value: unknown): value is ValidationStatus =>
-  value === "unchecked" || value === "valid" || value === "invalid"
+  Domain.validationStatuses.includes(value as ValidationStatus)
 
 /**
  * Builds a `CacheEntry` from fields already checked, without the Schema
@@ -80,14 +80,14 @@ const decodeEntry = (value: unknown): CacheEntry | undefined => {
     typeof e["id"] === "string" && asKey(e["key"]) !== undefined &&
     typeof e["videoId"] === "string" && e["videoId"].length > 0 &&
     Number.isInteger(e["rallyIndex"]) && (e["rallyIndex"] as number) >= 0 &&
-    (e["mode"] === "copy" || e["mode"] === "exact" || e["mode"] === "accurate") &&
+    Domain.exportModes.includes(e["mode"] as Domain.ExportMode) &&
     (e["firstFrame"] === undefined || typeof e["firstFrame"] === "number") &&
     (e["leadIn"] === undefined || typeof e["leadIn"] === "number") &&
-    (e["container"] === undefined || e["container"] === "mp4" || e["container"] === "mkv" || e["container"] === "webm") &&
+    (e["container"] === undefined || Domain.containers.includes(e["container"] as Domain.Container)) &&
     typeof e["clipStart"] === "number" && typeof e["clipEnd"] === "number" &&
     isTime(e["createdAt"]) && isTime(e["accessedAt"]) &&
     Number.isInteger(e["sizeBytes"]) && (e["sizeBytes"] as number) >= 0 &&
-    (e["priority"] === "high" || e["priority"] === "normal" || e["priority"] === "low") &&
+    Domain.priorities.includes(e["priority"] as Domain.Priority) &&
     isStatus(e["validation"]) && (e["validatedAt"] === null || isTime(e["validatedAt"]))
   ) {
     return makeEntry(e as unknown as CacheEntry)

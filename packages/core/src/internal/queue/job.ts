@@ -4,14 +4,12 @@
  * @internal
  */
 import { type Deferred, Effect, type Exit, type Fiber, type SubscriptionRef } from "effect"
-import type { CacheKey, Priority } from "../../Domain.js"
+import type { CacheKey } from "../../Domain.js"
 import type { ExportCancelled } from "../../Errors.js"
 import type { ExportJob } from "../../ExportQueue.js"
 
 /** @internal */
-export const rankOf = (priority: Priority): number => priority === "high" ? 0 : priority === "normal" ? 1 : 2
-/** @internal */
-export const priorityOf = (rank: number): Priority => rank === 0 ? "high" : rank === 1 ? "normal" : "low"
+export { priorityAt as priorityOf, priorityRank as rankOf } from "../../Domain.js"
 
 /** What to do with a running job once its interrupted run has ended. @internal */
 export type After = "none" | "cancel" | "requeue-front" | "requeue-back"
