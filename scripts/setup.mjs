@@ -3,7 +3,8 @@
 // it is missing and this machine can (root with apt-get: Debian, Ubuntu);
 // otherwise stops at once with one line saying what to install.
 //
-//   chromium    the browser test of the HTTP example (or set CHROMIUM_PATH)
+//   chromium    the browser tests of the HTTP example (or set CHROMIUM_PATH)
+//   firefox-esr the same tests in Firefox, over WebDriver BiDi (or set FIREFOX_PATH)
 //   ffmpeg      a full ffmpeg/ffprobe on PATH: the bundled static builds lack
 //               encoders and muxers the media tests cover
 //   postgresql  the cluster tests start a real server from PG_BIN
@@ -48,6 +49,11 @@ const requirements = [
     what: "Chromium",
     apt: "chromium",
     present: () => env.CHROMIUM_PATH !== undefined ? isExecutable(env.CHROMIUM_PATH) : onPath("chromium")
+  },
+  {
+    what: "Firefox ESR",
+    apt: "firefox-esr",
+    present: () => env.FIREFOX_PATH !== undefined ? isExecutable(env.FIREFOX_PATH) : onPath("firefox-esr")
   },
   { what: "ffmpeg and ffprobe", apt: "ffmpeg", present: () => onPath("ffmpeg") && onPath("ffprobe") },
   {
