@@ -91,13 +91,14 @@ describe("http-server limits", () => {
     // 200 MB declared, 256 KiB sent: the answer comes without the rest.
     const declared = await postPartial(`${server.url}/api/videos`, { declared: 200 * 1024 * 1024, sent: 256 * 1024 })
     expect(declared.status).toBe(413)
-    expect(JSON.parse(declared.body)).toMatchObject({ error: "BodyTooLarge" })
+    expect(JSON.parse(declared.body)).toMatchObject({ _tag: "BodyTooLarge" })
     // Chunked (no length declared): refused before reading, with 411.
     const chunked = await postPartial(`${server.url}/api/videos`, { sent: 1024 * 1024 })
     expect(chunked.status).toBe(411)
-    expect(JSON.parse(chunked.body)).toMatchObject({ error: "LengthRequired" })
+    expect(JSON.parse(chunked.body)).toMatchObject({ _tag: "LengthRequired" })
     const navigate = await postPartial(`${server.url}/api/videos/x/navigate`, { declared: 10 * 1024 * 1024, sent: 1024 })
     expect(navigate.status).toBe(413)
+    expect(JSON.parse(navigate.body)).toMatchObject({ _tag: "BodyTooLarge" })
     // The server still answers.
     const ok = await server.post("/api/videos", { path: "match.mp4", rallies: [{ start: 0, end: 2 }] })
     expect(ok.status).toBe(201)
@@ -109,8 +110,8 @@ describe("http-server limits", () => {
     for (const n of ["0x1", "1e0", "1.0", "-1", "%201", "+1", "1_0"]) {
       const response = await fetch(`${server.url}/api/videos/${id}/rallies/${n}/clip`)
       expect(response.status, n).toBe(400)
-      const body = (await response.json()) as { error: string; message: string }
-      expect(body.error, n).toBe("InvalidInput")
+      const body = (await response.json()) as { _tag: string; message: string }
+      expect(body._tag, n).toBe("HttpApiDecodeError")
       expect(body.message, n).toMatch(/^n: /)
     }
     expect((await fetch(`${server.url}/api/videos/${id}/rallies/1/clip`)).status).toBe(200)
