@@ -61,7 +61,9 @@ const requirements = [
     apt: "postgresql",
     present: () => ["initdb", "pg_ctl", "postgres"].every((tool) => isExecutable(path.join(postgresBin, tool)))
   },
-  { what: "ps", apt: "procps", present: () => onPath("ps") }
+  { what: "ps", apt: "procps", present: () => onPath("ps") },
+  // The HTTP example's README shows curl commands, and its commands test runs them.
+  { what: "curl", apt: "curl", present: () => onPath("curl") }
 ]
 
 const missing = requirements.filter((requirement) => !requirement.present())
