@@ -24,6 +24,15 @@ const videoId = params.get("video")
 const serverAhead = 2
 const playThroughKey = "rallycache.playThrough"
 
+/** Drawn icons: the glyphs (⏯ 🔊) are missing from many fonts. */
+const icon = (path: string): string => `<svg viewBox="0 0 24 24" aria-hidden="true"><path d="${path}"/></svg>`
+const icons = {
+  play: icon("M7 4v16l13-8z"),
+  pause: icon("M6 4h4v16H6zM14 4h4v16h-4z"),
+  sound: icon("M4 9v6h4l5 5V4L8 9zM16 8a5 5 0 0 1 0 8v-2a3 3 0 0 0 0-4z"),
+  muted: icon("M4 9v6h4l5 5V4L8 9zM16 9l1.4-1.4L19 9.2l1.6-1.6L22 9l-1.6 1.6L22 12.2l-1.4 1.4-1.6-1.6-1.6 1.6L16 12.2l1.6-1.6z")
+}
+
 let rallies: Array<Api.RallyView> = []
 let duration = 0
 let current = 0
@@ -90,14 +99,14 @@ const render = (): void => {
     ? "–"
     : `Rally ${rally.index} · ${formatTime(rally.start)}–${formatTime(rally.end)}`
   const play = element<HTMLButtonElement>("play")
-  play.textContent = playing ? "❚❚" : "▶"
+  play.innerHTML = playing ? icons.pause : icons.play
   play.setAttribute("aria-label", playing ? "Pause (space)" : "Play (space)")
   play.setAttribute("aria-pressed", String(playing))
   element<HTMLButtonElement>("prev").disabled = current <= 0
   element<HTMLButtonElement>("next").disabled = current >= rallies.length - 1
   element<HTMLInputElement>("play-through").checked = playThrough
   const mute = element<HTMLButtonElement>("mute")
-  mute.textContent = stage.muted ? "🔇" : "🔊"
+  mute.innerHTML = stage.muted ? icons.muted : icons.sound
   mute.setAttribute("aria-label", stage.muted ? "Unmute" : "Mute")
   const waiting = element("waiting")
   waiting.hidden = stage.ready || rally === undefined

@@ -34,6 +34,8 @@ export const runSingle = async (videoId: string): Promise<void> => {
   }
   prev.addEventListener("click", () => go(current - 1))
   next.addEventListener("click", () => go(current + 1))
+  // The bench's far jumps (the page has no timeline): `#N` goes to rally N.
+  window.addEventListener("hashchange", () => go(Number(location.hash.slice(1))))
   document.addEventListener("keydown", (event) => {
     if (event.key === "ArrowLeft") go(current - 1)
     if (event.key === "ArrowRight") go(current + 1)

@@ -6,8 +6,10 @@
  * clip and waits for the next rally to prepare.
  *
  * Classes: `shown` on the element of the current rally, `ready` on those
- * decoded at their rally's first frame; only `shown ready` is visible, so
- * no other picture is ever painted for a rally.
+ * decoded at their rally's first frame, `clean` on those whose first
+ * decoded frame is their rally's first frame; only `shown ready` and
+ * `shown clean` are visible, so no other picture is ever painted for a
+ * rally.
  */
 import { leadIn } from "./mp4.js"
 
@@ -49,6 +51,8 @@ export class Stage {
   private readonly spare: Array<HTMLVideoElement> = []
   private shownSlot: Slot | undefined
   private playing = false
+  /** The window asked for while the shown rally was still loading. */
+  private pending: ReadonlyArray<number> | undefined
   muted = false
 
   constructor(private readonly options: StageOptions) {}
@@ -112,10 +116,19 @@ export class Stage {
    */
   prepare(indexes: ReadonlyArray<number>): void {
     const wanted = new Set(indexes)
+    // Downloads that are no longer wanted stop at once.
     for (const [index, slot] of this.slots) {
+      if (slot !== this.shownSlot && !wanted.has(index)) this.release(slot)
+    }
+    // The rally on screen loads first: new neighbours wait until it shows.
+    if (this.shownSlot !== undefined && !this.shownSlot.ready) {
+      this.pending = indexes
+      return
+    }
+    this.pending = undefined
+    for (const slot of this.slots.values()) {
       if (slot === this.shownSlot) continue
-      if (!wanted.has(index)) this.release(slot)
-      else if (slot.placed && !slot.video.seeking && Math.abs(slot.video.currentTime - slot.offset) > 0.001) this.rewind(slot)
+      if (slot.placed && !slot.video.seeking && Math.abs(slot.video.currentTime - slot.offset) > 0.001) this.rewind(slot)
     }
     for (const index of wanted) if (!this.slots.has(index)) this.load(index)
   }
@@ -205,7 +218,7 @@ export class Stage {
   private fitShape(): void {
     const video = this.shownSlot?.video
     if (video === undefined || video.videoWidth === 0 || video.videoHeight === 0) return
-    this.options.container.style.aspectRatio = `${video.videoWidth} / ${video.videoHeight}`
+    this.options.container.style.setProperty("--ratio", `${video.videoWidth} / ${video.videoHeight}`)
   }
 
   private load(index: number): Slot {
@@ -213,9 +226,10 @@ export class Stage {
     video.muted = this.muted
     const url = this.options.clipUrl(index)
     video.src = url
-    const slot: Slot = { index, video, offset: 0, placed: !ignoresEditLists, ready: false }
+    const slot: Slot = { index, video, offset: 0, placed: false, ready: false }
     video.dataset["rally"] = String(index)
     this.slots.set(index, slot)
+    if (!ignoresEditLists) this.setPlaced(slot)
     if (ignoresEditLists) {
       fetch(url, { headers: { range: `bytes=0-${headBytes - 1}` } })
         .then((response) => response.ok ? response.arrayBuffer() : new ArrayBuffer(0))
@@ -223,7 +237,7 @@ export class Stage {
         .then((offset) => {
           if (this.slots.get(index) !== slot) return
           slot.offset = offset
-          slot.placed = true
+          this.setPlaced(slot)
           this.place(video)
         })
     }
@@ -240,6 +254,8 @@ export class Stage {
 
   private rewind(slot: Slot): void {
     slot.video.pause()
+    // Until the seek lands, its picture is the last one played.
+    slot.video.classList.remove("clean")
     this.setReady(slot, false)
     slot.video.currentTime = slot.offset
   }
@@ -248,7 +264,7 @@ export class Stage {
     this.slots.delete(slot.index)
     const video = slot.video
     video.pause()
-    video.classList.remove("ready")
+    video.classList.remove("ready", "clean")
     delete video.dataset["rally"]
     // Stops the download and frees the decoder.
     video.removeAttribute("src")
@@ -262,9 +278,20 @@ export class Stage {
     return slot?.video === video ? slot : undefined
   }
 
+  /**
+   * An element whose first decoded frame is its rally's first frame (no
+   * lead-in to skip) is shown as soon as it has one, while it is still
+   * being marked ready.
+   */
+  private setPlaced(slot: Slot): void {
+    slot.placed = true
+    slot.video.classList.toggle("clean", slot.offset === 0)
+  }
+
   private setReady(slot: Slot, ready: boolean): void {
     slot.ready = ready
     slot.video.classList.toggle("ready", ready)
+    if (ready) slot.video.classList.toggle("clean", slot.offset === 0)
   }
 
   private markReady(video: HTMLVideoElement): void {
@@ -274,6 +301,7 @@ export class Stage {
     this.setReady(slot, true)
     if (slot === this.shownSlot) {
       if (this.playing) this.playShown()
+      if (this.pending !== undefined) this.prepare(this.pending)
       this.options.onChange()
     }
   }

@@ -78,7 +78,7 @@ export const launch = async (name: BrowserName): Promise<Launched> => {
  * In-page code (a string: the Node program has no DOM types) that waits for
  * the first frame of rally `rally` painted after now, and reads it back:
  * on the first animation frame where the visible `<video>` (classes
- * `shown ready`; hidden ones have opacity 0) holds rally `rally` with a
+ * `shown ready` or `shown clean`; the others have opacity 0) holds rally `rally` with a
  * decoded frame, or at its first `requestVideoFrameCallback` once visible,
  * whichever comes first, the frame is drawn into a canvas and its number
  * read from the ten stripes of the frame-coded test video (bit i is the
@@ -119,12 +119,12 @@ export const firstPaintedFrame = (rally: number, action: string): string => `(as
         if (watched !== video) {
           watched = video
           const onFrame = () => {
-            if (video.classList.contains("ready")) finish(video, "videoFrame")
+            if (video.classList.contains("ready") || video.classList.contains("clean")) finish(video, "videoFrame")
             else if (!done) video.requestVideoFrameCallback(onFrame)
           }
           video.requestVideoFrameCallback(onFrame)
         }
-        if (video.readyState >= 2 && video.classList.contains("ready")) return finish(video, "animationFrame")
+        if (video.readyState >= 2 && (video.classList.contains("ready") || video.classList.contains("clean"))) return finish(video, "animationFrame")
       }
       requestAnimationFrame(check)
     }
