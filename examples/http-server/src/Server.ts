@@ -101,7 +101,7 @@ export const layer = Layer.scopedDiscard(
   Layer.provide([
     docsLayer,
     pageRoutes,
-    HttpApiBuilder.middleware(ViewerApi, (app) => JsonBody.closeOnRefusal(withOneLineDecodeErrors(app)))
+    HttpApiBuilder.middleware(ViewerApi, withOneLineDecodeErrors)
   ]),
   Layer.provide(apiLayer),
   Layer.provide([HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer]),

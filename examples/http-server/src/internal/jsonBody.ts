@@ -5,9 +5,11 @@
  * with 411, since stopping it midway would cut the connection before the
  * answer), and it must parse as JSON (else 400). The text read here is
  * cached by the request, so the builder decodes it without reading again.
+ * Node answers a request whose body was left unread with
+ * `Connection: close`, so a client still sending is told to stop.
  */
-import { HttpApiSchema, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Cause, Effect, Layer, Option, Schema } from "effect"
+import { HttpIncomingMessage, HttpServerRequest } from "@effect/platform"
+import { Effect, Layer, Option } from "effect"
 import { maxJsonBytes } from "../Api.js"
 import { BodyTooLarge, LengthRequired } from "../ApiErrors.js"
 import { JsonBody } from "../ViewerApi.js"
@@ -39,26 +41,3 @@ const check = Effect.gen(function*() {
 
 /** @internal */
 export const layer: Layer.Layer<JsonBody> = Layer.succeed(JsonBody, check)
-
-/**
- * Answer a refused body (411, 413) with `Connection: close`, so a client
- * still sending it is told to stop; every other outcome passes through.
- *
- * @internal
- */
-export const closeOnRefusal = <E, R>(
-  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
-  Effect.catchAllCause(app, (cause) => {
-    const failure = Cause.failureOption(cause)
-    if (Option.isSome(failure) && (failure.value instanceof LengthRequired || failure.value instanceof BodyTooLarge)) {
-      const error = failure.value
-      return Effect.succeed(
-        HttpServerResponse.unsafeJson(Schema.encodeSync(Schema.Union(LengthRequired, BodyTooLarge))(error), {
-          status: HttpApiSchema.getStatusError(error instanceof LengthRequired ? LengthRequired : BodyTooLarge),
-          headers: { connection: "close" }
-        })
-      )
-    }
-    return Effect.failCause(cause)
-  })
