@@ -80,9 +80,18 @@ const go = (index: number): void => {
   current = target
   showError("")
   stage.show(target)
-  stage.prepare(preparedWindow())
   render()
-  Api.navigate(videoId ?? "", target).catch((error: unknown) => showError(`navigate failed: ${messageOf(error)}`))
+  // The new picture is painted first; the neighbours and the server follow.
+  afterPaint(() => {
+    if (current !== target) return
+    stage.prepare(preparedWindow())
+    Api.navigate(videoId ?? "", target).catch((error: unknown) => showError(`navigate failed: ${messageOf(error)}`))
+  })
+}
+
+/** Run `f` once the next frame has been painted. */
+const afterPaint = (f: () => void): void => {
+  requestAnimationFrame(() => setTimeout(f, 0))
 }
 
 const setPlaying = (value: boolean): void => {
