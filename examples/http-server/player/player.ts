@@ -50,10 +50,7 @@ const stage = new Stage({
   clipUrl: (index) => Api.clipUrl(videoId ?? "", index),
   onEnded: (index) => {
     if (playThrough && index + 1 < rallies.length) go(index + 1)
-    else {
-      playing = false
-      render()
-    }
+    else setPlaying(false)
   },
   onChange: () => render(),
   onError: (index, message) => {
