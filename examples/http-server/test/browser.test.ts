@@ -164,6 +164,36 @@ describe.each(browserNames)("player page in %s", (name) => {
     }
   })
 
+  it("shows a miss's state from the event stream while it is cut, then the rally", async () => {
+    // A video never opened before: rally 0 is cut on the page's own request. Fresh keys (the rallies moved by
+    // a millisecond, within the same frames), so nothing the other tests cut is reused.
+    const missId = `miss-${name}`
+    const fresh = await server.post("/api/videos", {
+      path: "frames.mp4",
+      id: missId,
+      rallies: rallies.map(({ end, start }) => ({ start: start + 0.001, end: end + 0.001 }))
+    })
+    expect(fresh.status).toBe(201)
+    const page = await browser.page()
+    try {
+      await page.evaluateOnNewDocument(`(() => {
+        window.waitingTexts = []
+        new MutationObserver(() => {
+          const waiting = document.getElementById("waiting")
+          const text = document.getElementById("waiting-text")?.textContent
+          if (waiting !== null && !waiting.hidden && text && window.waitingTexts.at(-1) !== text) window.waitingTexts.push(text)
+        }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true })
+      })()`)
+      await page.goto(`${server.url}/?video=${encodeURIComponent(missId)}`)
+      await waitFor(page, `(() => { const v = document.querySelector("#stage video.shown.ready"); return v?.dataset.rally === "0" })()`)
+      await waitFor(page, `document.getElementById("waiting").hidden`)
+      const texts = await page.evaluate<[], () => Array<string>>(`window.waitingTexts`)
+      expect(texts.some((text) => /^(queued|exporting)/.test(text)), texts.join(" | ")).toBe(true)
+    } finally {
+      await page.close()
+    }
+  })
+
   it("fits a phone's width and keeps the video's own shape", async () => {
     const page = await browser.page({ width: 390, height: 844 })
     try {
