@@ -242,7 +242,8 @@ const library = async (): Promise<void> => {
 }
 
 const start = async (): Promise<void> => {
-  const listed = library()
+  // The library is not needed to play: a failure there is shown, not fatal.
+  const listed = library().catch((error: unknown) => showError(messageOf(error)))
   if (videoId === null) {
     element("player").hidden = true
     element("empty").hidden = false
