@@ -3,7 +3,8 @@
 // it is missing and this machine can (root with apt-get: Debian, Ubuntu);
 // otherwise stops at once with one line saying what to install.
 //
-//   chromium    the browser test of the HTTP example (or set CHROMIUM_PATH)
+//   chromium    the browser tests of the HTTP example (or set CHROMIUM_PATH)
+//   firefox-esr the same tests in Firefox, over WebDriver BiDi (or set FIREFOX_PATH)
 //   ffmpeg      a full ffmpeg/ffprobe on PATH: the bundled static builds lack
 //               encoders and muxers the media tests cover
 //   postgresql  the cluster tests start a real server from PG_BIN
@@ -49,13 +50,20 @@ const requirements = [
     apt: "chromium",
     present: () => env.CHROMIUM_PATH !== undefined ? isExecutable(env.CHROMIUM_PATH) : onPath("chromium")
   },
+  {
+    what: "Firefox ESR",
+    apt: "firefox-esr",
+    present: () => env.FIREFOX_PATH !== undefined ? isExecutable(env.FIREFOX_PATH) : onPath("firefox-esr")
+  },
   { what: "ffmpeg and ffprobe", apt: "ffmpeg", present: () => onPath("ffmpeg") && onPath("ffprobe") },
   {
     what: `PostgreSQL 15 (${postgresBin})`,
     apt: "postgresql",
     present: () => ["initdb", "pg_ctl", "postgres"].every((tool) => isExecutable(path.join(postgresBin, tool)))
   },
-  { what: "ps", apt: "procps", present: () => onPath("ps") }
+  { what: "ps", apt: "procps", present: () => onPath("ps") },
+  // The HTTP example's README shows curl commands, and its commands test runs them.
+  { what: "curl", apt: "curl", present: () => onPath("curl") }
 ]
 
 const missing = requirements.filter((requirement) => !requirement.present())

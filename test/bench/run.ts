@@ -28,6 +28,7 @@ import { preloadLiveScenario } from "./scenarios/preloadLive.js"
 import { readyScenario } from "./scenarios/ready.js"
 import { queueScenario } from "./scenarios/queue.js"
 import { storeIndexScenario } from "./scenarios/storeIndex.js"
+import { viewerScenario } from "./scenarios/viewer.js"
 
 const scenarios: ReadonlyArray<Scenario> = [
   navigationScenario,
@@ -38,7 +39,8 @@ const scenarios: ReadonlyArray<Scenario> = [
   preloadLiveScenario,
   queueScenario,
   storeIndexScenario,
-  clusterScenario
+  clusterScenario,
+  viewerScenario
 ]
 
 interface Args {

@@ -1,40 +1,15 @@
 /**
- * The player page: plays one rally at a time, and shows what the cache is
- * doing. State comes from `GET /api/videos/:id/status`, kept fresh by the
- * Server-Sent Events of `GET /api/events`.
+ * The player page: plays a match rally by rally. The neighbours of the
+ * rally on screen are prepared in the page (see `stage.ts`), within the
+ * server's preload window; play-through moves on at a rally's end; the
+ * timeline shows every rally's state on the server, live from the event
+ * stream (`GET /api/events`).
  */
-
-type RallyStateName = "cached" | "queued" | "running" | "failed" | "idle"
-
-interface RallyView {
-  readonly index: number
-  readonly start: number
-  readonly end: number
-  state: RallyStateName
-  priority?: string
-  progress?: number
-  reason?: string
-}
-
-interface StatusView {
-  readonly videoId: string
-  readonly current: number | null
-  readonly rallies: Array<RallyView>
-  readonly queue: { readonly high: number; readonly normal: number; readonly low: number; readonly running: number }
-  readonly stats: { readonly hits: number; readonly misses: number; readonly hitRate: number }
-}
-
-/** The fields of a cache event the page uses (see `CacheEvent` in @rallycache/core). */
-interface EventView {
-  readonly _tag: string
-  readonly videoId?: string
-  readonly rallyIndex?: number
-  readonly priority?: string
-  readonly ratio?: number
-  readonly reason?: string
-  readonly willRetry?: boolean
-  readonly clip?: { readonly videoId: string; readonly rallyIndex: number }
-}
+import * as Api from "./api.js"
+import { describeVideo, renderVideos, setUpRegister } from "./library.js"
+import { runSingle } from "./single.js"
+import { Stage } from "./stage.js"
+import { formatTime, renderTimeline, stateLabel } from "./timeline.js"
 
 const element = <T extends HTMLElement>(id: string): T => {
   const found = document.getElementById(id)
@@ -42,127 +17,140 @@ const element = <T extends HTMLElement>(id: string): T => {
   return found as T
 }
 
-const video = element<HTMLVideoElement>("video")
-const list = element<HTMLOListElement>("rallies")
-const errorLine = element<HTMLParagraphElement>("error")
-const position = element<HTMLSpanElement>("position")
-const form = element<HTMLFormElement>("open")
+const params = new URLSearchParams(location.search)
+const videoId = params.get("video")
 
-const videoId = new URLSearchParams(location.search).get("video")
-const api = (path: string): string => `/api/videos/${encodeURIComponent(videoId ?? "")}${path}`
+/** The server's default `preloadAhead`: the page prepares no further ahead than the server exports. */
+const serverAhead = 2
+const playThroughKey = "rallycache.playThrough"
 
-let rallies: Array<RallyView> = []
+/** Drawn icons: the glyphs (⏯ 🔊) are missing from many fonts. */
+const icon = (path: string): string => `<svg viewBox="0 0 24 24" aria-hidden="true"><path d="${path}"/></svg>`
+const icons = {
+  play: icon("M7 4v16l13-8z"),
+  pause: icon("M6 4h4v16H6zM14 4h4v16h-4z"),
+  sound: icon("M4 9v6h4l5 5V4L8 9zM16 8a5 5 0 0 1 0 8v-2a3 3 0 0 0 0-4z"),
+  muted: icon("M4 9v6h4l5 5V4L8 9zM16 9l1.4-1.4L19 9.2l1.6-1.6L22 9l-1.6 1.6L22 12.2l-1.4 1.4-1.6-1.6-1.6 1.6L16 12.2l1.6-1.6z")
+}
+
+let rallies: Array<Api.RallyView> = []
+let duration = 0
 let current = 0
+let playing = true
+let playThrough = localStorage.getItem(playThroughKey) !== "off"
 
+const errorLine = element<HTMLParagraphElement>("error")
 const showError = (message: string): void => {
   errorLine.textContent = message
 }
+const messageOf = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
-const readJson = async <T>(response: Response): Promise<T> => {
-  const body: unknown = await response.json()
-  if (!response.ok) {
-    const message = typeof body === "object" && body !== null && "message" in body ? String(body.message) : ""
-    throw new Error(message || `${response.status} ${response.statusText}`)
+const stage = new Stage({
+  container: element("stage"),
+  clipUrl: (index) => Api.clipUrl(videoId ?? "", index),
+  onEnded: (index) => {
+    if (playThrough && index + 1 < rallies.length) go(index + 1)
+    else setPlaying(false)
+  },
+  onChange: () => render(),
+  onError: (index, message) => {
+    if (index === current) showError(`rally ${index} cannot be played: ${message}`)
   }
-  return body as T
+})
+
+/**
+ * The rallies to hold ready beside the current one: the previous one and
+ * the next (and, while playing through, the one after), among those the
+ * server has cut and within its own preload window.
+ */
+const preparedWindow = (): Array<number> => {
+  const ahead = Math.min(serverAhead, playThrough && playing ? 2 : 1)
+  const indexes = [current - 1]
+  for (let k = 1; k <= ahead; k++) indexes.push(current + k)
+  return indexes.filter((index) => rallies[index]?.state === "cached")
 }
 
-const formatTime = (seconds: number): string => {
-  const m = Math.floor(seconds / 60)
-  const s = (seconds - m * 60).toFixed(1).padStart(4, "0")
-  return `${m}:${s}`
-}
-
-const label = (rally: RallyView): string => {
-  switch (rally.state) {
-    case "cached":
-      return "cached"
-    case "queued":
-      return rally.priority === undefined ? "queued" : `queued (${rally.priority})`
-    case "running":
-      return `exporting ${Math.round((rally.progress ?? 0) * 100)}%`
-    case "failed":
-      return "failed"
-    case "idle":
-      return "not cached"
-  }
-}
-
-const renderRallies = (): void => {
-  const items = rallies.map((rally) => {
-    const item = document.createElement("li")
-    item.dataset["index"] = String(rally.index)
-    item.dataset["state"] = rally.state
-    item.setAttribute("aria-current", String(rally.index === current))
-    if (rally.reason !== undefined) item.title = rally.reason
-    const name = document.createElement("span")
-    name.textContent = `#${rally.index + 1}  ${formatTime(rally.start)} – ${formatTime(rally.end)}`
-    const state = document.createElement("span")
-    state.className = "state"
-    state.textContent = label(rally)
-    item.append(name, state)
-    item.addEventListener("click", () => void go(rally.index))
-    return item
+const go = (index: number): void => {
+  if (rallies.length === 0) return
+  const target = Math.max(0, Math.min(rallies.length - 1, index))
+  if (target === current && stage.shown === target) return
+  current = target
+  showError("")
+  stage.show(target)
+  render()
+  // The new picture is painted first; the neighbours and the server follow.
+  afterPaint(() => {
+    if (current !== target) return
+    stage.prepare(preparedWindow())
+    Api.navigate(videoId ?? "", target).catch((error: unknown) => showError(`navigate failed: ${messageOf(error)}`))
   })
-  list.replaceChildren(...items)
-  position.textContent = rallies.length === 0 ? "–" : `rally ${current + 1} / ${rallies.length}`
 }
 
-const renderPanel = (status: StatusView): void => {
+/** Run `f` once the next frame has been painted. */
+const afterPaint = (f: () => void): void => {
+  requestAnimationFrame(() => setTimeout(f, 0))
+}
+
+const setPlaying = (value: boolean): void => {
+  playing = value
+  stage.setPlaying(value)
+  stage.prepare(preparedWindow())
+  render()
+}
+
+const render = (): void => {
+  renderTimeline(element("timeline"), rallies, duration, current, go)
+  const rally = rallies[current]
+  element("position").textContent = rally === undefined
+    ? "–"
+    : `Rally ${rally.index} · ${formatTime(rally.start)}–${formatTime(rally.end)}`
+  const play = element<HTMLButtonElement>("play")
+  play.innerHTML = playing ? icons.pause : icons.play
+  play.setAttribute("aria-label", playing ? "Pause (space)" : "Play (space)")
+  play.setAttribute("aria-pressed", String(playing))
+  element<HTMLButtonElement>("prev").disabled = current <= 0
+  element<HTMLButtonElement>("next").disabled = current >= rallies.length - 1
+  element<HTMLInputElement>("play-through").checked = playThrough
+  const mute = element<HTMLButtonElement>("mute")
+  mute.innerHTML = stage.muted ? icons.muted : icons.sound
+  mute.setAttribute("aria-label", stage.muted ? "Unmute" : "Mute")
+  const waiting = element("waiting")
+  waiting.hidden = stage.ready || rally === undefined
+  if (rally !== undefined && !stage.ready) {
+    element("waiting-text").textContent = rally.state === "cached" ? "loading…" : stateLabel(rally)
+    waiting.style.setProperty("--progress", String(rally.state === "running" ? (rally.progress ?? 0) : 0))
+  }
+}
+
+const renderStats = (status: Api.StatusReply): void => {
   element("hit-rate").textContent = `${(status.stats.hitRate * 100).toFixed(0)}%`
   element("hits").textContent = `${status.stats.hits} / ${status.stats.misses}`
-  element("queue").textContent = `${status.queue.high} high, ${status.queue.normal} normal, ${status.queue.low} low`
+  element("queue").textContent = `${status.queue.high + status.queue.normal + status.queue.low}`
   element("running").textContent = String(status.queue.running)
 }
 
-const refresh = async (): Promise<StatusView> => {
-  const status = await readJson<StatusView>(await fetch(api("/status")))
-  rallies = status.rallies
-  renderRallies()
-  renderPanel(status)
+const refresh = async (): Promise<Api.StatusReply> => {
+  const status = await Api.status(videoId ?? "")
+  rallies = status.rallies.map((rally) => ({ ...rally }))
+  stage.prepare(preparedWindow())
+  render()
+  renderStats(status)
   return status
 }
 
 let refreshTimer: ReturnType<typeof setTimeout> | undefined
-/** Many events arrive in bursts: one status read per burst is enough. */
+/** Events arrive in bursts: one status read per burst keeps the counters right. */
 const refreshSoon = (): void => {
   if (refreshTimer !== undefined) return
   refreshTimer = setTimeout(() => {
     refreshTimer = undefined
-    refresh().catch((error: unknown) => showError(String(error)))
-  }, 250)
+    refresh().catch((error: unknown) => showError(messageOf(error)))
+  }, 500)
 }
 
-const go = async (index: number): Promise<void> => {
-  if (rallies.length === 0) return
-  const target = Math.max(0, Math.min(rallies.length - 1, index))
-  current = target
-  renderRallies()
-  showError("")
-  // The clip request itself exports at high priority on a miss; navigate
-  // re-ranks the preloading around the new position.
-  video.src = api(`/rallies/${target}/clip`)
-  video.play().catch(() => {
-    // Autoplay may be refused before the first user gesture; the controls remain.
-  })
-  try {
-    await readJson(await fetch(api("/navigate"), {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ index: target })
-    }))
-  } catch (error) {
-    showError(`navigate failed: ${error instanceof Error ? error.message : String(error)}`)
-  }
-  refreshSoon()
-}
-
-const applyEvent = (event: EventView): void => {
+const applyEvent = (event: Api.EventView): void => {
   const target = event.clip ?? event
-  if (target.videoId !== videoId || target.rallyIndex === undefined) {
-    if (event._tag === "EntryInvalid") refreshSoon()
-    return
-  }
+  if (target.videoId !== videoId || target.rallyIndex === undefined) return
   const rally = rallies[target.rallyIndex]
   if (rally === undefined) return
   switch (event._tag) {
@@ -181,6 +169,8 @@ const applyEvent = (event: EventView): void => {
       break
     case "ClipReady":
       rally.state = "cached"
+      // A neighbour just became available: prepare it now.
+      stage.prepare(preparedWindow())
       break
     case "JobFailed":
       rally.state = event.willRetry === true ? "queued" : "failed"
@@ -191,63 +181,91 @@ const applyEvent = (event: EventView): void => {
       break
     case "Evicted":
       rally.state = "idle"
+      stage.forget(rally.index)
       break
+    default:
+      return
   }
-  renderRallies()
+  render()
   refreshSoon()
 }
 
-const listen = (): void => {
-  const source = new EventSource("/api/events")
-  source.addEventListener("open", refreshSoon)
-  source.addEventListener("message", (message: MessageEvent<string>) => {
-    try {
-      applyEvent(JSON.parse(message.data) as EventView)
-    } catch {
-      // A malformed event is ignored; the next status read corrects the view.
-    }
+const seekBar = (): void => {
+  const bar = element("timebar")
+  bar.addEventListener("click", (event) => {
+    const { duration } = stage.time
+    if (!Number.isFinite(duration)) return
+    const box = bar.getBoundingClientRect()
+    stage.seek(((event.clientX - box.left) / box.width) * duration)
   })
+  const fill = element("timebar-fill")
+  const tick = (): void => {
+    const { current, duration } = stage.time
+    fill.style.transform = `scaleX(${duration > 0 ? Math.min(1, current / duration) : 0})`
+    requestAnimationFrame(tick)
+  }
+  requestAnimationFrame(tick)
 }
 
-const openForm = (): void => {
-  form.hidden = false
-  form.addEventListener("submit", (event) => {
-    event.preventDefault()
-    const data = new FormData(form)
-    const run = async (): Promise<void> => {
-      const body = { path: String(data.get("path")), rallies: JSON.parse(String(data.get("rallies"))) as unknown }
-      const opened = await readJson<{ readonly id: string }>(await fetch("/api/videos", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body)
-      }))
-      location.search = `?video=${encodeURIComponent(opened.id)}`
-    }
-    run().catch((error: unknown) => showError(error instanceof Error ? error.message : String(error)))
+const controls = (): void => {
+  element("prev").addEventListener("click", () => go(current - 1))
+  element("next").addEventListener("click", () => go(current + 1))
+  element("play").addEventListener("click", () => setPlaying(!playing))
+  element("mute").addEventListener("click", () => {
+    stage.setMuted(!stage.muted)
+    render()
   })
+  element<HTMLInputElement>("play-through").addEventListener("change", (event) => {
+    playThrough = (event.target as HTMLInputElement).checked
+    localStorage.setItem(playThroughKey, playThrough ? "on" : "off")
+    stage.prepare(preparedWindow())
+  })
+  document.addEventListener("keydown", (event) => {
+    const target = event.target
+    if (
+      target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement
+    ) return
+    if (event.altKey || event.ctrlKey || event.metaKey) return
+    if (event.key === "ArrowLeft") go(current - 1)
+    else if (event.key === "ArrowRight") go(current + 1)
+    else if (event.key === " ") setPlaying(!playing)
+    else return
+    event.preventDefault()
+  })
+  seekBar()
+}
+
+const library = async (): Promise<void> => {
+  const videos = await Api.videos()
+  renderVideos(element("videos"), videos, videoId)
+  await setUpRegister(element<HTMLFormElement>("register"), showError)
 }
 
 const start = async (): Promise<void> => {
-  element("prev").addEventListener("click", () => void go(current - 1))
-  element("next").addEventListener("click", () => void go(current + 1))
-  document.addEventListener("keydown", (event) => {
-    const target = event.target
-    if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement) return
-    if (event.key === "ArrowLeft") void go(current - 1)
-    if (event.key === "ArrowRight") void go(current + 1)
-  })
-  video.addEventListener("error", () => {
-    if (video.error !== null) showError(`cannot play this clip: ${video.error.message || `code ${video.error.code}`}`)
-  })
+  // The library is not needed to play: a failure there is shown, not fatal.
+  const listed = library().catch((error: unknown) => showError(messageOf(error)))
   if (videoId === null) {
-    openForm()
+    element("player").hidden = true
+    element("empty").hidden = false
+    await listed
     return
   }
-  element("video-name").textContent = videoId
-  listen()
-  const status = await refresh()
-  await go(status.current ?? 0)
-  setInterval(refreshSoon, 2000)
+  controls()
+  await Api.listen(applyEvent, refreshSoon)
+  const [video, status] = await Promise.all([Api.video(videoId), refresh()])
+  duration = video.duration
+  element("title").textContent = video.title
+  element("meta").textContent = `${describeVideo(video)} · ${video.mode} clips`
+  document.title = `${video.title} · rallycache`
+  go(status.current ?? 0)
+  stage.setPlaying(playing)
+  // Counters (hits, queue) are not events: read them now and then.
+  setInterval(refreshSoon, 3000)
+  await listed
 }
 
-start().catch((error: unknown) => showError(error instanceof Error ? error.message : String(error)))
+if (videoId !== null && params.get("player") === "single") {
+  runSingle(videoId).catch((error: unknown) => document.body.append(messageOf(error)))
+} else {
+  start().catch((error: unknown) => showError(messageOf(error)))
+}

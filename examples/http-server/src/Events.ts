@@ -4,9 +4,10 @@
  *
  * @since 0.1.0
  */
-import { HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { CacheEvent, RallyCache } from "@rallycache/core"
-import { Context, Deferred, Duration, Effect, Option, Schema, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
+import { ViewerApi } from "./ViewerApi.js"
 
 /**
  * Completed when the server starts shutting down: endless responses (the
@@ -15,7 +16,13 @@ import { Context, Deferred, Duration, Effect, Option, Schema, Stream } from "eff
  * @since 0.1.0
  * @category tags
  */
-export class ShuttingDown extends Context.Tag("http-server/ShuttingDown")<ShuttingDown, Deferred.Deferred<void>>() {}
+export class ShuttingDown extends Context.Tag("http-server/ShuttingDown")<ShuttingDown, Deferred.Deferred<void>>() {
+  /** Completed when the layer is released: before the HTTP server below it waits for its responses. */
+  static readonly layer = Layer.scoped(
+    ShuttingDown,
+    Effect.acquireRelease(Deferred.make<void>(), (deferred) => Deferred.succeed(deferred, undefined))
+  )
+}
 
 /** The event as sent to browsers: without the server's file paths. */
 const publicEvent = (event: CacheEvent.CacheEvent): unknown => {
@@ -25,13 +32,7 @@ const publicEvent = (event: CacheEvent.CacheEvent): unknown => {
   return { ...encoded, clip }
 }
 
-/**
- * The event stream route.
- *
- * @since 0.1.0
- * @category routes
- */
-export const route = Effect.gen(function*() {
+const response = Effect.gen(function*() {
   const cache = yield* RallyCache.RallyCache
   const shuttingDown = yield* ShuttingDown
   const encoder = new TextEncoder()
@@ -58,3 +59,11 @@ export const route = Effect.gen(function*() {
     headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
   })
 })
+
+/**
+ * The `events` group of `ViewerApi`.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const layer = HttpApiBuilder.group(ViewerApi, "events", (handlers) => handlers.handleRaw("events", () => response))

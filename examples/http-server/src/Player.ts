@@ -35,7 +35,11 @@ export class PlayerAssets extends Context.Tag("http-server/PlayerAssets")<Player
             entryPoints: [path.join(dir, "player.ts")],
             bundle: true,
             format: "esm",
+            platform: "browser",
             target: "es2022",
+            // The workspace packages' TypeScript sources, never a stale dist/.
+            conditions: ["@rallycache/source"],
+            minify: true,
             write: false,
             logLevel: "silent"
           }),

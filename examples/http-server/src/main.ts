@@ -20,17 +20,17 @@ import { HttpServer } from "@effect/platform"
 import * as NodePath from "node:path"
 import * as App from "./App.js"
 import * as Videos from "./Videos.js"
-import { argvOf, exitCodeOf, oneLine, withoutCliErrorReport } from "./CliErrors.js"
+import { argvOf, exitCodeOf, oneLine, plainUnlessTerminal, withoutCliErrorReport } from "./CliErrors.js"
 
 /** Where the user typed the command: pnpm runs scripts inside the package, and says where it started. */
 const userDir = process.env["INIT_CWD"] ?? process.cwd()
 const fromUser = (path: string) => NodePath.resolve(userDir, path)
 
-const port = Options.text("port").pipe(
-  Options.withDescription("Port to listen on (default: PORT, else a free port)"),
-  Options.withFallbackConfig(Config.string("PORT")),
+const port = Options.integer("port").pipe(
+  Options.withDescription("Port to listen on, 0 to 65535 (default: PORT, else a free port)"),
+  Options.withFallbackConfig(Config.integer("PORT")),
   Options.filterMap(
-    (text) => /^\d{1,5}$/.test(text) && Number(text) < 65536 ? Option.some(Number(text)) : Option.none(),
+    (n) => n >= 0 && n < 65536 ? Option.some(n) : Option.none(),
     "--port (or PORT) must be a number from 0 to 65535"
   ),
   Options.optional
@@ -137,6 +137,7 @@ const command = Command.make(
 const main = Command.run(command, { name: "http-server", version: "0.1.0" })(argvOf(process.argv)).pipe(
   // @effect/cli's own multi-line error report is replaced by one line below.
   withoutCliErrorReport,
+  plainUnlessTerminal,
   Effect.provide(NodeContext.layer)
 )
 

@@ -104,6 +104,28 @@ describe("http-server commands", () => {
         body: JSON.stringify({ path: "match.mp4", rallies: [{ start: 0, end: 1 }], id: "again" })
       })
       expect(registered.status).toBe(201)
+
+      // The README's curl lines, typed against this server (its port for 3000).
+      fs.copyFileSync(ws.video, path.join(ws.mediaRoot, "final.mp4"))
+      const readme = fs.readFileSync(path.join(packageDir, "README.md"), "utf8")
+      const block = /```sh\n(curl -s localhost:3000\/api\/media[\s\S]*?)```/.exec(readme)?.[1]
+      expect(block).toBeDefined()
+      const address = new URL(url!).host
+      const lines = block!.replace(/\\\n\s*/g, "").trim().split("\n").map((line) => line.replaceAll("localhost:3000", address))
+      const outputs: Array<string> = []
+      for (const line of lines) {
+        const r = run("sh", ["-c", line], ws.mediaRoot)
+        expect(await r.exited, `${line}: ${r.output()}`).toBe(0)
+        outputs.push(r.output())
+      }
+      const [media, register, list, range, close, openapi] = outputs
+      expect(JSON.parse(media!).videos).toEqual(expect.arrayContaining([expect.objectContaining({ path: "final.mp4" })]))
+      expect(JSON.parse(register!)).toMatchObject({ id: "final", title: "final.mp4", rallyCount: 2 })
+      expect(JSON.parse(list!).map((video: { id: string }) => video.id)).toContain("final")
+      expect(range).toMatch(/^HTTP\/1\.1 206/)
+      expect(range).toMatch(/content-range: bytes 0-99\//i)
+      expect(close!.trim()).toBe("204")
+      expect(JSON.parse(openapi!).paths["/api/media"]).toBeDefined()
     } finally {
       await stop(r)
       ws.cleanup()
@@ -114,7 +136,7 @@ describe("http-server commands", () => {
     const dir = tempDir("http-args")
     const cases: Array<[ReadonlyArray<string>, RegExp]> = [
       [["--port", "70000"], /--port \(or PORT\) must be a number/],
-      [["--port", "abc"], /--port \(or PORT\) must be a number/],
+      [["--port", "abc"], /--port: 'abc' is not an integer/],
       [["--video", "match.mp4"], /--video: needs --rallies FILE/],
       [["--video", "match.mp4", "--rallies", "missing.json"], /rallies file .*missing\.json: not found/],
       [["--cache-dir", ""], /cache-dir/],
@@ -131,8 +153,11 @@ describe("http-server commands", () => {
       expect(lines, args.join(" ")).toHaveLength(1)
       expect(lines[0], args.join(" ")).toMatch(pattern)
     }
+    // stdout is a pipe here, as in `--help | cat`: plain text, no colour codes.
     const help = run(process.execPath, ["--import", "tsx", "src/main.ts", "--help"], packageDir)
     expect(await help.exited).toBe(0)
     expect(help.output()).toMatch(/--demo/)
+    expect(help.output()).toMatch(/\[--port integer\]/)
+    expect(help.output()).not.toMatch(/\u001b\[/)
   })
 })

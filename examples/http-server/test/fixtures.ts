@@ -6,11 +6,13 @@ import { HttpServer } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import type { RallyCache } from "@rallycache/core"
 import { FfmpegResolver, SampleVideo } from "@rallycache/node"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Effect, type Either, Layer, ManagedRuntime } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type { RegisterVideo } from "../src/Api.js"
 import * as App from "../src/App.js"
+import * as ViewerClient from "../src/ViewerClient.js"
 
 export const fixtureDir = path.join(os.tmpdir(), "rallycache-fixtures")
 
@@ -47,12 +49,13 @@ export const startServer = async (options: App.Options) => {
   }
   const post = (route: string, body: unknown) =>
     json(route, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
-  const register = async (body: { path: string; rallies: ReadonlyArray<{ start: number; end: number }> }) => {
-    const response = await post("/api/videos", body)
-    if (response.status !== 201) throw new Error(`register failed: ${JSON.stringify(response.body)}`)
-    return response.body as { id: string; rallies: ReadonlyArray<{ index: number; start: number; end: number }> }
-  }
-  return { runtime, url, json, post, register, dispose: () => runtime.dispose() }
+  /** The client derived from `ViewerApi`, as the page uses it. */
+  const client = await Effect.runPromise(ViewerClient.make(url).pipe(Effect.provide(ViewerClient.layerFetch)))
+  /** One client call, its typed failure as a `Left`. */
+  const call = <A, E>(f: (client: ViewerClient.Client) => Effect.Effect<A, E>): Promise<Either.Either<A, E>> =>
+    Effect.runPromise(Effect.either(f(client)))
+  const register = (payload: RegisterVideo) => Effect.runPromise(client.videos.register({ payload }))
+  return { runtime, url, json, post, client, call, register, dispose: () => runtime.dispose() }
 }
 
 export type Cache = RallyCache.RallyCacheShape

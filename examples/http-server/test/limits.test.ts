@@ -15,7 +15,7 @@ import { sampleVideo, startServer, type TestServer, workspace } from "./fixtures
  * answer.
  */
 const postPartial = (url: string, options: { declared?: number; sent: number }) =>
-  new Promise<{ status: number; body: string }>((resolve, reject) => {
+  new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
     const headers: Record<string, string | number> = { "content-type": "application/json" }
     if (options.declared !== undefined) headers["content-length"] = options.declared
     const request = http.request(url, { method: "POST", headers, agent: false }, (response) => {
@@ -23,7 +23,7 @@ const postPartial = (url: string, options: { declared?: number; sent: number }) 
       response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk))
       response.on("end", () => {
         request.destroy()
-        resolve({ status: response.statusCode ?? 0, body })
+        resolve({ status: response.statusCode ?? 0, body, connection: response.headers.connection })
       })
     })
     // The server may close the connection after answering, while we still
@@ -91,13 +91,17 @@ describe("http-server limits", () => {
     // 200 MB declared, 256 KiB sent: the answer comes without the rest.
     const declared = await postPartial(`${server.url}/api/videos`, { declared: 200 * 1024 * 1024, sent: 256 * 1024 })
     expect(declared.status).toBe(413)
-    expect(JSON.parse(declared.body)).toMatchObject({ error: "BodyTooLarge" })
+    expect(JSON.parse(declared.body)).toMatchObject({ _tag: "BodyTooLarge" })
+    // A client still sending is told to stop.
+    expect(declared.connection).toBe("close")
     // Chunked (no length declared): refused before reading, with 411.
     const chunked = await postPartial(`${server.url}/api/videos`, { sent: 1024 * 1024 })
     expect(chunked.status).toBe(411)
-    expect(JSON.parse(chunked.body)).toMatchObject({ error: "LengthRequired" })
+    expect(JSON.parse(chunked.body)).toMatchObject({ _tag: "LengthRequired" })
+    expect(chunked.connection).toBe("close")
     const navigate = await postPartial(`${server.url}/api/videos/x/navigate`, { declared: 10 * 1024 * 1024, sent: 1024 })
     expect(navigate.status).toBe(413)
+    expect(JSON.parse(navigate.body)).toMatchObject({ _tag: "BodyTooLarge" })
     // The server still answers.
     const ok = await server.post("/api/videos", { path: "match.mp4", rallies: [{ start: 0, end: 2 }] })
     expect(ok.status).toBe(201)
@@ -109,8 +113,8 @@ describe("http-server limits", () => {
     for (const n of ["0x1", "1e0", "1.0", "-1", "%201", "+1", "1_0"]) {
       const response = await fetch(`${server.url}/api/videos/${id}/rallies/${n}/clip`)
       expect(response.status, n).toBe(400)
-      const body = (await response.json()) as { error: string; message: string }
-      expect(body.error, n).toBe("InvalidInput")
+      const body = (await response.json()) as { _tag: string; message: string }
+      expect(body._tag, n).toBe("HttpApiDecodeError")
       expect(body.message, n).toMatch(/^n: /)
     }
     expect((await fetch(`${server.url}/api/videos/${id}/rallies/1/clip`)).status).toBe(200)

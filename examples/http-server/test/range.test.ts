@@ -10,10 +10,27 @@ const sizeAndRange = FastCheck.integer({ min: 1, max: 1e9 }).chain((size) =>
 )
 
 describe("Range.decide", () => {
-  it("serves the whole body without a Range, for other units and for several ranges", () => {
+  it("serves the whole body without a Range, for other units, and for ranges one part cannot carry", () => {
     expect(Range.decide(undefined, 100)).toEqual({ _tag: "Full" })
     expect(Range.decide("items=0-5", 100)).toEqual({ _tag: "Full" })
-    expect(Range.decide("bytes=0-5, 10-20", 100)).toEqual({ _tag: "Full" })
+    expect(Range.decide("bytes=0-5, 500-600", 1000)).toEqual({ _tag: "Full" })
+    const many = Array.from({ length: Range.maxRanges + 1 }, (_, i) => `${i}-${i}`).join(",")
+    expect(Range.decide(`bytes=${many}`, 1000)).toEqual({ _tag: "Full" })
+  })
+
+  it("ignores empty list elements and whitespace (RFC 9110 §5.6.1)", () => {
+    for (const header of ["bytes=0-10,", "bytes=,0-10", "bytes=0-10, ,", "bytes= 0-10 ", "bytes=\t0-10\t,"]) {
+      expect(Range.decide(header, 1000), header).toEqual({ _tag: "Partial", start: 0, end: 10 })
+    }
+  })
+
+  it("coalesces ranges that overlap or are close, in any order, and drops unsatisfiable ones", () => {
+    expect(Range.decide("bytes=0-5, 10-20", 100)).toEqual({ _tag: "Partial", start: 0, end: 20 })
+    expect(Range.decide("bytes=50-60, 0-10", 1000)).toEqual({ _tag: "Partial", start: 0, end: 60 })
+    expect(Range.decide("bytes=0-500, 100-200", 1000)).toEqual({ _tag: "Partial", start: 0, end: 500 })
+    expect(Range.decide("bytes=0-9, 2000-", 1000)).toEqual({ _tag: "Partial", start: 0, end: 9 })
+    expect(Range.decide("bytes=-0, 990-", 1000)).toEqual({ _tag: "Partial", start: 990, end: 999 })
+    expect(Range.decide("bytes=1000-, 2000-3000", 1000)).toEqual({ _tag: "Unsatisfiable" })
   })
 
   it("answers first bytes, a middle range, an open range and a suffix", () => {
@@ -26,7 +43,7 @@ describe("Range.decide", () => {
   })
 
   it("refuses malformed and unsatisfiable ranges", () => {
-    for (const header of ["bytes=1000-", "bytes=5-2", "bytes=-0", "bytes=-", "bytes=abc", "bytes=1-2-3", "bytes", "bytes=0-1,x"]) {
+    for (const header of ["bytes=1000-", "bytes=5-2", "bytes=-0", "bytes=-", "bytes=abc", "bytes=1-2-3", "bytes", "bytes=0-1,x", "bytes=", "bytes=,", "bytes=0-1,5-2"]) {
       expect(Range.decide(header, 1000), header).toEqual({ _tag: "Unsatisfiable" })
     }
     expect(Range.decide("bytes=0-", 0)).toEqual({ _tag: "Unsatisfiable" })

@@ -4,9 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { SampleVideo } from "@rallycache/node"
+import { Either } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { ViewerApi } from "../src/ViewerApi.js"
 import { sampleVideo, startServer, type TestServer, workspace } from "./fixtures.js"
 
 interface SseEvent {
@@ -156,24 +158,28 @@ describe("http-server API", () => {
     expect(ready[0]!.clip?.path).toBeUndefined()
   })
 
-  it("refuses paths outside the media root with 403, and a missing file under it with 404", async () => {
+  it("refuses paths outside the media root with OutsideMediaRoot (403), and a missing file under it with MediaNotFound (404)", async () => {
     const outside = path.join(ws.dir, "outside.mp4")
     fs.copyFileSync(ws.video, outside)
     const link = path.join(ws.mediaRoot, "link.mp4")
     if (!fs.existsSync(link)) fs.symlinkSync(outside, link)
     for (const requested of ["../outside.mp4", outside, "link.mp4", "/etc/passwd", "."]) {
-      const response = await server.post("/api/videos", { path: requested, rallies })
-      expect(response.status, requested).toBe(403)
-      expect(response.body["error"]).toBe("OutsideMediaRoot")
-      expect(String(response.body["message"])).not.toContain("\n")
+      const result = await server.call((c) => c.videos.register({ payload: { path: requested, rallies } }))
+      expect(Either.isLeft(result) && result.left._tag, requested).toBe("OutsideMediaRoot")
+      if (Either.isLeft(result)) expect(result.left.message).not.toContain("\n")
+      const raw = await server.post("/api/videos", { path: requested, rallies })
+      expect(raw.status, requested).toBe(403)
+      expect(raw.body["_tag"]).toBe("OutsideMediaRoot")
     }
-    const missing = await server.post("/api/videos", { path: "nope.mp4", rallies })
-    expect(missing.status).toBe(404)
+    const missing = await server.call((c) => c.videos.register({ payload: { path: "nope.mp4", rallies } }))
+    expect(Either.isLeft(missing) && missing.left._tag).toBe("MediaNotFound")
+    expect((await server.post("/api/videos", { path: "nope.mp4", rallies })).status).toBe(404)
   })
 
   it("answers malformed bodies with 400 and a one-line message naming the field", async () => {
     const raw = await fetch(`${server.url}/api/videos`, { method: "POST", body: "{not json" })
     expect(raw.status).toBe(400)
+    expect(await raw.json()).toMatchObject({ _tag: "HttpApiDecodeError", message: expect.stringMatching(/^body: is not valid JSON/) })
     const cases: Array<[unknown, string]> = [
       [{ rallies }, "path"],
       [{ path: "match.mp4" }, "rallies"],
@@ -190,11 +196,17 @@ describe("http-server API", () => {
       expect(String(response.body["message"])).not.toContain("\n")
     }
     // Well-formed, but the rally runs past the end of the video.
-    const late = await server.post("/api/videos", { path: "match.mp4", rallies: [{ start: 1, end: 60 }] })
-    expect(late.status).toBe(400)
-    expect(late.body["error"]).toBe("InvalidRally")
+    const late = await server.call((c) => c.videos.register({ payload: { path: "match.mp4", rallies: [{ start: 1, end: 60 }] } }))
+    expect(Either.isLeft(late) && late.left._tag).toBe("InvalidRally")
+    expect((await server.post("/api/videos", { path: "match.mp4", rallies: [{ start: 1, end: 60 }] })).status).toBe(400)
     const navigate = await server.post(`/api/videos/${id}/navigate`, { index: -1 })
     expect(navigate.status).toBe(400)
+    expect(String(navigate.body["message"])).toMatch(/^index: /)
+    // Both ways of giving the rallies at once.
+    fs.writeFileSync(path.join(ws.mediaRoot, "both.json"), JSON.stringify({ rallies }))
+    const both = await server.post("/api/videos", { path: "match.mp4", rallies, ralliesFile: "both.json" })
+    expect(both.status).toBe(400)
+    expect(String(both.body["message"])).toMatch(/^ralliesFile: .*either rallies or ralliesFile/)
   })
 
   it("answers a source with no video stream with 422 UnsupportedSource and a one-line message", async () => {
@@ -205,33 +217,35 @@ describe("http-server API", () => {
     expect(made.status, String(made.stderr)).toBe(0)
     const response = await server.post("/api/videos", { path: "audio-only.m4a", rallies: [{ start: 0, end: 2 }] })
     expect(response.status).toBe(422)
-    expect(response.body["error"]).toBe("UnsupportedSource")
+    expect(response.body["_tag"]).toBe("UnsupportedSource")
     expect(String(response.body["message"])).toContain("no video stream")
     expect(String(response.body["message"])).not.toContain("\n")
   })
 
-  it("answers unknown videos and rallies with 404", async () => {
+  it("answers unknown videos and rallies with 404 and their typed errors", async () => {
     expect((await server.json("/api/videos/nope/status")).status).toBe(404)
     expect((await fetch(`${server.url}/api/videos/nope/rallies/0/clip`)).status).toBe(404)
     expect((await fetch(clipUrl(99))).status).toBe(404)
     expect((await server.post(`/api/videos/${id}/navigate`, { index: 99 })).status).toBe(404)
+    const status = await server.call((c) => c.videos.status({ path: { id: "nope" } }))
+    expect(Either.isLeft(status) && status.left._tag).toBe("UnknownVideo")
+    const rally = await server.call((c) => c.videos.navigate({ path: { id }, payload: { index: 99 } }))
+    expect(Either.isLeft(rally) && rally.left._tag).toBe("RallyNotFound")
+    if (Either.isLeft(rally)) expect(rally.left.message).toMatch(/valid indexes are 0 to 3/)
+    const clip = await server.call((c) => c.clips.clip({ path: { id, n: 99 }, headers: {} }))
+    expect(Either.isLeft(clip) && clip.left._tag).toBe("RallyNotFound")
   })
 
   it("navigate preloads the next rallies, and status reports each rally's state and the queue", async () => {
-    const response = await server.post(`/api/videos/${id}/navigate`, { index: 1 })
-    expect(response.status).toBe(200)
-    await until("rally 2 cached after navigate(1)", async () => {
-      const status = await server.json<{ rallies: Array<{ state: string }> }>(`/api/videos/${id}/status`)
-      return status.body.rallies[2]?.state === "cached"
-    })
-    const status = await server.json<{
-      current: number
-      rallies: Array<{ index: number; start: number; end: number; state: string }>
-      queue: Record<string, number>
-    }>(`/api/videos/${id}/status`)
-    expect(status.body.current).toBe(1)
-    expect(status.body.rallies.map((r) => ({ start: r.start, end: r.end }))).toEqual(rallies)
-    expect(Object.keys(status.body.queue).sort()).toEqual(["high", "low", "normal", "running"])
+    const moved = await server.call((c) => c.videos.navigate({ path: { id }, payload: { index: 1 } }))
+    expect(moved).toEqual(Either.right({ videoId: id, current: 1 }))
+    const status = () => server.call((c) => c.videos.status({ path: { id } })).then(Either.getOrThrow)
+    await until("rally 2 cached after navigate(1)", async () => (await status()).rallies[2]?.state === "cached")
+    const reply = await status()
+    expect(reply.current).toBe(1)
+    expect(reply.rallies.map((r) => r.index)).toEqual([0, 1, 2, 3])
+    expect(reply.rallies.map((r) => ({ start: r.start, end: r.end }))).toEqual(rallies)
+    expect(Object.keys(reply.queue).sort()).toEqual(["high", "low", "normal", "running"])
   })
 
   it("exposes Prometheus text at /metrics, with the cache's and the server's metrics", async () => {
@@ -261,10 +275,173 @@ describe("http-server API", () => {
     const page = await fetch(`${server.url}/`)
     expect(page.status).toBe(200)
     expect(page.headers.get("content-type")).toContain("text/html")
-    expect(await page.text()).toContain("<video")
+    expect(await page.text()).toContain("/player.js")
     const script = await fetch(`${server.url}/player.js`)
+    expect(script.status).toBe(200)
     expect(script.headers.get("content-type")).toContain("javascript")
     expect(await script.text()).toContain("EventSource")
+  })
+
+  it("Range per RFC 9110: empty list elements and whitespace ignored, ranges coalesced, unsatisfiable ones dropped", async () => {
+    const full = new Uint8Array(await (await fetch(clipUrl(0))).arrayBuffer())
+    const size = full.length
+    const ranged = async (range: string) => {
+      const response = await fetch(clipUrl(0), { headers: { range } })
+      return { response, body: new Uint8Array(await response.arrayBuffer()) }
+    }
+    const partial: Array<[string, number, number]> = [
+      ["bytes=0-10,", 0, 10],
+      ["bytes=,0-10", 0, 10],
+      ["bytes= 0-10 , ,", 0, 10],
+      ["bytes=0-10, 5-20", 0, 20],
+      ["bytes=100-199, 0-99", 0, 199],
+      [`bytes=0-9, ${size}-`, 0, 9],
+      [`bytes=-100, ${size + 5}-${size + 9}`, size - 100, size - 1]
+    ]
+    for (const [range, start, end] of partial) {
+      const { body, response } = await ranged(range)
+      expect(response.status, range).toBe(206)
+      expect(response.headers.get("content-range"), range).toBe(`bytes ${start}-${end}/${size}`)
+      expect(sameBytes(body, full.subarray(start, end + 1)), range).toBe(true)
+    }
+    // Ranges far apart: one part cannot carry them, so the whole clip.
+    const apart = await ranged(`bytes=0-9, ${size - 10}-`)
+    expect(apart.response.status).toBe(200)
+    expect(sameBytes(apart.body, full)).toBe(true)
+    for (const range of [`bytes=${size}-, ${size + 1}-`, "bytes=,", "bytes=0-10,x"]) {
+      const { body, response } = await ranged(range)
+      expect(response.status, range).toBe(416)
+      expect(response.headers.get("content-range"), range).toBe(`bytes */${size}`)
+      expect(body.length).toBe(0)
+    }
+    // Another unit is ignored.
+    expect((await ranged("items=0-5")).response.status).toBe(200)
+    // Through the derived client: the typed 206 body and the typed 416.
+    const part = await server.call((c) => c.clips.clip({ path: { id, n: 0 }, headers: { range: "bytes=0-99," } }))
+    expect(Either.isRight(part) && part.right instanceof Uint8Array && sameBytes(part.right, full.subarray(0, 100))).toBe(true)
+    const refused = await server.call((c) => c.clips.clip({ path: { id, n: 0 }, headers: { range: `bytes=${size}-` } }))
+    expect(Either.isLeft(refused) && refused.left._tag).toBe("RangeNotSatisfiable")
+  })
+
+  it("lists the registered videos with their titles, and closes one", async () => {
+    const extra = await server.register({ path: "match.mp4", rallies: rallies.slice(0, 2), id: "to-close", mode: "copy" })
+    expect(extra).toMatchObject({ id: "to-close", title: "match.mp4", rallyCount: 2, mode: "copy" })
+    const listed = Either.getOrThrow(await server.call((c) => c.videos.list()))
+    const entry = listed.find((video) => video.id === "to-close")
+    expect(entry).toEqual({ id: "to-close", title: "match.mp4", duration: extra.duration, rallyCount: 2, mode: "copy" })
+    expect(entry!.duration).toBeGreaterThan(7)
+    expect(listed.some((video) => video.id === id)).toBe(true)
+    const read = Either.getOrThrow(await server.call((c) => c.videos.get({ path: { id: "to-close" } })))
+    expect(read.rallies.map((r) => r.index)).toEqual([0, 1])
+
+    expect((await server.call((c) => c.videos.close({ path: { id: "to-close" } })))._tag).toBe("Right")
+    const after = Either.getOrThrow(await server.call((c) => c.videos.list()))
+    expect(after.map((video) => video.id)).not.toContain("to-close")
+    const gone = await server.call((c) => c.videos.status({ path: { id: "to-close" } }))
+    expect(Either.isLeft(gone) && gone.left._tag).toBe("UnknownVideo")
+    expect((await fetch(`${server.url}/api/videos/to-close/rallies/0/clip`)).status).toBe(404)
+    const again = await fetch(`${server.url}/api/videos/to-close`, { method: "DELETE" })
+    expect(again.status).toBe(404)
+    expect(await again.json()).toMatchObject({ _tag: "UnknownVideo" })
+  })
+
+  it("lists the files under the media root and registers a video by choosing a file and a rallies file", async () => {
+    fs.mkdirSync(path.join(ws.mediaRoot, "finals", ".hidden"), { recursive: true })
+    fs.copyFileSync(ws.video, path.join(ws.mediaRoot, "finals", "final.mp4"))
+    fs.writeFileSync(
+      path.join(ws.mediaRoot, "finals", "final.json"),
+      JSON.stringify({ videoId: "final", rallies: [{ start: "0:01", end: "0:02.5" }, { start: 3, end: 5 }] })
+    )
+    fs.writeFileSync(path.join(ws.mediaRoot, "finals", "broken.json"), "{\"rallies\": [{\"start\": 1}]}")
+    fs.writeFileSync(path.join(ws.mediaRoot, "finals", ".hidden", "secret.mp4"), "x")
+    fs.writeFileSync(path.join(ws.mediaRoot, "notes.txt"), "not media")
+    fs.writeFileSync(path.join(ws.dir, "outside.json"), JSON.stringify({ rallies: [{ start: 0, end: 1 }] }))
+    const linked = path.join(ws.mediaRoot, "outside-link.json")
+    if (!fs.existsSync(linked)) fs.symlinkSync(path.join(ws.dir, "outside.json"), linked)
+
+    const media = Either.getOrThrow(await server.call((c) => c.media.list()))
+    const videos = media.videos.map((file) => file.path)
+    expect(videos).toContain("match.mp4")
+    expect(videos).toContain("finals/final.mp4")
+    expect(videos.some((file) => file.includes("secret") || file.includes("link"))).toBe(false)
+    expect(media.videos.find((file) => file.path === "match.mp4")!.sizeBytes).toBe(fs.statSync(ws.video).size)
+    const files = new Map(media.ralliesFiles.map((file) => [file.path, file]))
+    expect(files.get("finals/final.json")).toMatchObject({ rallyCount: 2, videoId: "final" })
+    expect(files.get("finals/broken.json")?.problem).toMatch(/rallies\[0\]\.end: is missing/)
+    expect(files.has("outside-link.json")).toBe(false)
+    expect(media.truncated).toBe(false)
+
+    const chosen = Either.getOrThrow(
+      await server.call((c) => c.videos.register({ payload: { path: "finals/final.mp4", ralliesFile: "finals/final.json" } }))
+    )
+    expect(chosen).toMatchObject({ id: "final", title: "final.mp4", rallyCount: 2 })
+    expect(chosen.rallies).toEqual([{ index: 0, start: 1, end: 2.5 }, { index: 1, start: 3, end: 5 }])
+    expect((await fetch(`${server.url}/api/videos/final/rallies/1/clip`)).status).toBe(200)
+
+    const broken = await server.post("/api/videos", { path: "finals/final.mp4", ralliesFile: "finals/broken.json" })
+    expect(broken.status).toBe(400)
+    expect(String(broken.body["message"])).toMatch(/^ralliesFile finals\/broken\.json: rallies\[0\]\.end: is missing/)
+    expect(String(broken.body["message"])).not.toContain(ws.mediaRoot)
+    const outside = await server.call((c) =>
+      c.videos.register({ payload: { path: "match.mp4", ralliesFile: "outside-link.json" } })
+    )
+    expect(Either.isLeft(outside) && outside.left._tag).toBe("OutsideMediaRoot")
+    const missing = await server.call((c) => c.videos.register({ payload: { path: "match.mp4", ralliesFile: "none.json" } }))
+    expect(Either.isLeft(missing) && missing.left._tag).toBe("MediaNotFound")
+  })
+
+  it("serves /openapi.json listing every route of ViewerApi, and the documentation page at /docs", async () => {
+    const response = await fetch(`${server.url}/openapi.json`)
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-type")).toContain("application/json")
+    const spec = (await response.json()) as {
+      openapi: string
+      info: { title: string }
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>
+      components: { schemas: Record<string, unknown> }
+    }
+    expect(spec.openapi).toMatch(/^3\./)
+    expect(spec.info.title).toBe("rallycache HTTP example")
+    const routes: Array<string> = []
+    for (const group of Object.values(ViewerApi.groups)) {
+      for (const endpoint of Object.values(group.endpoints)) {
+        routes.push(`${endpoint.method} ${endpoint.path.replace(/:(\w+)/g, "{$1}")}`)
+      }
+    }
+    expect(routes).toEqual(expect.arrayContaining([
+      "GET /api/videos",
+      "POST /api/videos",
+      "GET /api/videos/{id}",
+      "DELETE /api/videos/{id}",
+      "POST /api/videos/{id}/navigate",
+      "GET /api/videos/{id}/status",
+      "GET /api/videos/{id}/rallies/{n}/clip",
+      "GET /api/media",
+      "GET /api/events",
+      "GET /metrics"
+    ]))
+    const documented = Object.entries(spec.paths).flatMap(([route, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${route}`)
+    )
+    expect(documented.sort()).toEqual([...routes].sort())
+    const clip = spec.paths["/api/videos/{id}/rallies/{n}/clip"]!["get"]!
+    expect(Object.keys(clip.responses)).toEqual(expect.arrayContaining(["200", "206", "304", "400", "404", "416", "504"]))
+    expect(Object.keys(spec.paths["/api/videos"]!["post"]!.responses)).toEqual(
+      expect.arrayContaining(["201", "400", "403", "404", "411", "413", "422"])
+    )
+    // Every reference resolves.
+    const refs = JSON.stringify(spec).match(/"\$ref":"#\/components\/schemas\/[^"]+"/g) ?? []
+    expect(refs.length).toBeGreaterThan(0)
+    for (const ref of refs) {
+      const name = decodeURIComponent(ref.slice('"$ref":"#/components/schemas/'.length, -1))
+      expect(spec.components.schemas[name], ref).toBeDefined()
+    }
+    const docs = await fetch(`${server.url}/docs`)
+    expect(docs.status).toBe(200)
+    expect(docs.headers.get("content-type")).toContain("text/html")
+    const html = await docs.text()
+    expect(html).toContain("rallycache HTTP example")
+    expect(html).not.toMatch(/<script[^>]+src="https?:/)
   })
 })
 
@@ -280,7 +457,9 @@ describe("http-server clip timeout", () => {
       const { id } = await server.register({ path: "match.mp4", rallies: [{ start: 0, end: 6 }] })
       const response = await server.json(`/api/videos/${id}/rallies/0/clip`)
       expect(response.status).toBe(504)
-      expect(response.body["error"]).toBe("ClipTimeout")
+      expect(response.body["_tag"]).toBe("ClipTimeout")
+      const typed = await server.call((c) => c.clips.clip({ path: { id, n: 0 }, headers: {} }))
+      expect(Either.isLeft(typed) && typed.left._tag).toBe("ClipTimeout")
     } finally {
       await server.dispose()
       ws.cleanup()

@@ -20,7 +20,8 @@ export class MediaNotFound extends Data.TaggedError("MediaNotFound")<{ readonly 
   }
 }
 
-const isWithin = (path: Path.Path, root: string, candidate: string): boolean => {
+/** Whether `candidate` lies at or under `root` (both absolute). */
+export const isWithin = (path: Path.Path, root: string, candidate: string): boolean => {
   const relative = path.relative(root, candidate)
   return relative === "" ||
     (relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative))

@@ -1,7 +1,18 @@
 /**
- * `Range: bytes=...` for one file (RFC 9110 §14). Only single ranges are
- * served: a player never asks for several, and a multipart/byteranges body
- * would cost more than serving the whole clip.
+ * `Range: bytes=...` for one file (RFC 9110 §14). The answer is always one
+ * part: a player asks for one range, and a multipart/byteranges body would
+ * cost more than it saves.
+ *
+ * - The range set is a list (§5.6.1): empty elements (`bytes=0-10,`,
+ *   `bytes=,0-10`) and whitespace around elements are ignored.
+ * - Of several ranges, the satisfiable ones are coalesced (§14.2 allows it
+ *   for ranges that overlap or are separated by less than a part's overhead):
+ *   when they make one span, it is sent with 206; otherwise the whole body
+ *   with 200 (a server may always ignore `Range`, §14.2).
+ * - Unsatisfiable ranges (a start at or past the end, `-0`) are dropped;
+ *   when none is left, 416 with `Content-Range: bytes *\/size`.
+ * - An invalid specifier (`a > b`, not digits) is rejected with 416 (§14.2
+ *   lets a server ignore or reject it); another unit is ignored (200).
  */
 
 /** What to send for a request's `Range` header against a body of `size` bytes. */
@@ -10,22 +21,43 @@ export type RangeDecision =
   | { readonly _tag: "Full" }
   /** Send bytes `start..end` (inclusive) with 206. */
   | { readonly _tag: "Partial"; readonly start: number; readonly end: number }
-  /** Malformed or out of the body: 416 with `Content-Range: bytes *\/size`. */
+  /** Invalid or out of the body: 416 with `Content-Range: bytes *\/size`. */
   | { readonly _tag: "Unsatisfiable" }
 
 const full: RangeDecision = { _tag: "Full" }
 const unsatisfiable: RangeDecision = { _tag: "Unsatisfiable" }
 
-const spec = /^(\d*)-(\d*)$/
+const spec = /^(\d*)[ \t]*-[ \t]*(\d*)$/
+
+/** More ranges than this in one header: served whole (a list that long is no player's). */
+export const maxRanges = 64
+
+/** Gaps smaller than this are sent rather than split into parts (about one part's headers). */
+export const coalesceGap = 80
+
+interface Span {
+  readonly start: number
+  readonly end: number
+}
+
+/** One range-spec against `size`: a span, `undefined` when unsatisfiable, `null` when invalid. */
+const resolveSpec = (text: string, size: number): Span | undefined | null => {
+  const match = spec.exec(text)
+  if (match === null) return null
+  const [, first = "", last = ""] = match
+  if (first === "" && last === "") return null
+  if (first === "") {
+    const suffix = Number(last)
+    return suffix === 0 || size === 0 ? undefined : { start: Math.max(0, size - suffix), end: size - 1 }
+  }
+  const start = Number(first)
+  if (last !== "" && Number(last) < start) return null
+  if (start >= size) return undefined
+  return { start, end: last === "" ? size - 1 : Math.min(Number(last), size - 1) }
+}
 
 /**
  * Decide how to answer `header` for a body of `size` bytes.
- *
- * - No header, another unit, or several ranges: the whole body (servers may
- *   ignore `Range`, and a multi-range answer is not worth it).
- * - `bytes=a-b`, `bytes=a-`, `bytes=-n` (the last n bytes): the clamped range.
- * - A syntax error, `a > b`, a start at or past the end, `-0`, or any range
- *   of an empty body: unsatisfiable.
  */
 export const decide = (header: string | undefined, size: number): RangeDecision => {
   if (header === undefined) return full
@@ -33,24 +65,24 @@ export const decide = (header: string | undefined, size: number): RangeDecision 
   const eq = trimmed.indexOf("=")
   if (eq < 0) return unsatisfiable
   if (trimmed.slice(0, eq).trim().toLowerCase() !== "bytes") return full
-  const specs = trimmed.slice(eq + 1).split(",").map((s) => s.trim())
-  if (specs.length !== 1) return specs.every((s) => spec.test(s)) ? full : unsatisfiable
-  const match = spec.exec(specs[0]!)
-  if (match === null) return unsatisfiable
-  const [, first = "", last = ""] = match
-  if (first === "" && last === "") return unsatisfiable
-  if (size === 0) return unsatisfiable
-  if (first === "") {
-    const suffix = Number(last)
-    if (suffix === 0) return unsatisfiable
-    return { _tag: "Partial", start: Math.max(0, size - suffix), end: size - 1 }
+  const specs = trimmed.slice(eq + 1).split(",").map((s) => s.trim()).filter((s) => s !== "")
+  if (specs.length === 0) return unsatisfiable
+  if (specs.length > maxRanges) return full
+  const spans: Array<Span> = []
+  for (const text of specs) {
+    const span = resolveSpec(text, size)
+    if (span === null) return unsatisfiable
+    if (span !== undefined) spans.push(span)
   }
-  const start = Number(first)
-  if (start >= size) return unsatisfiable
-  if (last === "") return { _tag: "Partial", start, end: size - 1 }
-  const end = Number(last)
-  if (end < start) return unsatisfiable
-  return { _tag: "Partial", start, end: Math.min(end, size - 1) }
+  if (spans.length === 0) return unsatisfiable
+  spans.sort((a, b) => a.start - b.start)
+  const start = spans[0]!.start
+  let end = spans[0]!.end
+  for (const span of spans.slice(1)) {
+    if (span.start > end + coalesceGap) return full
+    end = Math.max(end, span.end)
+  }
+  return { _tag: "Partial", start, end }
 }
 
 /** The `Content-Range` value of a partial response. */
