@@ -7,8 +7,11 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { CacheStore, Domain, Metrics, RallyCache } from "@rallycache/core"
-import { SampleVideo } from "@rallycache/node"
+import * as CacheStore from "@rallycache/core/CacheStore"
+import * as Domain from "@rallycache/core/Domain"
+import * as Metrics from "@rallycache/core/Metrics"
+import * as RallyCache from "@rallycache/core/RallyCache"
+import * as SampleVideo from "@rallycache/node/SampleVideo"
 import { Effect, Option } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"

@@ -6,8 +6,9 @@
  * @since 0.1.0
  */
 import { Command } from "@effect/cli"
-import { CacheStore, Config } from "@rallycache/core"
-import { FfmpegResolver } from "@rallycache/node"
+import * as CacheStore from "@rallycache/core/CacheStore"
+import * as Config from "@rallycache/core/Config"
+import * as FfmpegResolver from "@rallycache/node/FfmpegResolver"
 import { Duration, Effect, Schema } from "effect"
 import * as NodePath from "node:path"
 import * as Common from "../internal/common.js"

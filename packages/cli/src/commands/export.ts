@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import type { Domain } from "@rallycache/core"
-import { RallyCache } from "@rallycache/core"
+import type * as Domain from "@rallycache/core/Domain"
+import * as RallyCache from "@rallycache/core/RallyCache"
 import { Effect, Either, Exit, Option, Schema } from "effect"
 import * as NodePath from "node:path"
 import * as CliStats from "../internal/cliStats.js"

@@ -6,8 +6,9 @@
  */
 import { Args, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import type { Domain } from "@rallycache/core"
-import { Errors, RallyCache } from "@rallycache/core"
+import type * as Domain from "@rallycache/core/Domain"
+import * as Errors from "@rallycache/core/Errors"
+import * as RallyCache from "@rallycache/core/RallyCache"
 import { Effect, Option } from "effect"
 import * as NodePath from "node:path"
 
