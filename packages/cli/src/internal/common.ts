@@ -77,7 +77,7 @@ export class CacheLayer extends Context.Tag("@rallycache/cli/CacheLayer")<CacheL
  * @internal
  */
 export const common = {
-  cacheDir: Options.text("cache-dir").pipe(
+  cacheDir: Options.directory("cache-dir").pipe(
     Options.withPseudoName("DIR"),
     Options.withDescription(
       "Cache folder (default: $RALLYCACHE_CACHE_DIR, then $XDG_CACHE_HOME/rallycache or ~/.cache/rallycache)"
