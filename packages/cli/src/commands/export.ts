@@ -162,7 +162,7 @@ export const command = Command.make(
                   String(c.index),
                   c.start.toFixed(2),
                   c.end.toFixed(2),
-                  `${c.clipStart.toFixed(2)}-${c.clipEnd.toFixed(2)}`,
+                  `${(c.firstFrame ?? c.clipStart).toFixed(2)}-${c.clipEnd.toFixed(2)}`,
                   Output.formatBytes(c.bytes),
                   c.cached ? "yes" : "no",
                   c.cached ? "-" : Output.formatMs(c.exportMs),
