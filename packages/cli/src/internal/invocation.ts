@@ -16,12 +16,12 @@ export const invokedAs = (
 ): string => {
   const event = env["npm_lifecycle_event"]
   const runner = NodePath.basename(env["npm_execpath"] ?? "")
-  if (env["npm_command"] === "exec" || event === "npx") return "npx rallycache"
   if (event === "rallycache" || event === "demo") {
     if (runner.startsWith("pnpm")) return "pnpm rallycache"
     if (runner.startsWith("yarn")) return "yarn rallycache"
     return "npm run rallycache --"
   }
+  if (event === "npx") return "npx rallycache"
   const script = argv[1] ?? "rallycache"
   if (NodePath.basename(script) === "rallycache") return "rallycache"
   const relative = NodePath.relative(cwd, script)
