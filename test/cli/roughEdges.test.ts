@@ -5,6 +5,7 @@
  * start that probes no ffmpeg, and the lock of a CLI killed mid-export.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Config from "@rallycache/core/Config"
 import { Effect } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -196,5 +197,15 @@ describe("rough edges a new user hits", () => {
     }
     expect(postgresBin({}, root)).toBe(path.join(root, "16", "bin"))
     expect(postgresBin({ PG_BIN: "/opt/pg/bin" }, root)).toBe("/opt/pg/bin")
+  })
+
+  it("the configuration tables of the root and core READMEs list every option doctor shows", () => {
+    for (const [readme, row] of [
+      ["README.md", (key: string) => new RegExp(`^\\| ${key} \\|`, "m")],
+      ["packages/core/README.md", (key: string) => new RegExp(`^\\| \`${key}\` \\|`, "m")]
+    ] as const) {
+      const text = fs.readFileSync(path.join(repoRoot, readme), "utf8")
+      for (const key of Object.keys(Config.defaults)) expect(text, `${readme} has no row for ${key}`).toMatch(row(key))
+    }
   })
 })
