@@ -56,20 +56,19 @@ export const sweepStale = (dir: string, pattern: RegExp): Effect.Effect<number> 
 /**
  * The folder the user typed the command in, which relative paths on the
  * command line count from. A package script (`pnpm rallycache ...`, `pnpm -C
- * repo rallycache ...`, `npm run ...`) runs in the package's folder and names
- * the user's in `INIT_CWD`; that is used while the process still runs in the
- * script's package folder (a script that changed folder first, or a command
- * started by hand, counts from its own working folder).
+ * repo rallycache ...`, `npm run ...`) runs in its package's folder and names
+ * the user's in `INIT_CWD`; that is used while the process runs in a package
+ * folder (one holding a `package.json`). A script that changed folder first,
+ * or a program started elsewhere with `INIT_CWD` inherited, counts from its
+ * own working folder.
  *
  * @since 0.1.0
  * @category utils
  */
 export const userDir = (env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string => {
   const initCwd = env["INIT_CWD"]
-  const manifest = env["npm_package_json"]
   if (initCwd === undefined || initCwd.length === 0) return cwd
-  if (manifest !== undefined && NodePath.resolve(NodePath.dirname(manifest)) !== NodePath.resolve(cwd)) return cwd
-  return initCwd
+  return NodeFs.existsSync(NodePath.join(cwd, "package.json")) ? initCwd : cwd
 }
 
 /**
