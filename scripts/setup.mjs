@@ -7,8 +7,8 @@
 //   firefox-esr the same tests in Firefox, over WebDriver BiDi (or set FIREFOX_PATH)
 //   ffmpeg      a full ffmpeg/ffprobe on PATH: the bundled static builds lack
 //               encoders and muxers the media tests cover
-//   postgresql  the cluster tests start a real server from PG_BIN
-//               (default /usr/lib/postgresql/15/bin) as the `postgres` user
+//   postgresql  the cluster tests start a real server from PG_BIN (default:
+//               the newest /usr/lib/postgresql/<version>/bin) as the `postgres` user
 //   procps      `ps`, with which the process tests find child processes
 //
 // `pnpm test` runs it first; `pnpm test:setup` runs it alone. It does nothing when
@@ -16,6 +16,7 @@
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { postgresBin } from "./postgresBin.mjs"
 
 const env = process.env
 
@@ -41,8 +42,6 @@ const isExecutable = (file) => {
   }
 }
 
-const postgresBin = env.PG_BIN ?? "/usr/lib/postgresql/15/bin"
-
 /** What the tests need: how to tell it is there, and the Debian package that provides it. */
 const requirements = [
   {
@@ -57,9 +56,9 @@ const requirements = [
   },
   { what: "ffmpeg and ffprobe", apt: "ffmpeg", present: () => onPath("ffmpeg") && onPath("ffprobe") },
   {
-    what: `PostgreSQL 15 (${postgresBin})`,
+    what: `PostgreSQL (${postgresBin(env)})`,
     apt: "postgresql",
-    present: () => ["initdb", "pg_ctl", "postgres"].every((tool) => isExecutable(path.join(postgresBin, tool)))
+    present: () => ["initdb", "pg_ctl", "postgres"].every((tool) => isExecutable(path.join(postgresBin(env), tool)))
   },
   { what: "ps", apt: "procps", present: () => onPath("ps") },
   // The HTTP example's README shows curl commands, and its commands test runs them.

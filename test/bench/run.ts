@@ -19,6 +19,7 @@ import { log } from "./lib/log.js"
 import { currentLoad, describeMachine, machine } from "./lib/machine.js"
 import { renderMarkdown } from "./lib/markdown.js"
 import { renderJson, renderTable } from "./lib/table.js"
+import { cliScenario } from "./scenarios/cli.js"
 import { clusterScenario } from "./scenarios/cluster.js"
 import { exportScenario } from "./scenarios/export.js"
 import { matchScenario } from "./scenarios/match.js"
@@ -40,7 +41,8 @@ const scenarios: ReadonlyArray<Scenario> = [
   queueScenario,
   storeIndexScenario,
   clusterScenario,
-  viewerScenario
+  viewerScenario,
+  cliScenario
 ]
 
 interface Args {

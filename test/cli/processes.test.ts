@@ -7,9 +7,7 @@ import { Effect } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { parseJson, repoRoot, runCli, sampleVideo, tempDir, writeJson } from "./support.js"
-
-const launcher = path.join(repoRoot, "packages", "cli", "dist", "bin.js")
+import { launcher, parseJson, repoRoot, runCli, sampleVideo, tempDir, writeJson } from "./support.js"
 
 const childPids = (pid: number): Array<number> => {
   const result = spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" })

@@ -12,9 +12,9 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
-// The compiled command (the package's `bin`), run by node directly: not `pnpm
-// rallycache`, since pnpm adds a warning line to stderr.
-const launcher = path.join(repoRoot, "packages", "cli", "dist", "bin.js")
+// The command as published (the package's `bin`, the bundle), run by node
+// directly: not `pnpm rallycache`, since pnpm adds a warning line to stderr.
+export const launcher = path.join(repoRoot, "packages", "cli", "dist", "bundle", "rallycache.js")
 
 export interface CliResult {
   readonly code: number | null

@@ -122,6 +122,8 @@ describe("the packed packages, installed with npm in a fresh project", () => {
         "src/index.ts"
       ]))
       expect(files.filter((file) => /(^|\/)(test|fixtures)(\/|$)|\.test\.|tsbuildinfo|tsconfig/.test(file))).toEqual([])
+      if (name === "cli") expect(files).toContain("dist/bundle/rallycache.js")
+      expect(files).toContain("CHANGELOG.md")
       const manifest = fs.readFileSync(path.join(dir, "package.json"), "utf8")
       // The workspace's source condition and protocol do not leak into the package.
       expect(manifest).not.toContain("@rallycache/source")
@@ -191,11 +193,21 @@ describe("the packed packages, installed with npm in a fresh project", () => {
     expect(doctor.stdout).toContain(path.join(root, "cache"))
     // Each binary: where it comes from, and what it lacks (or that it lacks nothing).
     expect(doctor.stdout.match(/^\s+(can do everything rallycache asks|lacks: .+)$/gm)).toHaveLength(2)
-    // The bundled ffprobe, named explicitly: doctor says plainly what it cannot do.
-    const bundled = await ok("npx", ["--no", "--", "rallycache", "doctor"], app, {
+    // The bundled ffprobe, named explicitly: doctor says plainly what it cannot do, and exits 1.
+    const bundled = await exec("npx", ["--no", "--", "rallycache", "doctor"], app, {
       ...env,
       FFPROBE_PATH: path.join(app, "node_modules", "@ffprobe-installer", `${process.platform}-${process.arch}`, "ffprobe")
     })
+    expect(bundled.code).toBe(1)
+    // The bin is the bundle, and with no ffmpeg on PATH it finds the static builds its package depends on.
+    const bin = path.join(app, "node_modules", "@rallycache", "cli", "dist", "bundle", "rallycache.js")
+    const alone = await exec(process.execPath, [bin, "doctor", "--json"], app, { ...env, PATH: "" })
+    expect(JSON.parse(alone.stdout)).toMatchObject({
+      ok: false,
+      ffmpeg: { source: "@ffmpeg-installer/ffmpeg" },
+      ffprobe: { source: "@ffprobe-installer/ffprobe" }
+    })
+    expect(bundled.stderr).toMatch(/^doctor: ffprobe cannot read MPEG-TS/m)
     expect(bundled.stdout).toMatch(/^ffprobe .*\n\s+set by FFPROBE_PATH\n.*\n\s+lacks: .*cannot read MPEG-TS \(crashed: SIGSEGV\)/m)
   }, 120_000)
 })

@@ -1,7 +1,7 @@
 /**
  * vitest global set-up: brings the packages' `dist/` up to date (`tsc -b`,
- * about half a second when nothing changed) so that tests which run the
- * compiled CLI never run a stale build. Runs once per vitest process, however
+ * about half a second when nothing changed, then the CLI's bundle) so that
+ * tests which run the compiled CLI never run a stale build. Runs once per vitest process, however
  * many projects ask for it.
  */
 import { spawnSync } from "node:child_process"
@@ -23,4 +23,9 @@ export default function setup(): void {
   if (result.status !== 0) {
     process.stderr.write(`pnpm build reported errors (the tests run what it emitted):\n${result.stdout}${result.stderr}\n`)
   }
+  const bundle = spawnSync(process.execPath, [path.join(root, "packages", "cli", "scripts", "bundle.mjs")], {
+    cwd: root,
+    encoding: "utf8"
+  })
+  if (bundle.status !== 0) throw new Error(`bundling the CLI failed:\n${bundle.stdout}${bundle.stderr}`)
 }

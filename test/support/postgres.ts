@@ -1,6 +1,6 @@
 /**
  * A throwaway PostgreSQL server for tests and the bench: Debian's
- * postgresql 15, started in a temporary data folder on a free loopback port
+ * postgresql (its newest installed version), started in a temporary data folder on a free loopback port
  * and removed when its scope closes. The server refuses to run as root, so
  * when the tests run as root it runs as the `postgres` user the Debian
  * package creates, on a folder that user owns.
@@ -14,9 +14,10 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { postgresBin } from "../../scripts/postgresBin.mjs"
 
-/** Where Debian's package puts the server binaries; `PG_BIN` overrides it. */
-export const binDir = process.env["PG_BIN"] ?? "/usr/lib/postgresql/15/bin"
+/** Where Debian's package puts the server binaries (its newest version); `PG_BIN` overrides it. */
+export const binDir = postgresBin()
 
 export interface Postgres {
   readonly url: string
@@ -26,7 +27,7 @@ export interface Postgres {
 }
 
 export const missingMessage =
-  `PostgreSQL 15 not found in ${binDir}: install Debian's postgresql package (apt-get install -y postgresql) or set PG_BIN`
+  `PostgreSQL not found in ${binDir}: install Debian's postgresql package (apt-get install -y postgresql) or set PG_BIN`
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0
 

@@ -13,14 +13,11 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Errors, RallyCache } from "@rallycache/core"
-import { NodeRallyCache, RalliesFile } from "@rallycache/node"
+import { NodeRallyCache, ProcessInfo, RalliesFile } from "@rallycache/node"
 import { Cause, Console, Effect, Exit, Option, Stream } from "effect"
-import * as NodePath from "node:path"
 
 const usage = "usage: pnpm --filter batch-export start <video.mp4> <rallies.json>"
 
-/** Where the user typed the command. */
-const userDir = process.env["INIT_CWD"] ?? process.cwd()
 
 const program = Effect.gen(function*() {
   const args = process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === "--"))
@@ -28,8 +25,8 @@ const program = Effect.gen(function*() {
   if (videoArg === undefined || ralliesArg === undefined || args.length > 2) {
     return yield* new Errors.InvalidInput({ field: "arguments", reason: "expected a video and a rallies file", fix: usage })
   }
-  const video = NodePath.resolve(userDir, videoArg)
-  const file = yield* RalliesFile.read(NodePath.resolve(userDir, ralliesArg))
+  const video = ProcessInfo.fromUser(videoArg)
+  const file = yield* RalliesFile.read(ProcessInfo.fromUser(ralliesArg))
 
   const cache = yield* RallyCache.RallyCache
   // Print progress from the event stream while the exports run.

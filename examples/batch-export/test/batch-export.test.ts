@@ -137,4 +137,27 @@ describe("examples/batch-export", () => {
       expect(usage.code).toBe(2)
       expect(usage.stderr).toMatch(/usage: pnpm --filter batch-export start <video.mp4> <rallies.json>/)
     }))
+
+  it.live("the README's command and rallies file, typed as shown in the folder of the files", () =>
+    Effect.gen(function*() {
+      const readme = NodeFs.readFileSync(NodePath.resolve(__dirname, "../README.md"), "utf8")
+      const command = /```sh\n([^\n]+)\n```/.exec(readme)?.[1]
+      const ralliesJson = /```json\n([\s\S]+?)```/.exec(readme)?.[1]
+      expect(command).toMatch(/^pnpm --dir <repo>\/examples\/batch-export start match\.mp4 rallies\.json$/)
+      const dir = Temp.tempDir("batch-readme")
+      NodeFs.copyFileSync(yield* sample, NodePath.join(dir, "match.mp4"))
+      NodeFs.writeFileSync(NodePath.join(dir, "rallies.json"), ralliesJson!)
+      const env = { RALLYCACHE_CACHE_DIR: NodePath.join(dir, "cache") }
+      const typed = command!.replace("<repo>", repoRoot)
+      const first = yield* exec("sh", ["-c", typed], env, dir)
+      expect(first.code, first.stderr).toBe(0)
+      const lines = first.stdout.trim().split("\n").filter((line) => !line.startsWith("$ ") && line.trim() !== "")
+      expect(lines).toHaveLength(2)
+      for (const line of lines) expect(line).toMatch(/^\s*\d+ {2}\d+\.\d\d-\d+\.\d\d s {2}\/\S+\/clips\/[0-9a-f]+\.mp4$/)
+      // "A second run finds every clip in the cache and prints the same lines."
+      const second = yield* exec("sh", ["-c", typed], env, dir)
+      expect(second.code).toBe(0)
+      expect(second.stdout).toBe(first.stdout)
+      expect(second.stderr).toContain("0 exported")
+    }))
 })

@@ -14,7 +14,7 @@ import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Errors, type RalliesGrammar } from "@rallycache/core"
-import { NodeRallyCache, RalliesFile, SampleVideo } from "@rallycache/node"
+import { NodeRallyCache, ProcessInfo, RalliesFile, SampleVideo } from "@rallycache/node"
 import { Cause, Config, Console, Effect, Exit, Option } from "effect"
 import { HttpServer } from "@effect/platform"
 import * as NodePath from "node:path"
@@ -23,8 +23,8 @@ import * as Videos from "./Videos.js"
 import { argvOf, exitCodeOf, oneLine, plainUnlessTerminal, withoutCliErrorReport } from "./CliErrors.js"
 
 /** Where the user typed the command: pnpm runs scripts inside the package, and says where it started. */
-const userDir = process.env["INIT_CWD"] ?? process.cwd()
-const fromUser = (path: string) => NodePath.resolve(userDir, path)
+const userDir = ProcessInfo.userDir()
+const fromUser = ProcessInfo.fromUser
 
 const port = Options.integer("port").pipe(
   Options.withDescription("Port to listen on, 0 to 65535 (default: PORT, else a free port)"),

@@ -8,7 +8,8 @@
 import { Command } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
 import type { CommandExecutor } from "@effect/platform"
-import { Cause, Effect, Logger, LogLevel, Option } from "effect"
+import { Cause, Effect, HashMap, Logger, LogLevel, Option } from "effect"
+import { createRequire } from "node:module"
 import * as CacheCommand from "./commands/cache.js"
 import * as Demo from "./commands/demo.js"
 import * as Doctor from "./commands/doctor.js"
@@ -29,12 +30,15 @@ import {
 import * as Output from "./internal/output.js"
 
 /**
- * The version printed by `--version`.
+ * The version printed by `--version`: the package's own, read from its
+ * `package.json` (by the package's name, so the compiled modules and the
+ * bundled bin find the same file).
  *
  * @since 0.1.0
  * @category utils
  */
-export const version = "0.1.0"
+export const version: string = (createRequire(import.meta.url)("@rallycache/cli/package.json") as { version: string })
+  .version
 
 const commands = "export, get, watch, cache, doctor or demo"
 
@@ -68,15 +72,40 @@ export const root = Command.make(
 const cli = Command.run(root, { name: "rallycache", version })
 
 /**
+ * The usage line of a subcommand's help names the whole command a user
+ * types (`$ rallycache cache stats ...`); @effect/cli writes only the
+ * subcommand's own name (`$ stats ...`).
+ */
+const fullUsage = (argv: ReadonlyArray<string>) => {
+  const path: Array<string> = []
+  const [first, second] = argv.slice(2)
+  if (first !== undefined && HashMap.has(Command.getSubcommands(root), first)) {
+    path.push(first)
+    if (first === "cache" && second !== undefined && HashMap.has(Command.getSubcommands(CacheCommand.command), second)) {
+      path.push(second)
+    }
+  }
+  const last = path[path.length - 1]
+  return (text: string): string =>
+    last === undefined ? text : text.replace(
+      new RegExp(`^((?:\\u001b\\[[0-9;]*m)*)\\$ ${last}(?=\\s|\\u001b|$)`, "m"),
+      `$1$ rallycache ${path.join(" ")}`
+    )
+}
+
+/**
  * @effect/cli prints its own (multi-line, coloured) parse errors with
  * `Console.error`; the CLI prints one line of its own instead, so those are
  * dropped. Help and version output (`Console.log`) still go to stdout,
  * without colour codes unless stdout is a terminal.
  */
-const withoutCliErrors = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+const withoutCliErrors = <A, E, R>(argv: ReadonlyArray<string>, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(Effect.console, (console) => {
+    const usage = fullUsage(argv)
     const plain = (args: ReadonlyArray<unknown>) =>
-      Output.colorOn("stdout") ? args : args.map((arg) => typeof arg === "string" ? stripAnsi(arg) : arg)
+      args.map((arg) =>
+        typeof arg !== "string" ? arg : Output.colorOn("stdout") ? usage(arg) : usage(stripAnsi(arg))
+      )
     return Effect.withConsole(effect, {
       ...console,
       log: (...args) => console.log(...plain(args)),
@@ -113,7 +142,7 @@ export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<void, CliExit, CacheLayer | CliApp.CliApp.Environment | CommandExecutor.CommandExecutor> => {
   const verbose = argv.includes("--verbose")
-  return withoutCliErrors(cli(argv)).pipe(
+  return withoutCliErrors(argv, cli(argv)).pipe(
     Effect.catchAllCause((cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
       const error = Option.getOrElse(firstError(cause), () => "unknown failure")

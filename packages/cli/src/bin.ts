@@ -10,11 +10,16 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as ProcessInfo from "@rallycache/node/ProcessInfo"
 import { Cause, Effect, Exit, Logger } from "effect"
 import * as Cli from "./Cli.js"
 import { CacheLayer } from "./internal/common.js"
 import { CliExit } from "./internal/errors.js"
 import * as NodeLayer from "./internal/nodeLayer.js"
+
+// Relative paths (the video, --rallies, --out, --cache-dir...) count from the
+// folder the user typed the command in, also through `pnpm -C repo rallycache`.
+process.chdir(ProcessInfo.userDir())
 
 let interrupts = 0
 process.on("SIGINT", () => {

@@ -92,6 +92,17 @@ export const priorityRank = (priority: Priority): number => rankByPriority[prior
 export const priorityAt = (rank: number): Priority => priorities[rank] ?? priorities[priorities.length - 1]!
 
 /**
+ * A time in seconds rounded to the microsecond: what a clip reports, so
+ * sums and differences of frame times (`0.9200000000000017`) read as the
+ * times they are (`0.92`). Finer than any frame, and than ffmpeg's own
+ * microsecond time base.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const roundTime = (seconds: number): number => Math.round(seconds * 1e6) / 1e6
+
+/**
  * How a rally is cut.
  *
  * - `copy`: stream copy, about 20 ms, but the clip starts at the keyframe at

@@ -67,6 +67,32 @@ describe("RallyCache", () => {
       )
     ))
 
+  it.effect("clips and ClipReady events carry times rounded to the microsecond, without float noise", () =>
+    Effect.gen(function*() {
+      const cache = yield* RallyCache.RallyCache
+      const ready = yield* Effect.fork(
+        cache.events.pipe(
+          Stream.filter((e): e is Extract<CacheEvent, { _tag: "ClipReady" }> => e._tag === "ClipReady"),
+          Stream.take(1),
+          Stream.runCollect
+        )
+      )
+      yield* settle
+      // A keyframe every 0.3 s: the keyframe before 1.0 is at 3 * 0.3 = 0.8999999999999999 in floats.
+      const video = yield* cache.openVideo({ path: "/videos/gop.mp4", rallies: [{ start: 1, end: 2.2 }], mode: "copy" })
+      const waiting = yield* Effect.fork(cache.getClip(video.source.id, 0))
+      yield* advance(4_000)
+      const clip = yield* Fiber.join(waiting)
+      const [event] = Chunk.toReadonlyArray(yield* Fiber.join(ready))
+      expect(clip.clipStart).toBe(0.9)
+      expect(event?.clip.clipStart).toBe(0.9)
+      expect(JSON.stringify(event?.clip)).toContain(`"clipStart":0.9,`)
+    }).pipe(
+      Effect.provide(
+        RallyCache.layerTest({ sources: { "/videos/gop.mp4": { duration: 10, keyframeInterval: 0.3 } }, exportTime: "1 second" })
+      )
+    ))
+
   it.effect("a commit over the per-video limit cleans up at once", () =>
     Effect.gen(function*() {
       const cache = yield* RallyCache.RallyCache

@@ -1,7 +1,8 @@
 /**
  * What a Node program sharing a cache folder needs to know about other
  * processes: whether one is still alive (a zombie is not), and sweeping the
- * temporary files of writers that died mid-write.
+ * temporary files of writers that died mid-write; and, for a command, the
+ * folder its user typed it in.
  *
  * @since 0.1.0
  */
@@ -51,3 +52,29 @@ export const sweepStale = (dir: string, pattern: RegExp): Effect.Effect<number> 
     }
     return removed
   })
+
+/**
+ * The folder the user typed the command in, which relative paths on the
+ * command line count from. A package script (`pnpm rallycache ...`, `pnpm -C
+ * repo rallycache ...`, `npm run ...`) runs in its package's folder and names
+ * the user's in `INIT_CWD`; that is used while the process runs in a package
+ * folder (one holding a `package.json`). A script that changed folder first,
+ * or a program started elsewhere with `INIT_CWD` inherited, counts from its
+ * own working folder.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const userDir = (env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string => {
+  const initCwd = env["INIT_CWD"]
+  if (initCwd === undefined || initCwd.length === 0) return cwd
+  return NodeFs.existsSync(NodePath.join(cwd, "package.json")) ? initCwd : cwd
+}
+
+/**
+ * `path` as the user meant it: relative paths count from `userDir()`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const fromUser = (path: string): string => NodePath.resolve(userDir(), path)

@@ -4,9 +4,12 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import type { Domain } from "@rallycache/core"
-import { CacheEvent, CacheStore, Cleanup, Config } from "@rallycache/core"
-import { FileSystemCacheStore } from "@rallycache/node"
+import type * as Domain from "@rallycache/core/Domain"
+import * as CacheEvent from "@rallycache/core/CacheEvent"
+import * as CacheStore from "@rallycache/core/CacheStore"
+import * as Cleanup from "@rallycache/core/Cleanup"
+import * as Config from "@rallycache/core/Config"
+import * as FileSystemCacheStore from "@rallycache/node/FileSystemCacheStore"
 import { Duration, Effect, Option, Schema, Stream, SubscriptionRef } from "effect"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"

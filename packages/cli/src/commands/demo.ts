@@ -7,20 +7,24 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { CacheStore, Metrics, RalliesGrammar, RallyCache } from "@rallycache/core"
-import { SampleVideo } from "@rallycache/node"
+import * as CacheStore from "@rallycache/core/CacheStore"
+import * as Metrics from "@rallycache/core/Metrics"
+import * as RalliesGrammar from "@rallycache/core/RalliesGrammar"
+import * as RallyCache from "@rallycache/core/RallyCache"
+import * as SampleVideo from "@rallycache/node/SampleVideo"
 import { Effect, Option } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as Common from "../internal/common.js"
+import { invokedAs } from "../internal/invocation.js"
 import * as Output from "../internal/output.js"
 import { ensureDir, outName, place } from "../internal/place.js"
 import * as Progress from "../internal/progress.js"
 import * as Video from "../internal/video.js"
 import * as Watch from "./watch.js"
 
-const dir = Options.text("dir").pipe(
+const dir = Options.directory("dir").pipe(
   Options.withPseudoName("DIR"),
   Options.withDescription("Where to put the sample match, its rallies file and the clips (default: a temp folder)"),
   Options.optional
@@ -158,8 +162,9 @@ export const command = Command.make(
           yield* say(`\nclips:   ${clipsDir} (${placed[0] ?? "no clip"} ...)`)
           yield* say(`cache:   ${cacheDir}`)
           yield* say(`\nnext, on your own video (rallies file format: see ${ralliesPath}):`)
-          yield* say(`  pnpm rallycache export your-match.mp4 --rallies your-rallies.json --out ./clips`)
-          yield* say(`  pnpm rallycache watch your-match.mp4 --rallies your-rallies.json --speed 4`)
+          const rallycache = invokedAs()
+          yield* say(`  ${rallycache} export your-match.mp4 --rallies your-rallies.json --out ./clips`)
+          yield* say(`  ${rallycache} watch your-match.mp4 --rallies your-rallies.json --speed 4`)
         })))
     })
 ).pipe(Command.withDescription("Generate a sample match and watch it through the cache, with live progress"))

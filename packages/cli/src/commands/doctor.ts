@@ -1,16 +1,20 @@
 /**
  * `rallycache doctor`: which ffmpeg and ffprobe are used, where they come
  * from and what they lack of what rallycache asks of them, the cache folder
- * and its size, and the configuration in effect.
+ * and its size, and the configuration in effect. Exits 1 (after the report)
+ * when either binary lacks something, such as an ffprobe that crashes on
+ * MPEG-TS or an ffmpeg that cannot put Opus audio in mp4.
  *
  * @since 0.1.0
  */
 import { Command } from "@effect/cli"
-import { CacheStore, Config } from "@rallycache/core"
-import { FfmpegResolver } from "@rallycache/node"
+import * as CacheStore from "@rallycache/core/CacheStore"
+import * as Config from "@rallycache/core/Config"
+import * as FfmpegResolver from "@rallycache/node/FfmpegResolver"
 import { Duration, Effect, Schema } from "effect"
 import * as NodePath from "node:path"
 import * as Common from "../internal/common.js"
+import { CliExit } from "../internal/errors.js"
 import * as Output from "../internal/output.js"
 
 const origins: Record<Exclude<FfmpegResolver.BinarySource, "env">, string> = {
@@ -49,6 +53,17 @@ export const command = Command.make("doctor", Common.common, (options) =>
         cacheFile: NodePath.join(cacheDir, FfmpegResolver.cacheFileName)
       })
       const lacking = [ffmpeg, ffprobe].filter((binary) => (binary.lacks ?? []).length > 0)
+      const problem = lacking.map((binary) =>
+        `${binary === ffmpeg ? "ffmpeg" : "ffprobe"} ${(binary.lacks ?? []).join(", ")}`.replace(/ (encoder|decoder|muxer|demuxer) /, " lacks $1 ")
+      ).join("; ")
+      const fix = "Install a full build (Debian: apt-get install ffmpeg) or point FFMPEG_PATH and FFPROBE_PATH at one."
+      // The report is printed whatever it says; a build that cannot do the job is a failure of the check.
+      const failIfLacking = lacking.length === 0
+        ? Effect.void
+        : Effect.zipRight(
+          Output.stderr(`doctor: ${problem}. ${fix}`),
+          new CliExit({ code: 1 })
+        )
       const store = yield* CacheStore.CacheStore
       const config = yield* Config.CacheConfig
       const usage = yield* store.usage
@@ -59,7 +74,8 @@ export const command = Command.make("doctor", Common.common, (options) =>
           version: binary.version,
           lacks: binary.lacks ?? []
         })
-        return yield* Output.json({
+        yield* Output.json({
+          ok: lacking.length === 0,
           ffmpeg: report(ffmpeg),
           ffprobe: report(ffprobe),
           cacheDir,
@@ -68,6 +84,7 @@ export const command = Command.make("doctor", Common.common, (options) =>
           node: process.version,
           platform: `${process.platform}-${process.arch}`
         })
+        return yield* failIfLacking
       }
       yield* Output.stdout(Output.table([
         ...describeBinary("ffmpeg", ffmpeg),
@@ -85,10 +102,9 @@ export const command = Command.make("doctor", Common.common, (options) =>
       yield* Output.stdout(
         lacking.length === 0
           ? "\neverything needed was found."
-          : `\n${
-            lacking.map((binary) => binary === ffmpeg ? "ffmpeg" : "ffprobe").join(" and ")
-          } cannot do everything: sources that need what is missing are refused or cut another way. Install a full build (Debian: apt-get install ffmpeg) or point FFMPEG_PATH and FFPROBE_PATH at one.`
+          : `\n${problem}: sources that need what is missing are refused or cut in another mode. ${fix}`
       )
+      return yield* failIfLacking
     }), "read-only")).pipe(Command.withDescription(
     "Show the ffmpeg and ffprobe in use, where they come from and what they lack, the cache folder and the configuration"
   ))

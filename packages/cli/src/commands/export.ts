@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import type { Domain } from "@rallycache/core"
-import { RallyCache } from "@rallycache/core"
+import type * as Domain from "@rallycache/core/Domain"
+import * as RallyCache from "@rallycache/core/RallyCache"
 import { Effect, Either, Exit, Option, Schema } from "effect"
 import * as NodePath from "node:path"
 import * as CliStats from "../internal/cliStats.js"
@@ -162,7 +162,7 @@ export const command = Command.make(
                   String(c.index),
                   c.start.toFixed(2),
                   c.end.toFixed(2),
-                  `${c.clipStart.toFixed(2)}-${c.clipEnd.toFixed(2)}`,
+                  `${(c.firstFrame ?? c.clipStart).toFixed(2)}-${c.clipEnd.toFixed(2)}`,
                   Output.formatBytes(c.bytes),
                   c.cached ? "yes" : "no",
                   c.cached ? "-" : Output.formatMs(c.exportMs),

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { RallyCache } from "@rallycache/core"
+import * as RallyCache from "@rallycache/core/RallyCache"
 import { Effect, Option } from "effect"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"

@@ -6,7 +6,9 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Domain, RalliesGrammar, RallyCache } from "@rallycache/core"
+import * as Domain from "@rallycache/core/Domain"
+import * as RalliesGrammar from "@rallycache/core/RalliesGrammar"
+import * as RallyCache from "@rallycache/core/RallyCache"
 import { Duration, Effect, Option, Schema } from "effect"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"

@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { ProcessInfo } from "@rallycache/node"
+import * as ProcessInfo from "@rallycache/node/ProcessInfo"
 import { Effect } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"

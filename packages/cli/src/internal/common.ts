@@ -5,21 +5,21 @@
  * @internal
  */
 import { Options } from "@effect/cli"
-import type {
-  CacheEvent,
-  CacheStore,
-  Config,
-  Exporter,
-  Metrics as CoreMetrics,
-  RallyCache
-} from "@rallycache/core"
-import { Metrics } from "@rallycache/core"
+import type * as CacheEvent from "@rallycache/core/CacheEvent"
+import type * as CacheStore from "@rallycache/core/CacheStore"
+import type * as Config from "@rallycache/core/Config"
+import type * as Exporter from "@rallycache/core/Exporter"
+import type * as CoreMetrics from "@rallycache/core/Metrics"
+import type * as RallyCache from "@rallycache/core/RallyCache"
+import * as Metrics from "@rallycache/core/Metrics"
 import type { NodeContext } from "@effect/platform-node"
-import type { FfmpegResolver } from "@rallycache/node"
-import { NodeRallyCache, RalliesFile } from "@rallycache/node"
+import type * as FfmpegResolver from "@rallycache/node/FfmpegResolver"
+import type * as NodeRallyCache from "@rallycache/node/NodeRallyCache"
+import * as RalliesFile from "@rallycache/node/RalliesFile"
 import { Context, Effect, Either, Layer, Option } from "effect"
 import * as CliStats from "./cliStats.js"
 import { UsageError } from "./errors.js"
+import { loadNodeRallyCache } from "./nodeLayer.js"
 import * as Output from "./output.js"
 
 /**
@@ -77,7 +77,7 @@ export class CacheLayer extends Context.Tag("@rallycache/cli/CacheLayer")<CacheL
  * @internal
  */
 export const common = {
-  cacheDir: Options.text("cache-dir").pipe(
+  cacheDir: Options.directory("cache-dir").pipe(
     Options.withPseudoName("DIR"),
     Options.withDescription(
       "Cache folder (default: $RALLYCACHE_CACHE_DIR, then $XDG_CACHE_HOME/rallycache or ~/.cache/rallycache)"
@@ -110,7 +110,8 @@ export const resolveCacheDir = (flag: Option.Option<string>): Effect.Effect<stri
     ? new UsageError({
       message: "--cache-dir is empty (pass a folder, or leave the option out to use the default cache folder)"
     })
-    : NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(flag) })
+    : Effect.flatMap(loadNodeRallyCache, (NodeRallyCache) =>
+      NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(flag) }))
 
 /**
  * Run a command body on the cache layer, then print the metrics snapshot

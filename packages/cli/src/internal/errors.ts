@@ -6,7 +6,7 @@
  */
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
-import { Errors } from "@rallycache/core"
+import * as Errors from "@rallycache/core/Errors"
 import { Cause, Data, Option, Predicate } from "effect"
 
 /**

@@ -1,5 +1,7 @@
 /**
- * The cache layers of the `rallycache` binary: `@rallycache/node`'s own.
+ * The cache layers of the `rallycache` binary: `@rallycache/node`'s own,
+ * loaded when a command first builds one, so `--help` and commands that
+ * never open the cache do not load the manager, store and exporter.
  *
  * - `full`: `NodeRallyCache.layer` (manager, queue, cleanup fibers) for the
  *   commands that export (`export`, `get`, `watch`, `demo`).
@@ -9,11 +11,20 @@
  *
  * @internal
  */
-import { NodeRallyCache } from "@rallycache/node"
+import { Effect, Layer } from "effect"
 import type { LayerOptions, MaintenanceOptions } from "./common.js"
 
-/** @internal */
-export const maintenance = (options: MaintenanceOptions) => NodeRallyCache.layerMaintenance(options)
+/**
+ * `@rallycache/node`'s default layer module, loaded on first use.
+ *
+ * @internal
+ */
+export const loadNodeRallyCache = Effect.promise(() => import("@rallycache/node/NodeRallyCache"))
 
 /** @internal */
-export const full = (options: LayerOptions) => NodeRallyCache.layer(options)
+export const maintenance = (options: MaintenanceOptions) =>
+  Layer.unwrapEffect(Effect.map(loadNodeRallyCache, (NodeRallyCache) => NodeRallyCache.layerMaintenance(options)))
+
+/** @internal */
+export const full = (options: LayerOptions) =>
+  Layer.unwrapEffect(Effect.map(loadNodeRallyCache, (NodeRallyCache) => NodeRallyCache.layer(options)))

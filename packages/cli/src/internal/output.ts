@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Metrics } from "@rallycache/core"
+import * as Metrics from "@rallycache/core/Metrics"
 import { Clock, Effect } from "effect"
 
 /** @internal */

@@ -8,8 +8,8 @@
  * @internal
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Errors } from "@rallycache/core"
-import { ProcessInfo } from "@rallycache/node"
+import * as Errors from "@rallycache/core/Errors"
+import * as ProcessInfo from "@rallycache/node/ProcessInfo"
 import { Effect } from "effect"
 
 /** `rally-000.mp4`, `rally-001.webm`...: the index, and the extension of the cached clip. @internal */

@@ -8,8 +8,9 @@
  *
  * @internal
  */
-import type { RallyCache as RallyCacheModule } from "@rallycache/core"
-import { CacheEvent, RallyCache } from "@rallycache/core"
+import type * as RallyCacheModule from "@rallycache/core/RallyCache"
+import * as CacheEvent from "@rallycache/core/CacheEvent"
+import * as RallyCache from "@rallycache/core/RallyCache"
 import { Duration, Effect, Option, Schedule, Stream } from "effect"
 import type { Scope } from "effect"
 import * as Output from "./output.js"

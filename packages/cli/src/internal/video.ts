@@ -6,16 +6,20 @@
  */
 import { Args, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Domain, type RalliesGrammar } from "@rallycache/core"
-import { Errors, RallyCache } from "@rallycache/core"
+import * as Domain from "@rallycache/core/Domain"
+import * as Errors from "@rallycache/core/Errors"
+import type * as RalliesGrammar from "@rallycache/core/RalliesGrammar"
+import * as RallyCache from "@rallycache/core/RallyCache"
 import { Effect, Option } from "effect"
 import * as NodePath from "node:path"
 
 /** @internal */
-export const video = Args.text({ name: "video" }).pipe(Args.withDescription("The match video file (mp4, mkv, mov... any file ffmpeg reads)"))
+export const video = Args.file({ name: "video" }).pipe(
+  Args.withDescription("The match video file (mp4, mkv, mov... any file ffmpeg reads)")
+)
 
 /** @internal */
-export const rallies = Options.text("rallies").pipe(
+export const rallies = Options.file("rallies").pipe(
   Options.withPseudoName("FILE"),
   Options.withDescription(`The rallies JSON file: {"rallies": [{"start": 12.5, "end": "0:31"}, ...]}`)
 )

@@ -196,3 +196,29 @@ export const removeIfStale = (lockPath: string): boolean => {
 
 /** Whether a lock file name is a leftover temp or break file (for start-up cleanup). */
 export const isLockLeftover = (name: string): boolean => name.endsWith(".tmp") || name.endsWith(".break")
+
+/**
+ * Best effort: remove the `.lock` files in `dir` whose holder is dead (a
+ * process of this host that was killed while it exported). For a store
+ * opened read-only, which repairs nothing else: a lock that cannot be read
+ * or removed (a folder this process cannot write) is left as it is.
+ * Returns how many were removed.
+ */
+export const sweepDead = (dir: string): number => {
+  let names: Array<string>
+  try {
+    names = Fs.readdirSync(dir)
+  } catch {
+    return 0
+  }
+  let removed = 0
+  for (const name of names) {
+    if (!name.endsWith(".lock")) continue
+    try {
+      if (removeIfStale(`${dir}/${name}`)) removed++
+    } catch {
+      // not ours to remove here
+    }
+  }
+  return removed
+}

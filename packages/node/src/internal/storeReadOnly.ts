@@ -3,7 +3,8 @@
  * cache folder (`cache stats`, `doctor`), which must work on a folder they
  * cannot write (a read-only mount, another user's cache).
  *
- * Nothing is created, repaired (`reconciled` reports nothing done) or locked: the journal is read as it is
+ * Nothing is created, repaired (`reconciled` reports nothing done) or locked, except that the per-clip
+ * locks of dead processes are removed where the folder allows it: the journal is read as it is
  * (its readers never need the index lock, since writers only append or
  * rename a new journal into place), and every method that would write
  * fails with a `CacheIOError` that says so.
@@ -17,6 +18,7 @@ import { Clock, Duration, Effect, Option } from "effect"
 import type { Scope } from "effect"
 import type { FileSystemCacheStoreShape, StartupReport } from "./store.js"
 import * as Journal from "./storeJournal.js"
+import * as Lock from "./storeLock.js"
 import { keyPattern, layout } from "./storeLayout.js"
 
 export interface ReadOnlyOptions {
@@ -55,6 +57,9 @@ export const makeReadOnly = (
       )
 
     const started = performance.now()
+    // The one change a read-only open makes, where it can: per-clip locks
+    // left by a killed process of this host, so they do not outlive it.
+    const removedLocks = options.fs === undefined ? Lock.sweepDead(dirs.locks) : 0
     yield* Effect.acquireRelease(refresh, () => Effect.sync(() => index.close(fs)))
     yield* metrics.usage(index.bytes, index.entries.size)
     const startup: StartupReport = {
@@ -63,7 +68,7 @@ export const makeReadOnly = (
       dropped: [],
       removedUnknown: 0,
       removedTemp: 0,
-      removedLocks: 0,
+      removedLocks,
       skippedLines: index.skipped,
       compacted: false,
       millis: performance.now() - started

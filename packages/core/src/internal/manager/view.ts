@@ -5,7 +5,7 @@
  * @internal
  */
 import type { CacheEntry, CacheKey, ExportMode, Rally, SourceInfo, VideoSource } from "../../Domain.js"
-import { Clip } from "../../Domain.js"
+import { Clip, roundTime } from "../../Domain.js"
 
 /** An open video, as published to the hit path. @internal */
 export interface VideoView {
@@ -31,12 +31,14 @@ export const makeClip = (view: VideoView, index: number, entry: CacheEntry, path
     rallyIndex: index,
     mode: entry.mode,
     path,
-    start: rally.start,
-    end: rally.end,
-    clipStart: entry.clipStart,
-    clipEnd: entry.clipEnd,
-    ...(entry.firstFrame === undefined ? {} : { firstFrame: entry.firstFrame }),
-    ...(entry.leadIn === undefined ? {} : { leadIn: entry.leadIn }),
+    // Times come out rounded here, the one place clips (and so ClipReady
+    // events and getClip answers) are built.
+    start: roundTime(rally.start),
+    end: roundTime(rally.end),
+    clipStart: roundTime(entry.clipStart),
+    clipEnd: roundTime(entry.clipEnd),
+    ...(entry.firstFrame === undefined ? {} : { firstFrame: roundTime(entry.firstFrame) }),
+    ...(entry.leadIn === undefined ? {} : { leadIn: roundTime(entry.leadIn) }),
     ...(entry.container === undefined ? {} : { container: entry.container }),
     sizeBytes: entry.sizeBytes,
     cached
