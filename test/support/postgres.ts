@@ -1,6 +1,6 @@
 /**
  * A throwaway PostgreSQL server for tests and the bench: Debian's
- * postgresql 15, started in a temporary data folder on a free loopback port
+ * postgresql (whichever major version is installed), started in a temporary data folder on a free loopback port
  * and removed when its scope closes. The server refuses to run as root, so
  * when the tests run as root it runs as the `postgres` user the Debian
  * package creates, on a folder that user owns.
@@ -15,8 +15,18 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 
-/** Where Debian's package puts the server binaries; `PG_BIN` overrides it. */
-export const binDir = process.env["PG_BIN"] ?? "/usr/lib/postgresql/15/bin"
+/**
+ * Where Debian's package puts the server binaries (the newest
+ * `/usr/lib/postgresql/<major>/bin` installed); `PG_BIN` overrides it.
+ */
+export const binDir = process.env["PG_BIN"] ?? (() => {
+  const root = "/usr/lib/postgresql"
+  const majors = Fs.existsSync(root)
+    ? Fs.readdirSync(root).filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(b) - Number(a))
+    : []
+  const found = majors.map((major) => Path.join(root, major, "bin")).find((bin) => Fs.existsSync(Path.join(bin, "initdb")))
+  return found ?? Path.join(root, "15", "bin")
+})()
 
 export interface Postgres {
   readonly url: string
@@ -26,7 +36,7 @@ export interface Postgres {
 }
 
 export const missingMessage =
-  `PostgreSQL 15 not found in ${binDir}: install Debian's postgresql package (apt-get install -y postgresql) or set PG_BIN`
+  `PostgreSQL not found in ${binDir}: install Debian's postgresql package (apt-get install -y postgresql) or set PG_BIN`
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0
 
