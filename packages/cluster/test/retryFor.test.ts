@@ -46,17 +46,17 @@ describe("retryFor (real Postgres; as root it runs as the postgres user)", () =>
         Effect.gen(function*() {
           const start = Date.now()
           const exit = yield* Effect.exit(call)
-          return { exit, ms: Date.now() - start }
+          const failure: Option.Option<unknown> = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+          return { failure, ms: Date.now() - start }
         })
       // A persisted message (stored, waiting for a runner) and a plain one.
       const [clip, status] = yield* Effect.all([timed(cache.getClip("nobody-home", 0)), timed(cache.status("nobody-home"))], {
         concurrency: 2
       })
-      for (const { exit, ms } of [clip, status]) {
+      for (const { failure, ms } of [clip, status]) {
         expect(ms).toBeLessThan(3_000)
-        const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-        expect(Option.getOrNull(error)).toBeInstanceOf(ClusterRallyCache.ClusterUnavailable)
-        const message = (Option.getOrThrow(error) as Error).message
+        expect(Option.getOrNull(failure)).toBeInstanceOf(ClusterRallyCache.ClusterUnavailable)
+        const message = (Option.getOrThrow(failure) as Error).message
         expect(message).not.toContain("\n")
         expect(message).toContain("start a runner")
       }
