@@ -23,6 +23,7 @@ import { clusterScenario } from "./scenarios/cluster.js"
 import { exportScenario } from "./scenarios/export.js"
 import { matchScenario } from "./scenarios/match.js"
 import { navigationScenario } from "./scenarios/navigation.js"
+import { objectStoreScenario } from "./scenarios/objectStore.js"
 import { preloadScenario } from "./scenarios/preload.js"
 import { preloadLiveScenario } from "./scenarios/preloadLive.js"
 import { readyScenario } from "./scenarios/ready.js"
@@ -38,7 +39,8 @@ const scenarios: ReadonlyArray<Scenario> = [
   preloadLiveScenario,
   queueScenario,
   storeIndexScenario,
-  clusterScenario
+  clusterScenario,
+  objectStoreScenario
 ]
 
 interface Args {
