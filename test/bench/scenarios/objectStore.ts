@@ -8,9 +8,15 @@
  *   the clip (no request to Postgres or the bucket), against the baseline;
  * - object store: `lookup` on an `S3CacheStore` whose local copy was just
  *   dropped (the row from Postgres, the object from the bucket with its
- *   ETag checked, the local commit), against copying the same bytes from
- *   one local file to another. Alternating which of the two runs first.
+ *   ETag checked, the local commit), against a bare `GetObject` of the same
+ *   object written to a file with the same client library (what any
+ *   object-store client pays), and against copying the same bytes from one
+ *   local file to another. Alternating which runs first.
+ *
+ * s3rver runs in this process, so its work is counted in the fetch and the
+ * bare GET alike.
  */
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3"
 import { PgClient } from "@effect/sql-pg"
 import { CacheEvent, Config, Metrics } from "@rallycache/core"
 import type { Domain } from "@rallycache/core"
@@ -19,6 +25,7 @@ import { S3CacheStore } from "@rallycache/s3"
 import { Effect, Layer, Option, Redacted } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
+import { pipeline } from "node:stream/promises"
 import { join } from "node:path"
 import { startServer } from "../../support/postgres.js"
 import { startS3 } from "../../support/s3.js"
@@ -49,7 +56,8 @@ export const objectStoreScenario: Scenario = {
     { key: "objectStore.hotHitP50Us", unit: "µs" },
     { key: "objectStore.hotHitP99Us", unit: "µs" },
     { key: "objectStore.bucketFetchP50Ms", unit: "ms" },
-    { key: "objectStore.bucketFetchP99Ms", unit: "ms" }
+    { key: "objectStore.bucketFetchP99Ms", unit: "ms" },
+    { key: "objectStore.bareGetP50Ms", unit: "ms" }
   ],
   run: async (context: BenchContext): Promise<ReadonlyArray<Figure>> => {
     const hits = context.quick ? 2_000 : 20_000
@@ -113,7 +121,28 @@ export const objectStoreScenario: Scenario = {
         // The bucket path: drop the local copy, look it up again (row, GET, checks, local commit).
         const fetchMs: Array<number> = []
         const copyMs: Array<number> = []
+        const getMs: Array<number> = []
         const source = disk.pathOf(key)
+        const client = new S3Client({
+          endpoint: s3.endpoint,
+          region: s3.region,
+          forcePathStyle: true,
+          credentials: s3.credentials,
+          responseChecksumValidation: "WHEN_REQUIRED"
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
+        const listed = yield* Effect.promise(() => client.send(new ListObjectsV2Command({ Bucket: s3.bucket })))
+        const objectKey = listed.Contents?.[0]?.Key
+        if (objectKey === undefined) return yield* Effect.dieMessage("no object in the bucket")
+        const bareGet = (i: number) =>
+          Effect.promise(async () => {
+            const target = join(dir, `get-${i}.mp4`)
+            const t0 = nowMs()
+            const response = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: objectKey }))
+            await pipeline(response.Body as NodeJS.ReadableStream, Fs.createWriteStream(target))
+            getMs.push(nowMs() - t0)
+            Fs.rmSync(target)
+          })
         for (let i = 0; i < fetches; i++) {
           const copy = () => {
             const target = join(dir, `copy-${i}.mp4`)
@@ -131,9 +160,11 @@ export const objectStoreScenario: Scenario = {
           })
           if (i % 2 === 0) {
             copy()
+            yield* bareGet(i)
             yield* fetch
           } else {
             yield* fetch
+            yield* bareGet(i)
             copy()
           }
         }
@@ -173,6 +204,14 @@ export const objectStoreScenario: Scenario = {
             unit: "ms",
             baseline: copyP99,
             baselineLabel: "local file copy p99"
+          }),
+          figure({
+            key: "objectStore.bareGetP50Ms",
+            value: quantile(getMs, 0.5),
+            unit: "ms",
+            baseline: quantile(fetchMs, 0.5),
+            baselineLabel: "bucket fetch p50",
+            note: "GetObject to a file, no index, no checks: the fetch's floor"
           })
         ]
       })))

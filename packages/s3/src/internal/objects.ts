@@ -27,7 +27,10 @@ import * as Fs from "node:fs"
 import { Transform } from "node:stream"
 import { pipeline } from "node:stream/promises"
 
-/** Both ETag forms of a byte stream cut in parts of `partSize`. */
+/**
+ * The ETag forms of a byte stream cut in parts of `partSize`: `forms`
+ * says which to compute (a download needs only the recorded one).
+ */
 class EtagHasher {
   private readonly whole = Crypto.createHash("md5")
   private part = Crypto.createHash("md5")
@@ -35,11 +38,15 @@ class EtagHasher {
   private readonly partDigests: Array<Buffer> = []
   bytes = 0
 
-  constructor(private readonly partSize: number) {}
+  constructor(
+    private readonly partSize: number,
+    private readonly forms: { readonly md5: boolean; readonly parts: boolean } = { md5: true, parts: true }
+  ) {}
 
   update(chunk: Buffer): void {
-    this.whole.update(chunk)
     this.bytes += chunk.length
+    if (this.forms.md5) this.whole.update(chunk)
+    if (!this.forms.parts) return
     let offset = 0
     while (offset < chunk.length) {
       const take = Math.min(this.partSize - this.inPart, chunk.length - offset)
@@ -131,7 +138,10 @@ export const make = (client: S3Client, bucket: string, partSize: number) => {
           throw new Mismatch(`the object's ETag is ${served}, the index recorded ${expected.etag}`)
         }
         const recordedPartSize = expected.etagKind.startsWith("parts:") ? Number(expected.etagKind.slice(6)) : partSize
-        const hasher = new EtagHasher(recordedPartSize)
+        const hasher = new EtagHasher(recordedPartSize, {
+          md5: expected.etagKind === "md5",
+          parts: expected.etagKind.startsWith("parts:")
+        })
         const body = response.Body as NodeJS.ReadableStream | undefined
         if (body === undefined) throw new Mismatch("the object has no body")
         await pipeline(
