@@ -68,7 +68,7 @@ describe("S3CacheStore", () => {
 
       expect(yield* b.store.lookup(orphanKey)).toEqual(Option.none())
       expect(yield* b.store.has(orphanKey)).toBe(false)
-      expect((yield* b.store.list).map((entry) => entry.key)).toEqual([committedKey])
+      expect((yield* b.store.listAll).map((entry) => entry.key)).toEqual([committedKey])
       const reserved = yield* b.store.reserve(orphanKey)
       expect(reserved._tag).toBe("Reserved")
       if (reserved._tag === "Reserved") yield* b.store.abort(reserved.reservation)
@@ -203,7 +203,7 @@ describe("S3CacheStore", () => {
         [perVideo[1], "per-video"]
       ])
       // b's clip was evicted by a: its row and object are gone, and b drops its local copy at its next enforce.
-      expect((yield* b.store.list).map((e) => e.key).sort()).toEqual([perVideo[2], perVideo[3]].sort())
+      expect((yield* b.store.listAll).map((e) => e.key).sort()).toEqual([perVideo[2], perVideo[3]].sort())
       expect(yield* listObjects(env.s3, names.prefix)).toHaveLength(2)
       expect(yield* b.store.local.has(perVideo[1]!)).toBe(true)
       yield* b.store.enforce
@@ -262,7 +262,7 @@ describe("S3CacheStore", () => {
       // Someone rewrote the object behind the index's back.
       yield* putObject(env.s3, object!, bytes(30_000))
       expect(Option.isNone(yield* b.store.lookup(replaced))).toBe(true)
-      expect((yield* b.store.list).map((e) => e.key)).not.toContain(replaced)
+      expect((yield* b.store.listAll).map((e) => e.key)).not.toContain(replaced)
       expect(yield* listObjects(env.s3, names.prefix)).toHaveLength(0)
       expect(yield* b.store.local.has(replaced)).toBe(false)
       const invalid = yield* Stream.runHead(events.pipe(Stream.filter((e) => e._tag === "EntryInvalid")))
@@ -285,6 +285,27 @@ describe("S3CacheStore", () => {
       const c = yield* runner(env, names)
       expect(Option.isSome(yield* c.store.lookup(resized))).toBe(true)
       expect(Fs.statSync(c.store.pathOf(resized)).size).toBe(21_000)
+    }).pipe(Effect.scoped))
+
+  it.live("the deep check sees this disk's clips: a bad local copy is dropped and comes down again, its row stays", () =>
+    Effect.gen(function*() {
+      const names = fresh()
+      const a = yield* runner(env, names)
+      const b = yield* runner(env, names)
+      const key = newKey()
+      const clip = bytes(15_000)
+      yield* exportClip(a, key, clip)
+      // What the engine's validation sweep walks: b has nothing on its disk yet.
+      expect(yield* b.store.list).toEqual([])
+      expect((yield* a.store.list).map((e) => e.key)).toEqual([key])
+      // The sweep found a's copy broken (Cleanup: markValidated invalid, then remove "invalid").
+      yield* a.store.markValidated(key, "invalid")
+      expect(yield* a.store.remove(key, "invalid")).toBe(true)
+      expect((yield* b.store.listAll).map((e) => e.key)).toEqual([key])
+      expect(yield* a.store.enforce).toEqual([])
+      const again = yield* a.store.lookup(key)
+      expect(Option.isSome(again)).toBe(true)
+      expect(Fs.readFileSync(a.store.pathOf(key)).equals(clip)).toBe(true)
     }).pipe(Effect.scoped))
 
   it.live("a clip above the part size goes up in parts and comes down whole", () =>

@@ -54,6 +54,8 @@ export interface S3CacheStoreShape extends CacheStore.CacheStoreShape {
   readonly flush: Effect.Effect<void>
   /** The local hot cache in front of the bucket. */
   readonly local: FileSystemCacheStore.FileSystemCacheStore
+  /** Every committed clip of the cluster (`list` is the clips on this machine's disk). */
+  readonly listAll: Effect.Effect<ReadonlyArray<CacheEntry>, Errors.CacheIOError>
 }
 
 const contentTypes: Record<Domain.Container, string> = {
@@ -314,12 +316,9 @@ export const make = (
         )
       })
 
-    const has = (key: CacheKey): Effect.Effect<boolean> =>
-      Effect.flatMap(local.has(key), (here) =>
-        here ? Effect.succeed(true) : index.existing([key]).pipe(
-          Effect.map((keys) => keys.has(key)),
-          Effect.catchAll((error) => Effect.as(logFailure("has")(error), false))
-        ))
+    // Planning asks `has` to decide what to preload: a clip in the bucket but
+    // not on this disk is planned as a job, whose `reserve` downloads it.
+    const has = local.has
 
     const touch = (key: CacheKey) =>
       Effect.zipRight(
@@ -346,6 +345,9 @@ export const make = (
 
     const remove = (key: CacheKey, reason: Domain.EvictionReason) =>
       Effect.gen(function*() {
+        // A local copy that fails the deep check says nothing of its object,
+        // which was checked against its row when it came down: only the copy goes.
+        if (reason === "invalid") return yield* local.remove(key, reason)
         const row = yield* index.remove(key).pipe(Effect.mapError(ioError("remove", key)))
         if (Option.isSome(row)) {
           yield* objects.remove([row.value.objectKey]).pipe(Effect.catchAll(logFailure("object left for the sweep")))
@@ -360,7 +362,7 @@ export const make = (
         return here || Option.isSome(row)
       })
 
-    const list = Effect.map(
+    const listAll = Effect.map(
       index.all.pipe(Effect.mapError(ioError("list", options.table))),
       (rows) => rows.map((row) => row.entry)
     )
@@ -369,11 +371,15 @@ export const make = (
       Effect.catchAll((error) => Effect.zipRight(logFailure("usage")(error), local.usage))
     )
 
+    // The deep check runs on the local copy (`list` is this disk's clips): a
+    // pass is recorded on the row too, a failure only on the copy (see `remove`).
     const markValidated = (key: CacheKey, status: Domain.ValidationStatus) =>
       Effect.zipRight(
         local.markValidated(key, status),
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          index.markValidated(key, status, now).pipe(Effect.mapError(ioError("mark validated", key))))
+        status === "valid"
+          ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            index.markValidated(key, status, now).pipe(Effect.mapError(ioError("mark validated", key))))
+          : Effect.void
       )
 
     const pin = (key: CacheKey): Effect.Effect<void, never, Scope.Scope> =>
@@ -459,7 +465,8 @@ export const make = (
       commit,
       abort,
       remove,
-      list,
+      list: local.list,
+      listAll,
       usage,
       markValidated,
       pin,
