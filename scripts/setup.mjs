@@ -6,8 +6,10 @@
 //   chromium    the browser test of the HTTP example (or set CHROMIUM_PATH)
 //   ffmpeg      a full ffmpeg/ffprobe on PATH: the bundled static builds lack
 //               encoders and muxers the media tests cover
-//   postgresql  the cluster tests start a real server from PG_BIN
-//               (default /usr/lib/postgresql/15/bin) as the `postgres` user
+//   postgresql  the cluster and object-store tests start a real server from
+//               PG_BIN (default: the newest /usr/lib/postgresql/<major>/bin)
+//               as the `postgres` user (the S3 server they need, s3rver, is
+//               an npm package: `pnpm install` brings it)
 //   procps      `ps`, with which the process tests find child processes
 //
 // `pnpm test` runs it first; `pnpm test:setup` runs it alone. It does nothing when
@@ -40,7 +42,16 @@ const isExecutable = (file) => {
   }
 }
 
-const postgresBin = env.PG_BIN ?? "/usr/lib/postgresql/15/bin"
+// The same rule as test/support/postgres.ts: whichever major version Debian installed.
+const postgresBin = () => {
+  if (env.PG_BIN !== undefined) return env.PG_BIN
+  const root = "/usr/lib/postgresql"
+  const majors = fs.existsSync(root)
+    ? fs.readdirSync(root).filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(b) - Number(a))
+    : []
+  const found = majors.map((major) => path.join(root, major, "bin")).find((bin) => isExecutable(path.join(bin, "initdb")))
+  return found ?? path.join(root, "15", "bin")
+}
 
 /** What the tests need: how to tell it is there, and the Debian package that provides it. */
 const requirements = [
@@ -51,9 +62,9 @@ const requirements = [
   },
   { what: "ffmpeg and ffprobe", apt: "ffmpeg", present: () => onPath("ffmpeg") && onPath("ffprobe") },
   {
-    what: `PostgreSQL 15 (${postgresBin})`,
+    what: `PostgreSQL (${postgresBin()})`,
     apt: "postgresql",
-    present: () => ["initdb", "pg_ctl", "postgres"].every((tool) => isExecutable(path.join(postgresBin, tool)))
+    present: () => ["initdb", "pg_ctl", "postgres"].every((tool) => isExecutable(path.join(postgresBin(), tool)))
   },
   { what: "ps", apt: "procps", present: () => onPath("ps") }
 ]
