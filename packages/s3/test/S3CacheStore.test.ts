@@ -8,10 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { S3CacheStore } from "@rallycache/s3"
 import { ConfigProvider, Effect, Fiber, Option, Schedule, Stream } from "effect"
 import * as Crypto from "node:crypto"
+import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { startServer } from "../../../test/support/postgres.js"
 import { startS3 } from "../../../test/support/s3.js"
-import { type Env, exportClip, listObjects, newEntry, newKey, putObject, runner, writeClip } from "./support.js"
+import { type Env, exportClip, listObjects, newEntry, newKey, putObject, runner, tempDir, writeClip } from "./support.js"
 
 let env: Env
 let stopAll: () => Promise<void>
@@ -171,6 +173,62 @@ describe("S3CacheStore", () => {
         yield* b.store.commit(reserved.reservation, newEntry("dead", 0, clip.length))
       }
       expect(Option.isSome(yield* b.store.lookup(key))).toBe(true)
+    }).pipe(Effect.scoped))
+
+  it.live("a runner SIGKILLed in the middle of an export: its lease lapses and another runner takes the key", () =>
+    Effect.gen(function*() {
+      const names = fresh()
+      const key = newKey()
+      const cacheDir = yield* tempDir("doomed")
+      const child = spawn(process.execPath, [
+        "--conditions=@rallycache/source",
+        "--import",
+        "tsx",
+        Path.join(import.meta.dirname, "fixtures", "holdLease.ts"),
+        key
+      ], {
+        cwd: Path.resolve(import.meta.dirname, ".."),
+        env: {
+          ...process.env,
+          ...env.s3.env,
+          DATABASE_URL: env.databaseUrl,
+          RALLYCACHE_S3_CACHE_DIR: cacheDir,
+          RALLYCACHE_S3_PREFIX: names.prefix,
+          RALLYCACHE_S3_TABLE: names.table,
+          RALLYCACHE_S3_LEASE_DURATION: "1500 millis"
+        },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      const doomed = yield* Effect.async<string, Error>((resume) => {
+        let out = ""
+        let err = ""
+        child.stdout!.on("data", (chunk: Buffer) => {
+          out += chunk.toString()
+          const match = /reserved (\S+)\n/.exec(out)
+          if (match !== null) resume(Effect.succeed(match[1]!))
+        })
+        child.stderr!.on("data", (chunk: Buffer) => {
+          err += chunk.toString()
+        })
+        child.once("exit", (code) => resume(Effect.fail(new Error(`the runner exited (${code}) before its lease: ${err}`))))
+      })
+      const b = yield* runner(env, { ...names, pollInterval: "50 millis" })
+      const leases = b.sql(`${names.table}_leases`)
+      const held = yield* b.sql<{ owner: string; expires: number }>`SELECT owner, extract(epoch FROM expires_at)::float8 * 1000 AS expires FROM ${leases} WHERE key = ${key}`
+      expect(held[0]!.owner).toBe(doomed)
+      const exited = Effect.async<void>((resume) => {
+        child.once("exit", () => resume(Effect.void))
+      })
+      child.kill("SIGKILL")
+      yield* exited
+      const reserved = yield* b.store.reserve(key)
+      expect(reserved._tag).toBe("Reserved")
+      const taken = yield* b.sql<{ owner: string; acquired: number }>`SELECT owner, extract(epoch FROM acquired_at)::float8 * 1000 AS acquired FROM ${leases} WHERE key = ${key}`
+      expect(taken[0]!.owner).toBe(b.store.owner)
+      // Taken only once the dead runner's last renewal had run out.
+      expect(taken[0]!.acquired).toBeGreaterThanOrEqual(held[0]!.expires - 1)
+      if (reserved._tag === "Reserved") yield* b.store.abort(reserved.reservation)
     }).pipe(Effect.scoped))
 
   it.live("a store closed in the middle of an export gives its lease back at once", () =>
