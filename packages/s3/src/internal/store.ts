@@ -13,6 +13,8 @@ import { FileSystemCacheStore } from "@rallycache/node"
 import { Clock, Duration, Effect, Exit, Option, Schedule, Scope } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
+import { ioError, logFailure } from "./failures.js"
+import * as Maintenance from "./maintenance.js"
 import { Mismatch, make as makeObjects } from "./objects.js"
 import { type ClipRow, make as makeIndex } from "./sqlIndex.js"
 import type { SqlClient } from "@effect/sql"
@@ -37,19 +39,13 @@ export interface Resolved {
   readonly partSize: number
 }
 
-/** What one sweep found and removed. */
-export interface SweepReport {
-  /** Objects under `clips/` older than the grace that no row points at, deleted. */
-  readonly orphansDeleted: ReadonlyArray<string>
-  /** Local hot copies whose row is gone, dropped. */
-  readonly localDropped: number
-}
+export type { SweepReport } from "./maintenance.js"
 
 export interface S3CacheStoreShape extends CacheStore.CacheStoreShape {
   /** The name this store's leases are held under. */
   readonly owner: string
   /** Delete orphan objects and stale local copies now (also run every `sweepInterval`). */
-  readonly sweep: Effect.Effect<SweepReport, Errors.CacheIOError>
+  readonly sweep: Effect.Effect<Maintenance.SweepReport, Errors.CacheIOError>
   /** Write batched touches to Postgres now (also every `touchFlushInterval` and on close). */
   readonly flush: Effect.Effect<void>
   /** The local hot cache in front of the bucket. */
@@ -64,8 +60,6 @@ const contentTypes: Record<Domain.Container, string> = {
   webm: "video/webm"
 }
 
-const ioError = (op: string, path: string) => (error: unknown) =>
-  new Errors.CacheIOError({ op, path, reason: error instanceof Error ? error.message : String(error) })
 
 /** The key is leased by a live runner: wait and look again. */
 class Busy {
@@ -102,9 +96,6 @@ export const make = (
     const held = new Map<string, Held>()
     const pins = new Map<CacheKey, number>()
     let touched = new Set<CacheKey>()
-
-    const logFailure = (what: string) => (error: { readonly message: string }) =>
-      Effect.logWarning(`rallycache/s3: ${what}: ${error.message}`)
 
     /** Stop renewing the lease of a reservation (and forget it); its row stays. */
     const stopRenewal = (tempPath: string) =>
@@ -328,21 +319,6 @@ export const make = (
         })
       )
 
-    /** Drop local copies of rows that are gone (evicted or removed by another runner). */
-    const syncLocal = Effect.gen(function*() {
-      const entries = yield* local.list
-      const alive = yield* index.existing(entries.map((entry) => entry.key)).pipe(
-        Effect.mapError(ioError("sync", options.table))
-      )
-      let dropped = 0
-      for (const entry of entries) {
-        if (!alive.has(entry.key) && !pins.has(entry.key)) {
-          if (yield* local.remove(entry.key, "manual")) dropped++
-        }
-      }
-      return dropped
-    })
-
     const remove = (key: CacheKey, reason: Domain.EvictionReason) =>
       Effect.gen(function*() {
         // A local copy that fails the deep check says nothing of its object,
@@ -398,51 +374,17 @@ export const make = (
         local.pin(key)
       )
 
-    const enforce = Effect.gen(function*() {
-      yield* flush
-      const now = yield* Clock.currentTimeMillis
-      const evicted = yield* index.evict(
-        {
-          maxBytes: config.maxBytes,
-          maxAgeMillis: Duration.toMillis(config.maxAge),
-          maxEntriesPerVideo: config.maxEntriesPerVideo
-        },
-        now,
-        Array.from(pins.keys())
-      ).pipe(Effect.mapError(ioError("enforce", options.table)))
-      // Rows first, then objects: a clip is gone once its row is.
-      yield* objects.remove(evicted.map(({ row }) => row.objectKey)).pipe(
-        Effect.catchAll(logFailure("evicted objects left for the sweep"))
-      )
-      for (const { reason, row } of evicted) {
-        const here = yield* local.remove(row.entry.key, reason)
-        if (!here) {
-          yield* events.publish(
-            new CacheEvent.Evicted({
-              key: row.entry.key,
-              videoId: row.entry.videoId,
-              rallyIndex: row.entry.rallyIndex,
-              reason
-            })
-          )
-        }
-      }
-      yield* local.enforce
-      yield* syncLocal
-      return evicted.map(({ reason, row }) => ({ entry: row.entry, reason }))
-    })
-
-    const sweep = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const grace = Duration.toMillis(options.orphanGrace)
-      const listed = yield* objects.list(clipsPrefix).pipe(Effect.mapError(ioError("sweep", clipsPrefix)))
-      const old = listed.filter((object) => now - object.modified > grace).map((object) => object.key)
-      const referenced = yield* index.referenced(old).pipe(Effect.mapError(ioError("sweep", options.table)))
-      const orphans = old.filter((key) => !referenced.has(key))
-      yield* objects.remove(orphans).pipe(Effect.mapError(ioError("sweep", clipsPrefix)))
-      yield* index.dropExpiredLeases.pipe(Effect.catchAll(logFailure("expired leases not dropped")))
-      const localDropped = yield* syncLocal
-      return { orphansDeleted: orphans, localDropped } satisfies SweepReport
+    const { enforce, sweep } = Maintenance.make({
+      config,
+      events,
+      index,
+      objects,
+      local,
+      pins,
+      flush,
+      clipsPrefix,
+      table: options.table,
+      orphanGrace: options.orphanGrace
     })
 
     yield* flush.pipe(Effect.schedule(Schedule.spaced(options.touchFlushInterval)), Effect.forkScoped)
