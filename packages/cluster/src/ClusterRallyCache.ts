@@ -17,8 +17,8 @@
  * @since 0.1.0
  */
 import { ClusterError, EntityId, Sharding } from "@effect/cluster"
-import { Errors, RallyCache as Core } from "@rallycache/core"
-import { Context, Duration, Effect, Layer, Schedule, Schema, Stream } from "effect"
+import { CacheStore, Errors, RallyCache as Core } from "@rallycache/core"
+import { Context, Duration, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
 import { spanAttributes, Video } from "./VideoEntity.js"
 
 /**
@@ -30,6 +30,12 @@ export interface Options {
   readonly retryFor?: Duration.DurationInput | undefined
   /** Put on the front's spans as `rallycache.front`. Default `"front"`. */
   readonly frontId?: string | undefined
+  /**
+   * The store the runners commit clips to, on a folder of this node's own:
+   * each clip a runner answers with is fetched through it, and the answer
+   * names this node's copy. Without it, the answer names the runner's file.
+   */
+  readonly clips?: CacheStore.CacheStoreShape | undefined
 }
 
 /**
@@ -133,6 +139,9 @@ export const make = (options: Options = {}): Effect.Effect<ClusterRallyCacheShap
         new ClusterUnavailable({ request: message._tag, videoId: message.videoId, waitedMs: Duration.toMillis(budget), reason })
       return call.pipe(
         Effect.retry({ schedule: Schedule.spaced(Duration.millis(100)), while: isClusterFailure }),
+        // The caller hears of the timeout at once; telling the cluster that
+        // the request is withdrawn (a write to Postgres) goes on behind it.
+        Effect.disconnect,
         Effect.timeoutFail({ duration: budget, onTimeout: () => unavailable("no answer") }),
         Effect.catchIf(
           (error: E | ClusterUnavailable): error is Extract<E, ClusterFailure> => isClusterFailure(error),
@@ -149,6 +158,21 @@ export const make = (options: Options = {}): Effect.Effect<ClusterRallyCacheShap
         })
       ) as Effect.Effect<A, Exclude<E, ClusterFailure> | ClusterUnavailable>
     }
+
+    const clips = options.clips
+    const getClip = (videoId: string, index: number) =>
+      send({ _tag: "GetClip", videoId, index }, clientFor(videoId).GetClip({ videoId, index })).pipe(
+        Effect.flatMap((clip) =>
+          clips === undefined ? Effect.succeed(clip) : clips.lookup(clip.key).pipe(
+            Effect.flatMap(Option.match({
+              // Committed by the runner, evicted before this node fetched it: the caller asks again.
+              onNone: () =>
+                Effect.fail(new Errors.ExportCancelled({ key: clip.key })),
+              onSome: (entry) => Effect.succeed({ ...clip, path: clips.pathOf(entry.key) })
+            }))
+          )
+        )
+      )
 
     const cache: ClusterRallyCacheShape = {
       openVideo: (input) =>
@@ -174,8 +198,8 @@ export const make = (options: Options = {}): Effect.Effect<ClusterRallyCacheShap
           )
         }),
       navigate: (videoId, index) => send({ _tag: "Navigate", videoId, index }, clientFor(videoId).Navigate({ videoId, index })),
-      getClip: (videoId, index) => send({ _tag: "GetClip", videoId, index }, clientFor(videoId).GetClip({ videoId, index })),
-      leaseClip: (videoId, index) => send({ _tag: "GetClip", videoId, index }, clientFor(videoId).GetClip({ videoId, index })),
+      getClip: (videoId, index) => getClip(videoId, index),
+      leaseClip: (videoId, index) => getClip(videoId, index),
       preload: (videoId, opts) =>
         send(
           { _tag: "Preload", videoId },
@@ -232,3 +256,15 @@ export const layer = (
     Effect.map(make(options), (cache) =>
       Context.make(ClusterRallyCache, cache).pipe(Context.add(Core.RallyCache, toCore(cache))))
   )
+
+/**
+ * `layer`, fetching every clip through the node's `CacheStore` (see the
+ * `clips` option).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerWithClips = (
+  options: Omit<Options, "clips"> = {}
+): Layer.Layer<Core.RallyCache | ClusterRallyCache, never, Sharding.Sharding | CacheStore.CacheStore> =>
+  Layer.unwrapEffect(Effect.map(CacheStore.CacheStore, (clips) => layer({ ...options, clips })))

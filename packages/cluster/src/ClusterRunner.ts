@@ -18,12 +18,15 @@
  *
  * @since 0.1.0
  */
-import { RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "@effect/cluster"
+import { RunnerAddress, type Sharding, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "@effect/cluster"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import type { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import type { CacheEvent, RallyCache } from "@rallycache/core"
+import { CacheEvent, type CacheStore, Config as CacheConfig, type Errors, Metrics, type RallyCache, RallyCache as Core } from "@rallycache/core"
 import { NodeRallyCache } from "@rallycache/node"
 import { Duration, Layer, Option, Redacted } from "effect"
+import type * as ClusterEngine from "./ClusterEngine.js"
 import * as ClusterRallyCache from "./ClusterRallyCache.js"
 import * as Registry from "./internal/registry.js"
 import { serialized } from "./internal/startupLock.js"
@@ -109,7 +112,7 @@ const storage = (config: Partial<ShardingConfig.ShardingConfig["Type"]>) =>
  * @category layers
  */
 export const layer = <E = NodeRallyCache.LayerError>(
-  options: RunnerOptions & { readonly engine?: Layer.Layer<Engine, E> | undefined }
+  options: RunnerOptions & { readonly engine?: Layer.Layer<Engine, E, SqlClient.SqlClient> | undefined }
 ) => {
   const host = options.host ?? "127.0.0.1"
   const address = RunnerAddress.make(host, options.port)
@@ -117,7 +120,9 @@ export const layer = <E = NodeRallyCache.LayerError>(
   const sharding = NodeClusterSocket.layer({ storage: "byo", shardingConfig: config }).pipe(
     Layer.provideMerge(storage(config))
   )
-  const engine: Layer.Layer<Engine, E | NodeRallyCache.LayerError> = options.engine ?? NodeRallyCache.layer(options.cache)
+  // Under the start-up lock too: an engine's store may create tables of its own.
+  const engine: Layer.Layer<Engine, E | NodeRallyCache.LayerError | SqlError, SqlClient.SqlClient> =
+    options.engine === undefined ? NodeRallyCache.layer(options.cache) : serialized(options.engine)
   return entityLayer.pipe(
     Layer.provide(Layer.succeed(RunnerId, `${host}:${options.port}`)),
     Layer.provideMerge(engine),
@@ -127,19 +132,39 @@ export const layer = <E = NodeRallyCache.LayerError>(
 }
 
 /**
- * A client-only front: `RallyCache` whose calls go to the runners.
+ * A client-only front: `RallyCache` whose calls go to the runners. With
+ * `clips` (the store the runners commit to, on a folder of the front's own),
+ * every clip a runner answers with is fetched through that store, so the
+ * front serves it from its own disk.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerClient = (options: CommonOptions & ClusterRallyCache.Options) =>
-  ClusterRallyCache.layer(options).pipe(
-    Layer.provideMerge(
-      NodeClusterSocket.layer({
-        storage: "byo",
-        clientOnly: true,
-        shardingConfig: { ...shardingConfig(options), runnerAddress: Option.none() }
-      }).pipe(Layer.provideMerge(storage({ ...shardingConfig(options), runnerAddress: Option.none() })))
-    ),
-    Layer.provide(database(options))
+export const layerClient = <E = never>(
+  options: CommonOptions & Omit<ClusterRallyCache.Options, "clips"> & {
+    readonly clips?: Layer.Layer<CacheStore.CacheStore, E, ClusterEngine.StoreContext> | undefined
+  }
+) => {
+  const config = { ...shardingConfig(options), runnerAddress: Option.none() }
+  const sharding = NodeClusterSocket.layer({ storage: "byo", clientOnly: true, shardingConfig: config }).pipe(
+    Layer.provideMerge(storage(config))
   )
+  const { clips, ...clientOptions } = options
+  const front: Layer.Layer<
+    Core.RallyCache | ClusterRallyCache.ClusterRallyCache,
+    E | SqlError | Errors.InvalidInput,
+    Sharding.Sharding | SqlClient.SqlClient
+  > = clips === undefined
+      ? ClusterRallyCache.layer(clientOptions)
+      : ClusterRallyCache.layerWithClips(clientOptions).pipe(
+        Layer.provide(serialized(clips).pipe(Layer.provide(storeContext)))
+      )
+  return front.pipe(Layer.provideMerge(sharding), Layer.provide(database(options)))
+}
+
+/** What a clip store needs besides Postgres, on a front (which runs no engine). */
+const storeContext = Layer.mergeAll(
+  Layer.effect(CacheConfig.CacheConfig, CacheConfig.fromConfig()),
+  CacheEvent.CacheEvents.layer(),
+  Metrics.layer
+)
