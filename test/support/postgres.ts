@@ -1,7 +1,8 @@
 /**
  * A throwaway PostgreSQL server for tests and the bench: Debian's
- * postgresql (whichever major version is installed), started in a temporary data folder on a free loopback port
- * and removed when its scope closes. The server refuses to run as root, so
+ * postgresql (whichever major version is installed), started in a
+ * temporary data folder on a free loopback port and removed when its
+ * scope closes. The server refuses to run as root, so
  * when the tests run as root it runs as the `postgres` user the Debian
  * package creates, on a folder that user owns.
  *
