@@ -7,8 +7,10 @@
 //   firefox-esr the same tests in Firefox, over WebDriver BiDi (or set FIREFOX_PATH)
 //   ffmpeg      a full ffmpeg/ffprobe on PATH: the bundled static builds lack
 //               encoders and muxers the media tests cover
-//   postgresql  the cluster tests start a real server from PG_BIN (default:
-//               the newest /usr/lib/postgresql/<version>/bin) as the `postgres` user
+//   postgresql  the cluster and object-store tests start a real server from
+//               PG_BIN (default: the newest /usr/lib/postgresql/<major>/bin)
+//               as the `postgres` user (the S3 server they need, s3rver, is
+//               an npm package: `pnpm install` brings it)
 //   procps      `ps`, with which the process tests find child processes
 //
 // `pnpm test` runs it first; `pnpm test:setup` runs it alone. It does nothing when

@@ -24,6 +24,7 @@ import { clusterScenario } from "./scenarios/cluster.js"
 import { exportScenario } from "./scenarios/export.js"
 import { matchScenario } from "./scenarios/match.js"
 import { navigationScenario } from "./scenarios/navigation.js"
+import { objectStoreScenario } from "./scenarios/objectStore.js"
 import { preloadScenario } from "./scenarios/preload.js"
 import { preloadLiveScenario } from "./scenarios/preloadLive.js"
 import { readyScenario } from "./scenarios/ready.js"
@@ -42,7 +43,8 @@ const scenarios: ReadonlyArray<Scenario> = [
   storeIndexScenario,
   clusterScenario,
   viewerScenario,
-  cliScenario
+  cliScenario,
+  objectStoreScenario
 ]
 
 interface Args {

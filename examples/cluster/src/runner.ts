@@ -2,13 +2,18 @@
  * `pnpm --filter cluster-example runner -- --port 34431 [--database-url URL] [--cache-dir DIR]`
  *
  * One runner of the cluster: joins it through Postgres, hosts the video
- * entities of its shards, exports their clips with its own ffmpeg into the
- * shared cache folder. Logs are JSON lines on stdout (the tests read them).
+ * entities of its shards, exports their clips with its own ffmpeg. With
+ * `RALLYCACHE_S3_BUCKET` set, clips are committed to that bucket
+ * (`@rallycache/s3`, Postgres as the index) and the cache folder only holds
+ * hot copies; without it, clips live in the cache folder. No runner shares
+ * its folder. Logs are JSON lines on stdout (the tests read them).
  */
 import { Command, Options } from "@effect/cli"
-import { ClusterRunner } from "@rallycache/cluster"
+import { ClusterEngine, ClusterRunner } from "@rallycache/cluster"
 import { CacheEvent } from "@rallycache/core"
-import { Effect, Layer, Option, Stream } from "effect"
+import { NodeRallyCache } from "@rallycache/node"
+import { S3CacheStore } from "@rallycache/s3"
+import { Config, Effect, Layer, Option, Stream } from "effect"
 import * as Cli from "./Cli.js"
 
 const port = Cli.port({
@@ -18,7 +23,7 @@ const port = Cli.port({
   description: "Port the other nodes reach this runner on (default: RUNNER_PORT, else 34431)"
 })
 const cacheDir = Options.text("cache-dir").pipe(
-  Options.withDescription("The cache folder the runners share (default: RALLYCACHE_CACHE_DIR, else the user cache folder)"),
+  Options.withDescription("This runner's own cache folder (default: RALLYCACHE_CACHE_DIR, else the user cache folder)"),
   Options.optional
 )
 const concurrency = Options.integer("concurrency").pipe(
@@ -64,15 +69,25 @@ const command = Command.make(
   (args) =>
     Effect.gen(function*() {
       const failoverAfter = yield* Cli.failoverAfter
+      const cache = {
+        ...Option.match(args.cacheDir, { onNone: () => ({}), onSome: (cacheDir) => ({ cacheDir }) }),
+        ...Option.match(args.concurrency, { onNone: () => ({}), onSome: (concurrency) => ({ concurrency }) })
+      }
+      const bucket = yield* Config.option(Config.nonEmptyString("RALLYCACHE_S3_BUCKET"))
+      const cacheDir = yield* NodeRallyCache.resolveCacheDir(cache)
       const runner = ClusterRunner.layer({
         databaseUrl: args.databaseUrl,
         failoverAfter,
         host: args.host,
         port: args.port,
-        cache: {
-          ...Option.match(args.cacheDir, { onNone: () => ({}), onSome: (cacheDir) => ({ cacheDir }) }),
-          ...Option.match(args.concurrency, { onNone: () => ({}), onSome: (concurrency) => ({ concurrency }) })
-        }
+        cache,
+        engine: Option.isSome(bucket)
+          ? ClusterEngine.layer({
+            store: S3CacheStore.layerConfig({ cacheDir }),
+            cacheDir,
+            config: Option.match(args.concurrency, { onNone: () => ({}), onSome: (concurrency) => ({ concurrency }) })
+          })
+          : undefined
       })
       return yield* Effect.gen(function*() {
         yield* Effect.logInfo("runner ready").pipe(

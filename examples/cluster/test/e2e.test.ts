@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Cluster, validClip } from "./support.js"
 
-describe("one runner, one front, one Postgres", () => {
+describe("one runner, one front, one Postgres (as root it runs as the postgres user)", () => {
   let cluster: Cluster
   beforeAll(async () => {
     cluster = await Cluster.start()

@@ -10,7 +10,8 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { freePort, startServer } from "../../../test/support/postgres.js"
+import { binDir, freePort, startServer } from "../../../test/support/postgres.js"
+import { startS3 } from "../../../test/support/s3.js"
 
 const exampleRoot = Path.resolve(import.meta.dirname, "..")
 // `node --import tsx`, not the tsx binary: that one runs the program in a
@@ -28,6 +29,8 @@ export interface LogLine {
 export class Proc {
   readonly lines: Array<LogLine> = []
   stderr = ""
+  /** A runner's own cache folder. */
+  cacheDir: string | undefined
   private waiters: Array<() => void> = []
   readonly exited: Promise<number | null>
 
@@ -145,9 +148,11 @@ export interface ClusterOptions {
   readonly runnerArgs?: ReadonlyArray<string>
   /** Added to every process's environment. */
   readonly env?: Record<string, string>
+  /** Clips in a throwaway S3 server (s3rver) instead of each runner's folder. */
+  readonly s3?: boolean
 }
 
-/** One Postgres, a shared cache folder, and the processes started on them. */
+/** One Postgres and the processes started on it; each runner has a cache folder of its own. */
 export class Cluster {
   readonly runners: Array<Proc> = []
   front: Proc | undefined
@@ -158,25 +163,34 @@ export class Cluster {
     readonly cacheDir: string,
     readonly mediaDir: string,
     readonly databaseUrl: string,
-    private readonly stopPostgres: () => void,
-    readonly options: ClusterOptions
+    private readonly stopServers: () => Promise<void>,
+    readonly options: ClusterOptions,
+    /** The `RALLYCACHE_S3_*` variables of the S3 server, when there is one. */
+    readonly s3Env: Record<string, string>
   ) {}
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    const pg = await startServer()
+    const [pg, s3] = await Promise.all([startServer(), options.s3 === true ? startS3() : undefined])
     const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "rallycache-cluster-"))
-    const cacheDir = Path.join(dir, "cache")
+    const cacheDir = Path.join(dir, "runners")
     const mediaDir = Path.join(dir, "media")
     Fs.mkdirSync(mediaDir, { recursive: true })
-    return new Cluster(dir, cacheDir, mediaDir, pg.url, pg.stop, options)
+    const stop = async () => {
+      try {
+        await s3?.stop()
+      } finally {
+        pg.stop()
+      }
+    }
+    return new Cluster(dir, cacheDir, mediaDir, pg.url, stop, options, s3?.env ?? {})
   }
 
   private env(): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...this.options.env,
-      DATABASE_URL: this.databaseUrl,
-      RALLYCACHE_CACHE_DIR: this.cacheDir
+      ...this.s3Env,
+      DATABASE_URL: this.databaseUrl
     }
     // ShardingConfig reads HOST/PORT-style variables from the environment.
     delete env["PORT"]
@@ -184,15 +198,27 @@ export class Cluster {
     return env
   }
 
+  /** The cache folder of the runner listening on `port` (no runner shares it). */
+  runnerDir(port: number): string {
+    return Path.join(this.cacheDir, String(port))
+  }
+
+  /** Every file under the cache folders of `runners` (default: all, dead ones too) whose path has `segment`. */
+  cacheFiles(segment: "clips" | "tmp", runners?: ReadonlyArray<Proc>): Array<string> {
+    const dirs = runners === undefined ? [this.cacheDir] : runners.flatMap((runner) => runner.cacheDir ?? [])
+    return dirs.flatMap(filesUnder).filter((file) => file.split(Path.sep).includes(segment))
+  }
+
   async startRunner(extra: ReadonlyArray<string> = []): Promise<Proc> {
     const port = await freePort()
     const [command, args] = node("runner.ts")
     const child = spawn(
       command,
-      [...args, "--port", String(port), "--cache-dir", this.cacheDir, ...(this.options.runnerArgs ?? []), ...extra],
+      [...args, "--port", String(port), "--cache-dir", this.runnerDir(port), ...(this.options.runnerArgs ?? []), ...extra],
       { cwd: exampleRoot, env: this.env(), stdio: ["ignore", "pipe", "pipe"] }
     )
     const proc = new Proc(`runner ${port}`, child)
+    proc.cacheDir = this.runnerDir(port)
     this.runners.push(proc)
     await proc.waitFor((line) => line.message === "runner ready", "runner ready")
     return proc
@@ -202,7 +228,7 @@ export class Cluster {
     const [command, args] = node("front.ts")
     const child = spawn(
       command,
-      [...args, "--port", "0", "--media-root", this.mediaDir],
+      [...args, "--port", "0", "--media-root", this.mediaDir, "--cache-dir", Path.join(this.dir, "front")],
       { cwd: exampleRoot, env: this.env(), stdio: ["ignore", "pipe", "pipe"] }
     )
     const proc = new Proc("front", child)
@@ -213,14 +239,18 @@ export class Cluster {
   }
 
   /** Generated sample videos in the media folder, each a different length so each has its own clips. */
-  async videos(count: number, base = 20): Promise<Array<{ id: string; path: string; rallies: Array<{ start: number; end: number }> }>> {
+  async videos(
+    count: number,
+    base = 20,
+    size: { readonly width: number; readonly height: number } = { width: 320, height: 240 }
+  ): Promise<Array<{ id: string; path: string; rallies: Array<{ start: number; end: number }> }>> {
     const layer = FfmpegResolver.layer.pipe(Layer.provideMerge(NodeContext.layer))
     const dir = this.mediaDir
     return Effect.runPromise(
       Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) =>
         Effect.gen(function*() {
           const duration = base + i
-          const path = yield* SampleVideo.cached({ duration, dir, clock: false })
+          const path = yield* SampleVideo.cached({ duration, dir, clock: false, ...size })
           const rallies = SampleVideo.sampleRallies(duration, 4, i + 1).map(({ end, start }) => ({ start, end }))
           return { id: `video-${i}`, path, rallies }
         }), { concurrency: 2 }).pipe(Effect.provide(layer))
@@ -244,6 +274,13 @@ export class Cluster {
     if (result.status !== 201) throw new Error(`open ${video.id}: ${result.status} ${result.body.toString()}`)
   }
 
+  /** The rows of a one-column query, through psql. */
+  sql(query: string): Array<string> {
+    const result = spawnSync(Path.join(binDir, "psql"), ["-At", "-c", query, this.databaseUrl], { encoding: "utf8" })
+    if (result.status !== 0) throw new Error(`psql: ${result.stderr}`)
+    return result.stdout.split("\n").filter((line) => line.length > 0)
+  }
+
   /** Every ffmpeg/ffprobe the runners have running now. */
   ffmpegs(): Array<number> {
     return this.runners.flatMap((runner) => runner.alive ? runner.descendants() : [])
@@ -260,7 +297,7 @@ export class Cluster {
       ])
     ))
     try {
-      this.stopPostgres()
+      await this.stopServers()
     } finally {
       Fs.rmSync(this.dir, { recursive: true, force: true })
     }

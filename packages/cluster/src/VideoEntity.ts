@@ -6,12 +6,14 @@
  * and answers from that runner's own engine (`RallyCache` of
  * `@rallycache/core`: its export queue, its concurrency limit, its pins).
  *
- * `OpenVideo` is also written to Postgres, so that the runner taking a
- * shard over after a crash or a rebalance opens the video before it answers.
+ * `OpenVideo`, `Navigate` and `GetClip` are persisted messages: delivered at
+ * least once across a runner's death. `OpenVideo` is also kept in a table of
+ * its own, so that the runner taking a shard over after a crash or a
+ * rebalance opens the video before it answers.
  *
  * @since 0.1.0
  */
-import { Entity, type Sharding } from "@effect/cluster"
+import { ClusterSchema, Entity, type Sharding } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
 import { RallyMessages, RallyCache } from "@rallycache/core"
@@ -19,16 +21,22 @@ import { Context, Effect, Layer, Option } from "effect"
 import * as Registry from "./internal/registry.js"
 
 /**
- * The entity. Its id is the video id; `OpenVideo` must carry `id` (the
+ * The entity. The messages a viewer waits on are written to Postgres
+ * (`SqlMessageStorage`) before they are sent: if their runner dies before it
+ * answers, the runner that takes the shard over reads them from there and
+ * answers. Their handlers are safe to run twice (opening the same video,
+ * navigating to the same rally, serving a committed clip).
+ *
+ * Its id is the video id; `OpenVideo` must carry `id` (the
  * message is routed before any probe could derive one).
  *
  * @since 0.1.0
  * @category entity
  */
 export const Video = Entity.make("RallyCacheVideo", [
-  Rpc.fromTaggedRequest(RallyMessages.OpenVideo),
-  Rpc.fromTaggedRequest(RallyMessages.Navigate),
-  Rpc.fromTaggedRequest(RallyMessages.GetClip),
+  Rpc.fromTaggedRequest(RallyMessages.OpenVideo).annotate(ClusterSchema.Persisted, true),
+  Rpc.fromTaggedRequest(RallyMessages.Navigate).annotate(ClusterSchema.Persisted, true),
+  Rpc.fromTaggedRequest(RallyMessages.GetClip).annotate(ClusterSchema.Persisted, true),
   Rpc.fromTaggedRequest(RallyMessages.Preload),
   Rpc.fromTaggedRequest(RallyMessages.Invalidate),
   Rpc.fromTaggedRequest(RallyMessages.Status),
@@ -78,7 +86,7 @@ const received = <A, E, R>(
  */
 export const layer: Layer.Layer<never, never, RallyCache.RallyCache | SqlClient.SqlClient | RunnerId | Sharding.Sharding> =
   Layer.unwrapEffect(Effect.gen(function*() {
-    const registry = yield* Registry.make.pipe(Effect.orDie)
+    const registry = yield* Registry.make
     return Video.toLayer(
       Effect.gen(function*() {
         const cache = yield* RallyCache.RallyCache
@@ -143,6 +151,8 @@ export const layer: Layer.Layer<never, never, RallyCache.RallyCache | SqlClient.
             )
         })
       }),
-      { concurrency: "unbounded" }
+      // A defect in a handler is a bug: it goes back to the caller as the
+      // answer, instead of restarting the entity and replaying its messages.
+      { concurrency: "unbounded", disableFatalDefects: true }
     )
   }))

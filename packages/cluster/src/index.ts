@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as ClusterEngine from "./ClusterEngine.js"
 export * as ClusterRallyCache from "./ClusterRallyCache.js"
 export * as ClusterRunner from "./ClusterRunner.js"
 export * as VideoEntity from "./VideoEntity.js"

@@ -20,7 +20,7 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
 )
 
-describe("ClusterRallyCache", () => {
+describe("ClusterRallyCache (real Postgres; as root it runs as the postgres user)", () => {
   it.live("answers with the engine's typed errors and serves clips of videos opened through it", () =>
     Effect.gen(function*() {
       const pg = yield* Postgres.scoped

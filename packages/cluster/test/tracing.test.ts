@@ -33,7 +33,7 @@ const ancestry = (spans: ReadonlyArray<ReadableSpan>, span: ReadableSpan): Array
   return out
 }
 
-describe("tracing", () => {
+describe("tracing (real Postgres; as root it runs as the postgres user)", () => {
   it.live("a clip export is traced from the front to the runner that did it", () => {
     const exporter = new InMemorySpanExporter()
     return Effect.gen(function*() {

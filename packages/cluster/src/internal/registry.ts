@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Domain, type RallyMessages } from "@rallycache/core"
-import { Effect, Option, Schedule, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 
 /**
  * What `OpenVideo` was asked, kept in Postgres so that the runner that takes
@@ -19,16 +19,18 @@ export type Stored = typeof Stored.Type
 
 const table = "rallycache_cluster_videos"
 
-export const make = Effect.gen(function*() {
+/** Creates the table; run under the start-up lock (see `startupLock.ts`). */
+export const migrate = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
     video_id TEXT PRIMARY KEY,
     input TEXT NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
-  )`.pipe(
-    // Runners starting together race on IF NOT EXISTS (a duplicate pg_type row): the loser tries again.
-    Effect.retry({ times: 6, schedule: Schedule.jittered(Schedule.exponential("100 millis")) })
-  )
+  )`
+})
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
   const encode = Schema.encodeSync(Stored)
   const decode = Schema.decodeUnknownOption(Stored)
 
