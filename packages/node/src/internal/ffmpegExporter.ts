@@ -133,7 +133,7 @@ export const make = (
 
         return yield* Effect.gen(function*() {
           let progress = yield* runFfmpeg(request, cut)
-          if (cut.container === "mp4" && cut.mode !== "accurate") {
+          if ((cut.container === "mp4" || cut.container === "mov") && cut.mode !== "accurate") {
             const presented = cut.presented
             const patched = yield* Effect.try(() => trimPresentedEnd(request.tempPath, presented)).pipe(
               Effect.map((patch) => {
