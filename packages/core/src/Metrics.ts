@@ -7,6 +7,7 @@
  */
 import { Context, Effect, Layer, Metric, MetricBoundaries } from "effect"
 import type { EvictionReason, ExportMode, Priority } from "./Domain.js"
+import type { Cutter } from "./Exporter.js"
 
 /**
  * Queue status per priority.
@@ -35,6 +36,10 @@ export interface MetricsSnapshot {
   readonly exportRetries: number
   /** Clips cut in another mode than the one requested (e.g. exact to accurate). */
   readonly exportFallbacks?: number | undefined
+  /** Clips written by the in-process cutter (no ffmpeg child). */
+  readonly inProcessCuts?: number | undefined
+  /** Clips the in-process cutter refused, so ffmpeg cut them (see `CacheEvent.InProcessCutRefused`). */
+  readonly inProcessRefusals?: number | undefined
   readonly exportMs: { readonly count: number; readonly sum: number; readonly p50: number; readonly p99: number; readonly max: number }
   readonly validations: { readonly valid: number; readonly invalid: number; readonly successRate: number }
   readonly queue: QueueDepth
@@ -54,6 +59,8 @@ export interface MetricsShape {
   readonly exportFailed: (reason: string, willRetry: boolean) => Effect.Effect<void>
   /** A clip requested in mode `from` was cut in mode `to` (see `CacheEvent.ExportFellBack`). */
   readonly exportFellBack: (from: ExportMode, to: ExportMode) => Effect.Effect<void>
+  /** What wrote a new clip, and whether the in-process cutter refused it first (see `Exporter.Cutter`). */
+  readonly exportCutBy?: ((cutter: Cutter, refused: boolean) => Effect.Effect<void>) | undefined
   readonly validation: (valid: boolean) => Effect.Effect<void>
   readonly queue: (depth: QueueDepth) => Effect.Effect<void>
   readonly usage: (bytes: number, entries: number) => Effect.Effect<void>
@@ -109,6 +116,15 @@ export const series = {
   exportFallbacks: Metric.counter("rallycache_export_fallbacks_total", {
     incremental: true,
     description: "clips cut in another mode than the one requested (e.g. exact to accurate)"
+  }),
+  /** Tagged `cutter` (`in-process` or `ffmpeg`). */
+  exportsByCutter: Metric.counter("rallycache_exports_by_cutter_total", {
+    incremental: true,
+    description: "clips exported, by what wrote them (the in-process mp4/mov cutter or ffmpeg)"
+  }),
+  inProcessRefusals: Metric.counter("rallycache_in_process_refusals_total", {
+    incremental: true,
+    description: "copy and exact clips the in-process cutter refused, cut by ffmpeg instead"
   }),
   /** Tagged `reason`. */
   exportRetries: Metric.counter("rallycache_export_retries_total", {
@@ -202,6 +218,8 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
     const failuresTotal = withInstance(series.exportFailures)
     const retriesTotal = withInstance(series.exportRetries)
     const fallbacksTotal = withInstance(series.exportFallbacks)
+    const byCutter = withInstance(series.exportsByCutter)
+    const refusalsTotal = withInstance(series.inProcessRefusals)
     const validationsTotal = withInstance(series.validations)
     const queueDepth = withInstance(series.queueDepth)
     const queueRunning = withInstance(series.queueRunning)
@@ -242,6 +260,8 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
       exportFailures: 0,
       exportRetries: 0,
       exportFallbacks: 0,
+      inProcessCuts: 0,
+      inProcessRefusals: 0,
       exportMsCount: 0,
       exportMsSum: 0,
       exportMsMax: 0,
@@ -293,6 +313,15 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
           state.exportFallbacks++
           return Metric.increment(Metric.tagged(Metric.tagged(fallbacksTotal, "from", from), "to", to))
         }),
+      exportCutBy: (cutter, refused) =>
+        Effect.suspend(() => {
+          if (cutter === "in-process") state.inProcessCuts++
+          if (refused) state.inProcessRefusals++
+          return Effect.zipRight(
+            Metric.increment(Metric.tagged(byCutter, "cutter", cutter)),
+            refused ? Metric.increment(refusalsTotal) : Effect.void
+          )
+        }),
       validation: (valid) =>
         Effect.suspend(() => {
           if (valid) state.valid++
@@ -337,6 +366,8 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
           exportFailures: state.exportFailures,
           exportRetries: state.exportRetries,
           exportFallbacks: state.exportFallbacks,
+          inProcessCuts: state.inProcessCuts,
+          inProcessRefusals: state.inProcessRefusals,
           exportMs: {
             count: state.exportMsCount,
             sum: state.exportMsSum,

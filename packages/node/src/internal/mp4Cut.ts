@@ -43,11 +43,10 @@ const unsupported = (reason: string): never => {
   throw new Mp4Unsupported(reason)
 }
 
-/** A kept track: its samples `first..last` (decode order, inclusive) and its new edit's media time. */
+/** A kept track: its samples (decode order) and its new edit's media time. */
 interface Kept {
   readonly track: Track
-  readonly first: number
-  readonly last: number
+  readonly samples: Int32Array
   readonly editMedia: number
   /** Where each kept sample lands in the clip (absolute file offsets), filled by the layout. */
   newOffset: Float64Array
@@ -101,10 +100,14 @@ const keep = (movie: Movie, plan: Mp4CutPlan): Array<Kept> => {
     if (Math.abs(pts - presentAbs) < tolerance) first = i
   }
   if (first < 0 || last < first) unsupported("no video frame at the planned start")
+  // Open GOP: the pictures after the keyframe that present before it reference pictures cut away; they are
+  // dropped (nothing refers to them once the keyframe's GOP starts), as ffmpeg's copy drops them.
+  const keyPts = ptsOf(video, k0)
+  const videoSamples: Array<number> = []
+  for (let i = k0; i <= last; i++) if (i === k0 || ptsOf(video, i) >= keyPts - 1e-9) videoSamples.push(i)
   const kept: Array<Kept> = [{
     track: video,
-    first: k0,
-    last,
+    samples: Int32Array.from(videoSamples),
     editMedia: video.dts[first]! - video.dts[k0]! + (video.ctts?.[first] ?? 0),
     newOffset: new Float64Array(0)
   }]
@@ -142,7 +145,9 @@ const keep = (movie: Movie, plan: Mp4CutPlan): Array<Kept> => {
     const delayTicks = Math.round(audio.editDelay * audio.timescale)
     const media = Number(presentTicks) - delayTicks + audio.editMedia - audio.dts[a0]!
     if (media < 0) unsupported("an audio track that starts after the rally")
-    kept.push({ track: audio, first: a0, last: a1, editMedia: media, newOffset: new Float64Array(0) })
+    const samples = new Int32Array(a1 - a0 + 1)
+    for (let i = 0; i < samples.length; i++) samples[i] = a0 + i
+    kept.push({ track: audio, samples, editMedia: media, newOffset: new Float64Array(0) })
   }
   return kept
 }
@@ -201,10 +206,11 @@ const table = (entries: ReadonlyArray<ReadonlyArray<number>>, signed = false): B
 /** The new sample tables of a kept track. */
 const stblOf = (moov: Buffer, k: Kept, stbl: Box, co64: boolean): Buffer => {
   const t = k.track
-  const count = k.last - k.first + 1
-  const at = (i: number) => k.first + i
+  const count = k.samples.length
+  const at = (i: number) => k.samples[i]!
   const parts: Array<Buffer> = [copyBox(moov, child(moov, stbl, "stsd")!)]
-  parts.push(fullBox("stts", 0, table(runs(count, (i) => t.dts[at(i) + 1]! - t.dts[at(i)]!))))
+  const next = (i: number) => i + 1 < count ? at(i + 1) : at(i) + 1
+  parts.push(fullBox("stts", 0, table(runs(count, (i) => t.dts[next(i)]! - t.dts[at(i)]!))))
   if (t.ctts !== undefined) {
     const ctts = t.ctts
     const entries = runs(count, (i) => ctts[at(i)]!)
@@ -215,8 +221,9 @@ const stblOf = (moov: Buffer, k: Kept, stbl: Box, co64: boolean): Buffer => {
     for (let i = 0; i < count; i++) if (t.key[at(i)] === 1) keys.push([i + 1])
     parts.push(fullBox("stss", 0, table(keys)))
   }
-  if (t.sdtp !== undefined) parts.push(fullBox("sdtp", 0, Buffer.from(t.sdtp.subarray(k.first, k.last + 1))))
-  const sizes = t.size.subarray(k.first, k.last + 1)
+  const sdtp = t.sdtp
+  if (sdtp !== undefined) parts.push(fullBox("sdtp", 0, Buffer.from(Array.from(k.samples, (i) => sdtp[i]!))))
+  const sizes = Uint32Array.from(k.samples, (i) => t.size[i]!)
   const fixed = sizes.every((s) => s === sizes[0]) ? sizes[0]! : 0
   const sizeTable = Buffer.allocUnsafe(8 + (fixed === 0 ? 4 * count : 0))
   sizeTable.writeUInt32BE(fixed, 0)
@@ -276,7 +283,8 @@ const trakOf = (movie: Movie, k: Kept, presentedUnits: number, co64: boolean): B
   const mdia = child(moov, trak, "mdia")!
   const minf = child(moov, mdia, "minf")!
   const stbl = child(moov, minf, "stbl")!
-  const mediaDuration = k.track.dts[k.last + 1]! - k.track.dts[k.first]!
+  const lastSample = k.samples[k.samples.length - 1]!
+  const mediaDuration = k.track.dts[lastSample + 1]! - k.track.dts[k.samples[0]!]!
   const wide = presentedUnits > 0xffffffff || k.editMedia > 0x7fffffff
   const elst = wide
     ? fullBox("elst", 1, u32(1), u64(presentedUnits), u64(k.editMedia), u32(0x10000))
@@ -323,8 +331,8 @@ interface Run {
 const layout = (kept: ReadonlyArray<Kept>): { runs: Array<Run>; bytes: number } => {
   const samples: Array<{ offset: number; size: number; k: Kept; i: number }> = []
   for (const k of kept) {
-    k.newOffset = new Float64Array(k.last - k.first + 1)
-    for (let i = k.first; i <= k.last; i++) samples.push({ offset: k.track.offset[i]!, size: k.track.size[i]!, k, i })
+    k.newOffset = new Float64Array(k.samples.length)
+    k.samples.forEach((sample, i) => samples.push({ offset: k.track.offset[sample]!, size: k.track.size[sample]!, k, i }))
   }
   samples.sort((a, b) => a.offset - b.offset)
   const out: Array<Run> = []
@@ -336,7 +344,7 @@ const layout = (kept: ReadonlyArray<Kept>): { runs: Array<Run>; bytes: number } 
       run = { from: s.offset, end: s.offset, to: bytes }
       out.push(run)
     }
-    s.k.newOffset[s.i - s.k.first] = run.to + (s.offset - run.from)
+    s.k.newOffset[s.i] = run.to + (s.offset - run.from)
     run.end += s.size
     bytes += s.size
   }
@@ -400,7 +408,7 @@ export const cutMp4 = async (
       await out.close()
     }
     const video = kept[0]!
-    return { bytes: base + bytes, videoFrames: video.last - video.first + 1, tracks: kept.length }
+    return { bytes: base + bytes, videoFrames: video.samples.length, tracks: kept.length }
   } finally {
     await input.close()
   }
