@@ -44,7 +44,7 @@ export const registerMetrics: Effect.Effect<void> = Effect.forEach(
  * @category utils
  */
 export const contentType = (path: string): string =>
-  path.endsWith(".mkv") ? "video/x-matroska" : path.endsWith(".webm") ? "video/webm" : "video/mp4"
+  path.endsWith(".mkv") ? "video/x-matroska" : path.endsWith(".mov") ? "video/quicktime" : path.endsWith(".webm") ? "video/webm" : "video/mp4"
 
 /**
  * The clip route.

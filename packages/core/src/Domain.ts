@@ -91,7 +91,7 @@ export const exportModes: ReadonlyArray<ExportMode> = ExportMode.literals
  *
  * @since 0.1.0
  */
-export const Container = Schema.Literal("mp4", "mkv", "webm")
+export const Container = Schema.Literal("mp4", "mov", "mkv", "webm")
 /** @since 0.1.0 */
 export type Container = typeof Container.Type
 /** @since 0.1.0 */

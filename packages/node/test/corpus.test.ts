@@ -12,8 +12,8 @@ import { Domain, Exporter } from "@rallycache/core"
 import { Effect, Exit, Layer, ManagedRuntime, Schema, Scope } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { cases, type CutCase, generate } from "./corpus/corpus.js"
-import { decodeErrors, facts, frames, lengths } from "./corpus/inspect.js"
+import { beepEvery, cases, type CutCase, fps, generate } from "./corpus/corpus.js"
+import { avSync, decodeErrors, facts, frames, lengths } from "./corpus/inspect.js"
 import { exporterLayer } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("corpus")
@@ -86,6 +86,7 @@ describe("media corpus", () => {
         const srcVideo = src.streams.filter((s) => s.kind === "video")
         const srcAudio = src.streams.filter((s) => s.kind === "audio")
         const firstIndex = srcFrames.times.findIndex((t) => t >= c.rally.start - 0.0005)
+        const srcSync = c.beeps === true ? yield* avSync(source, fps, beepEvery) : []
         const problems: Array<string> = []
         for (const mode of modes) {
           const { out, result } = yield* cutOne(c, mode)
@@ -138,8 +139,24 @@ describe("media corpus", () => {
             const want = c.rally.end - srcFrames.times[firstIndex]!
             if (Math.abs(video - want) > 0.041) say(`video lasts ${video.toFixed(3)} s instead of ${want.toFixed(3)} s`)
           }
-          if (mode === "exact" && result.fellBack === undefined && result.container !== undefined) {
+          if (mode === "exact" && result.fellBack === undefined && result.container !== undefined && result.container !== "mov") {
             say(`exact clip in ${result.container}`)
+          }
+          if (mode === "exact" && c.exactIn !== undefined && (result.fellBack !== undefined || (result.container ?? "mp4") !== c.exactIn)) {
+            say(`exact clip ${result.fellBack === undefined ? `in ${result.container}` : `fell back (${result.fellBack.reason})`}, not a stream copy in ${c.exactIn}`)
+          }
+          if (mode === "copy" && c.copyLeadIn !== undefined) {
+            if (result.fellBack !== undefined) say(`copy fell back (${result.fellBack.reason})`)
+            else if (c.rally.start - result.clipStart > c.copyLeadIn + 0.0005) {
+              say(`copy clip starts at ${result.clipStart} s, more than ${c.copyLeadIn} s before the rally`)
+            }
+          }
+          if (srcSync.length > 0) {
+            // Within one AAC frame of the source's own sync.
+            const sync = yield* avSync(out, fps, beepEvery)
+            if (sync.length === 0) say("no beep heard in the clip")
+            const off = sync.find((s) => Math.abs(s - srcSync[0]!) > 1024 / 48000)
+            if (off !== undefined) say(`A/V sync ${(off * 1000).toFixed(1)} ms, source ${(srcSync[0]! * 1000).toFixed(1)} ms`)
           }
           NodeFs.rmSync(out, { force: true })
         }

@@ -7,6 +7,7 @@
  * @internal
  */
 import { Domain } from "@rallycache/core"
+import { Schema } from "effect"
 import { keyPattern } from "./storeLayout.js"
 
 type CacheEntry = Domain.CacheEntry
@@ -83,7 +84,7 @@ const decodeEntry = (value: unknown): CacheEntry | undefined => {
     (e["mode"] === "copy" || e["mode"] === "exact" || e["mode"] === "accurate") &&
     (e["firstFrame"] === undefined || typeof e["firstFrame"] === "number") &&
     (e["leadIn"] === undefined || typeof e["leadIn"] === "number") &&
-    (e["container"] === undefined || e["container"] === "mp4" || e["container"] === "mkv" || e["container"] === "webm") &&
+    (e["container"] === undefined || Schema.is(Domain.Container)(e["container"])) &&
     typeof e["clipStart"] === "number" && typeof e["clipEnd"] === "number" &&
     isTime(e["createdAt"]) && isTime(e["accessedAt"]) &&
     Number.isInteger(e["sizeBytes"]) && (e["sizeBytes"] as number) >= 0 &&
