@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Domain, Exporter } from "@rallycache/core"
-import { Effect, Schema } from "effect"
+import { Effect, Exit, Schema } from "effect"
 import { ManagedRuntime } from "effect"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -17,6 +17,9 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { cases, type CutCase, generateArgs } from "./corpus/corpus.js"
 import { facts } from "./corpus/inspect.js"
+import { FfmpegResolver } from "../src/index.js"
+import { probeSource } from "../src/internal/ffprobe.js"
+import { mp4Probe } from "../src/internal/mp4Probe.js"
 import { exporterLayer } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("in-process")
@@ -28,7 +31,7 @@ const mp4Cases = cases.filter((c): c is CutCase => c._tag === "Cut" && /\.(mp4|m
   .sort((a, b) => Number(a.derivedFrom !== undefined) - Number(b.derivedFrom !== undefined))
 const fragmented = "h264-aac-fragmented.mp4"
 /** Sources the in-process cutter refuses (ffmpeg cuts them). */
-const refusedLayout = /fragment/
+const refusedLayout = /frag/
 
 const ffmpeg = (args: ReadonlyArray<string>) =>
   new Promise<string>((resolve, reject) =>
@@ -99,6 +102,36 @@ const hashes = async (path: string, map: string) =>
     .filter((line) => line !== "" && !line.startsWith("#"))
     .map((line) => line.split(",").slice(3).join(",").trim())
 
+describe("opening an mp4/mov without ffprobe", () => {
+  it("reads what ffprobe reads: duration, start, streams, frame rate, keyframes", async () => {
+    for (const c of mp4Cases) {
+      if (skipped.has(c.name)) continue
+      const path = NodePath.join(dir, c.file)
+      const mine = mp4Probe(path, "f")
+      // ProRes (its packet list is not modelled in process) and fragments are opened by ffprobe.
+      if (/prores|frag/.test(c.file)) {
+        expect(mine, c.name).toBeUndefined()
+        continue
+      }
+      expect(mine, c.name).toBeDefined()
+      const theirs = await inProcess.runPromise(Effect.gen(function*() {
+        const { ffprobe } = yield* FfmpegResolver.Ffmpeg
+        return yield* probeSource(ffprobe.path, path, "f")
+      }))
+      const say = `${c.name}`
+      expect(mine!.layout, say).toEqual(theirs.layout)
+      expect(mine!.format, say).toBe(theirs.format)
+      expect(mine!.startTime, say).toBeCloseTo(theirs.startTime, 5)
+      expect(mine!.info.duration, say).toBeCloseTo(theirs.info.duration, 3)
+      expect(mine!.info.frameRate ?? 0, say).toBeCloseTo(theirs.info.frameRate ?? 0, 2)
+      expect([mine!.info.hasVideo, mine!.info.hasAudio], say).toEqual([theirs.info.hasVideo, theirs.info.hasAudio])
+      // ffprobe's probe reads the first 10 s only (null with one keyframe there); the tables list them all.
+      if (theirs.info.keyframeInterval !== null) expect(mine!.info.keyframeInterval, say).toBe(theirs.info.keyframeInterval)
+      expect(mine!.keyframes?.length, say).toBeGreaterThan(0)
+    }
+  }, 120_000)
+})
+
 describe("in-process mp4/mov cuts", () => {
   for (const c of mp4Cases) {
     for (const mode of ["copy", "exact"] as const) {
@@ -143,6 +176,43 @@ describe("in-process mp4/mov cuts", () => {
       }, 60_000)
     }
   }
+
+  it.skipIf(process.getuid?.() !== 0)("a disk that fills during an in-process cut: no space left, one line, nothing left", async () => {
+    const rally = { start: 0.5, end: 3.5 }
+    const whole = await cut(inProcess, "h264-aac.mp4", rally, "copy", "roomy")
+    expect(whole.result.cutBy).toBe("in-process")
+    const mount = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "rallycache-inprocess-full-"))
+    const size = (Math.floor(whole.result.sizeBytes / 4096) - 2) * 4096
+    const mounted = NodeChildProcess.spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", mount])
+    try {
+      if (mounted.status !== 0) return
+      const exit = await inProcess.runPromiseExit(Effect.gen(function*() {
+        const exporter = yield* Exporter.Exporter
+        const source = NodePath.join(dir, "h264-aac.mp4")
+        const info = yield* exporter.probe(source)
+        return yield* exporter.export({
+          source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
+          rally: new Domain.Rally({ index: 0, ...rally }),
+          mode: "copy",
+          priority: "high",
+          tempPath: NodePath.join(mount, "tmp", "clip.part"),
+          outputPath: NodePath.join(mount, "clips", "clip.mp4")
+        })
+      }))
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag === "ExportFailed") {
+        expect([exit.cause.error.reason, exit.cause.error.detail, exit.cause.error.transient])
+          .toEqual(["no-space", "no space left on device", false])
+      } else {
+        expect.fail(`expected ExportFailed, got ${String(exit)}`)
+      }
+      const left = NodeFs.readdirSync(mount, { recursive: true, encoding: "utf8" })
+      expect(left.filter((name) => name.endsWith(".part") || name.endsWith(".mp4"))).toEqual([])
+    } finally {
+      NodeChildProcess.spawnSync("umount", [mount])
+      NodeFs.rmSync(mount, { recursive: true, force: true })
+    }
+  }, 60_000)
 
   it("refuses a fragmented mp4 and lets ffmpeg cut it, saying why", async () => {
     const rally = { start: 1.5, end: 3.2 }

@@ -15,6 +15,7 @@ import { checkContainer, checkOutput, checkProgress, fsyncDir, fsyncFile } from 
 import type { Cut } from "./exportPlan.js"
 import { planCut, truncatedSource } from "./exportPlan.js"
 import { cutInProcess, inProcessEligible } from "./inProcessCut.js"
+import { mp4Probe } from "./mp4Probe.js"
 import { freeBytes, ioFailure, isNoSpace, runFfmpeg as runCut, unlessSpaceCameBack } from "./exportRun.js"
 import type { EncodeSettings } from "./ffmpegArgs.js"
 import { trimPresentedEnd } from "./mp4EditList.js"
@@ -67,7 +68,9 @@ export const make = (
         const cacheKey = `${path}\u0000${fingerprint}`
         const known = sources.get(cacheKey)
         if (known !== undefined) return known
-        const entry = yield* probeSource(ffprobe.path, path, fingerprint)
+        // An mp4/mov is opened in process where its streams are named and its tables modelled; else ffprobe.
+        const local = options.inProcess === false ? undefined : yield* Effect.sync(() => mp4Probe(path, fingerprint))
+        const entry = local ?? (yield* probeSource(ffprobe.path, path, fingerprint))
         if (sources.size >= maxSources) {
           const oldest = sources.keys().next()
           if (oldest.done !== true) sources.delete(oldest.value)

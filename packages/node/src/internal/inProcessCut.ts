@@ -37,13 +37,13 @@ export const cutInProcess = (entry: SourceEntry, request: Exporter.ExportRequest
         present: cut.firstFrame ?? cut.clipStart,
         presented: cut.presented,
         startTime: entry.startTime
-      }, signal),
+      }, signal, entry),
     catch: (error) => error
   }).pipe(
     Effect.map((result): InProcessOutcome => ({ _tag: "Cut", result })),
     Effect.catchAll((error) =>
       error instanceof Mp4Unsupported
         ? Effect.succeed<InProcessOutcome>({ _tag: "Refused", reason: error.message })
-        : Effect.fail(ioFailure("the in-process cut failed", { message: String(error instanceof Error ? error.message : error) }))
+        : Effect.fail(ioFailure("the in-process cut failed", error instanceof Error ? error : { message: String(error) }))
     )
   )

@@ -18,7 +18,7 @@
  */
 import * as NodeFs from "node:fs"
 import { type Box, boxesIn, child } from "./mp4Boxes.js"
-import { type Movie, Mp4Unsupported, ptsOf, readMovie, type Track } from "./mp4Tracks.js"
+import { type Movie, movieFor, Mp4Unsupported, ptsOf, type Track } from "./mp4Tracks.js"
 
 /** What to cut: times in seconds relative to the source's start time, as the export plan gives them. @internal */
 export interface Mp4CutPlan {
@@ -365,11 +365,13 @@ export const cutMp4 = async (
   source: string,
   output: string,
   plan: Mp4CutPlan,
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  /** The source's probe entry: its tables are read once per entry (see `movieFor`). */
+  owner?: object
 ): Promise<Mp4CutResult> => {
   const input = await NodeFs.promises.open(source, "r")
   try {
-    const movie = readMovie(input.fd)
+    const movie = movieFor(owner, input.fd)
     const kept = keep(movie, plan)
     const { bytes, runs: copies } = layout(kept)
     const ftyp = movie.ftyp ?? unsupported("no ftyp box")

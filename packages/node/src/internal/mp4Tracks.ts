@@ -241,6 +241,28 @@ export const readMovie = (fd: number): Movie => {
   return { ftyp, moov, top, movieTimescale, movieDuration, tracks, fileSize }
 }
 
+const movies = new WeakMap<object, Movie>()
+
+/**
+ * The movie of the file open at `fd`, read once per `owner` (the source's
+ * probe entry, which is per path and fingerprint): a long source's tables
+ * are read and parsed when it is opened, not again for every cut.
+ *
+ * @internal
+ */
+export const movieFor = (owner: object | undefined, fd: number): Movie => {
+  const known = owner === undefined ? undefined : movies.get(owner)
+  if (known !== undefined) return known
+  const movie = readMovie(fd)
+  if (owner !== undefined) movies.set(owner, movie)
+  return movie
+}
+
+/** Remember `movie` as the one of `owner` (see `movieFor`). @internal */
+export const rememberMovie = (owner: object, movie: Movie): void => {
+  movies.set(owner, movie)
+}
+
 /** Presentation time (seconds, on the movie's timeline) of sample `i` of `track`. @internal */
 export const ptsOf = (track: Track, i: number): number =>
   track.editDelay + (track.dts[i]! + (track.ctts?.[i] ?? 0) - track.editMedia) / track.timescale
