@@ -21,6 +21,7 @@ import { renderMarkdown } from "./lib/markdown.js"
 import { renderJson, renderTable } from "./lib/table.js"
 import { clusterScenario } from "./scenarios/cluster.js"
 import { exportScenario } from "./scenarios/export.js"
+import { longSourceScenario } from "./scenarios/longSource.js"
 import { matchScenario } from "./scenarios/match.js"
 import { navigationScenario } from "./scenarios/navigation.js"
 import { preloadScenario } from "./scenarios/preload.js"
@@ -33,6 +34,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   navigationScenario,
   exportScenario,
   matchScenario,
+  longSourceScenario,
   readyScenario,
   preloadScenario,
   preloadLiveScenario,

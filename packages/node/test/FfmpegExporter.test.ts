@@ -196,10 +196,17 @@ describe("FfmpegExporter", () => {
       const whole = yield* exportRally(source, dir, { start: 0.5, end: 1.5 }, "copy")
       expect(NodeFs.existsSync(whole.request.outputPath)).toBe(true)
       refused(yield* Effect.flip(exportRally(source, dir, { start: 2, end: 4.5 }, "copy")))
-      // Accurate on a fresh exporter (mp4 needs no keyframe pass): ffmpeg's own report refuses it.
+      // Accurate on a fresh exporter that opens sources with ffprobe (no packet list is read for accurate
+      // mode): ffmpeg's own report refuses it. Opened in process, the tables refuse it before ffmpeg runs.
       const accurate = yield* Effect.flip(
+        exportRally(source, dir, { start: 2, end: 4.5 }, "accurate").pipe(
+          Effect.provide(exporterLayer({ inProcess: false }))
+        )
+      )
+      const accurateInProcess = yield* Effect.flip(
         exportRally(source, dir, { start: 2, end: 4.5 }, "accurate").pipe(Effect.provide(exporterLayer()))
       )
+      refused(accurateInProcess)
       refused(accurate)
       expect(accurate.message).toContain("ffmpeg:")
       expect(listFiles(NodePath.join(dir, "clips"))).toEqual([NodePath.basename(whole.request.outputPath)])
