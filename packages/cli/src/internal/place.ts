@@ -2,7 +2,7 @@
  * Placing a cached clip in the `--out` folder: a hard link where the file
  * system allows it, otherwise a copy; always through a temporary name in
  * the same folder and an atomic rename, so `rally-007.mp4` is never a
- * partial file. The name keeps the clip's container (`.mp4`, `.webm`,
+ * partial file. The name keeps the clip's container (`.mp4`, `.mov`, `.webm`,
  * `.mkv`), so a player opens it as what it is.
  *
  * @internal

@@ -114,7 +114,10 @@ export interface StreamCopyCut {
  * at time 0; the audio one seeks to `present` itself. In mp4, what comes
  * before 0 (the lead-in of an exact cut, the audio before the keyframe) is
  * hidden by the edit list ffmpeg writes; other containers have no edit list,
- * so the audio before 0 is dropped (`-copypriorss:a 0`).
+ * so the audio before 0 is dropped (`-copypriorss:a 0`). So it is from a
+ * source seeked by timestamp search (MPEG-TS): the audio seek lands at the
+ * start of the PES holding `present`, which a muxer may fill with a third
+ * of a second of audio frames.
  *
  * @internal
  */
@@ -145,7 +148,8 @@ export const streamCopyArgs = (
     "-c",
     "copy",
     ...(cut.dropBefore === undefined ? [] : ["-bsf:v", `noise=drop=lt(pts*tb\\,${cut.dropBefore.toFixed(6)})`]),
-    ...(hasEditLists(container) ? [...videoTag(layout), "-movflags", "+faststart"] : ["-copypriorss:a", "0"]),
+    ...(hasEditLists(container) ? [...videoTag(layout), "-movflags", "+faststart"] : []),
+    ...(hasEditLists(container) && layout.seekByIndex ? [] : ["-copypriorss:a", "0"]),
     "-f",
     muxerOf(container),
     output

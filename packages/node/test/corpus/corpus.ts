@@ -125,6 +125,15 @@ export const cases: ReadonlyArray<Case> = [
     "-f",
     "mpegts"
   ], ["libx264", "aac"]),
+  // Timestamps wrap past 2^33 (90 kHz) 1.5 s into the file; the rally starts before the wrap and ends after it.
+  cut("MPEG-TS H.264 + AAC whose timestamps wrap past 2^33", "h264-aac-wrap.ts", [
+    ...x264(1),
+    ...aac,
+    "-output_ts_offset",
+    String(Math.floor(2 ** 33 / 90000 * 10) / 10 - 2.9),
+    "-f",
+    "mpegts"
+  ], ["libx264", "aac"], { duration: 3, rally: { start: 1.01, end: 2 }, exactIn: "mp4" }),
   cut("M2TS HEVC + AC-3 starting at 600 s", "hevc-ac3.m2ts", [
     "-c:v",
     "libx265",
