@@ -35,12 +35,19 @@ export const truncatedSource = (
     } s, before this rally ends (${truncated.detail}); copy it again`
   })
 
+/** Per frame list: a 2-hour source has 200,000 frames, and sorting their gaps for every cut would cost more than the cut. */
+const medians = new WeakMap<Float64Array, number>()
+
 const medianFrameDuration = (framePts: Float64Array | undefined): number => {
   if (framePts === undefined || framePts.length < 2) return 0.04
-  const gaps: Array<number> = []
-  for (let i = 1; i < framePts.length; i++) gaps.push(framePts[i]! - framePts[i - 1]!)
-  gaps.sort((a, b) => a - b)
-  return gaps[gaps.length >> 1]!
+  const known = medians.get(framePts)
+  if (known !== undefined) return known
+  const gaps = new Float64Array(framePts.length - 1)
+  for (let i = 1; i < framePts.length; i++) gaps[i - 1] = framePts[i]! - framePts[i - 1]!
+  gaps.sort()
+  const median = gaps[gaps.length >> 1]!
+  medians.set(framePts, median)
+  return median
 }
 
 /** One ffmpeg run and what its clip covers. */

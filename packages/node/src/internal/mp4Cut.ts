@@ -60,6 +60,14 @@ const tolerance = 1e-3
  * `minCorrected` what its seek subtracts from a target (min_corrected_pts plus the dts shift).
  */
 const ffIndex = (t: Track): { zero: number; start: number; minCorrected: number } => {
+  const known = ffIndexes.get(t)
+  if (known !== undefined) return known
+  const index = ffIndexOf(t)
+  ffIndexes.set(t, index)
+  return index
+}
+const ffIndexes = new WeakMap<Track, { zero: number; start: number; minCorrected: number }>()
+const ffIndexOf = (t: Track): { zero: number; start: number; minCorrected: number } => {
   let shift = 0
   if (t.ctts !== undefined) for (let i = 0; i + 2 < t.n; i++) if (t.ctts[i]! < 0) shift = Math.max(shift, -t.ctts[i]!)
   if (t.editMedia === 0 && t.editDelay === 0) return { zero: shift, start: 0, minCorrected: shift }
@@ -71,6 +79,17 @@ const ffIndex = (t: Track): { zero: number; start: number; minCorrected: number 
   let minCts = Infinity
   for (let i = s; i < t.n; i++) if (cts(i) >= t.editMedia) minCts = Math.min(minCts, cts(i))
   return { zero: minCts + shift, start: t.dts[s]!, minCorrected: minCts - t.dts[s]! + shift }
+}
+
+/** How many of the first samples satisfy `holds`, which holds for a prefix of the samples (binary search). */
+const prefix = (n: number, holds: (i: number) => boolean): number => {
+  let lo = 0
+  for (let hi = n; lo < hi;) {
+    const mid = (lo + hi) >>> 1
+    if (holds(mid)) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 const rescale = (a: bigint, b: bigint, c: bigint): bigint => {
@@ -89,8 +108,11 @@ const keep = (movie: Movie, plan: Mp4CutPlan): Array<Kept> => {
   const endAbs = presentAbs + plan.presented
 
   // The stored video: from the last sync sample presented at or before the planned keyframe.
-  let k0 = -1
-  for (let i = 0; i < video.n; i++) if (video.key[i] === 1 && ptsOf(video, i) <= keyAbs + tolerance) k0 = i
+  // Samples decoded 2 s past it present past it too (composition offsets are a few frames).
+  const decodedBy = (t: Track, seconds: number) =>
+    prefix(t.n, (i) => t.editDelay + (t.dts[i]! - t.editMedia) / t.timescale <= seconds)
+  let k0 = decodedBy(video, keyAbs + tolerance + 2) - 1
+  while (k0 >= 0 && !(video.key[k0] === 1 && ptsOf(video, k0) <= keyAbs + tolerance)) k0--
   if (k0 < 0) unsupported("no keyframe before the rally")
   let first = -1
   let last = -1
@@ -98,6 +120,8 @@ const keep = (movie: Movie, plan: Mp4CutPlan): Array<Kept> => {
     const pts = ptsOf(video, i)
     if (pts < endAbs - 1e-6) last = i
     if (Math.abs(pts - presentAbs) < tolerance) first = i
+    // Reordering moves a frame by a few frames at most: a keyframe a second past the end ends the search.
+    if (video.key[i] === 1 && pts > endAbs + 1 && i > last) break
   }
   if (first < 0 || last < first) unsupported("no video frame at the planned start")
   // Open GOP: the pictures after the keyframe that present before it reference pictures cut away; they are
@@ -118,8 +142,8 @@ const keep = (movie: Movie, plan: Mp4CutPlan): Array<Kept> => {
   // sample the edit presents (mov_fix_index).
   const v = ffIndex(video)
   const presentVideo = Math.round((presentAbs - video.editDelay) * video.timescale)
-  let seekKey = -1
-  for (let i = 0; i < video.n && video.dts[i]! - v.start <= presentVideo; i++) if (video.key[i] === 1) seekKey = i
+  let seekKey = prefix(video.n, (i) => video.dts[i]! - v.start <= presentVideo) - 1
+  while (seekKey >= 0 && video.key[seekKey] !== 1) seekKey--
   const audioEnd = endAbs + 0.25
   for (const audio of audios) {
     if (audio.ctts !== undefined) unsupported("an audio track with composition offsets")
@@ -129,12 +153,10 @@ const keep = (movie: Movie, plan: Mp4CutPlan): Array<Kept> => {
       ? -Infinity
       : Number(rescale(BigInt(video.dts[seekKey]! - v.zero), BigInt(audio.timescale), BigInt(video.timescale))) -
         a.minCorrected
-    let a0 = 0
-    for (let i = 0; i < audio.n && audio.dts[i]! - a.zero <= target; i++) a0 = i
+    let a0 = Math.max(0, prefix(audio.n, (i) => audio.dts[i]! - a.zero <= target) - 1)
     // At least one packet before the one holding the first presented sample: an AAC frame decodes right
     // only after its predecessor (ffmpeg's own copy lacks it when the keyframe's dts is the present time).
-    let holding = 0
-    for (let i = 0; i < audio.n && ptsOf(audio, i) <= presentAbs; i++) holding = i
+    const holding = Math.max(0, prefix(audio.n, (i) => ptsOf(audio, i) <= presentAbs) - 1)
     a0 = Math.max(0, Math.min(a0, holding - 1))
     let a1 = -1
     for (let i = a0; i < audio.n && ptsOf(audio, i) < audioEnd; i++) a1 = i
