@@ -22,6 +22,7 @@ import { renderJson, renderTable } from "./lib/table.js"
 import { cliScenario } from "./scenarios/cli.js"
 import { clusterScenario } from "./scenarios/cluster.js"
 import { exportScenario } from "./scenarios/export.js"
+import { longSourceScenario } from "./scenarios/longSource.js"
 import { matchScenario } from "./scenarios/match.js"
 import { navigationScenario } from "./scenarios/navigation.js"
 import { objectStoreScenario } from "./scenarios/objectStore.js"
@@ -36,6 +37,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   navigationScenario,
   exportScenario,
   matchScenario,
+  longSourceScenario,
   readyScenario,
   preloadScenario,
   preloadLiveScenario,

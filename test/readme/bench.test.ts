@@ -36,7 +36,7 @@ describe("bench commands", () => {
     const result = await run("pnpm", ["bench", "--help"])
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toMatch(/--quick/)
-    for (const scenario of ["navigation", "export", "match", "ready", "preload", "preloadLive", "queue", "index", "cluster"]) {
+    for (const scenario of ["navigation", "export", "match", "long", "ready", "preload", "preloadLive", "queue", "index", "cluster"]) {
       expect(result.stdout).toContain(scenario)
     }
   })

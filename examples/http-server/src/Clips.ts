@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import { FileSystem, HttpApiBuilder, HttpApiSchema, HttpServerResponse } from "@effect/platform"
-import { RallyCache } from "@rallycache/core"
+import { Domain, RallyCache } from "@rallycache/core"
 import { Duration, Effect, Metric } from "effect"
 import { ClipTimeout, RangeNotSatisfiable } from "./ApiErrors.js"
 import * as Conditional from "./internal/conditional.js"
@@ -45,8 +45,12 @@ export const registerMetrics: Effect.Effect<void> = Effect.forEach(
  * @since 0.1.0
  * @category utils
  */
-export const contentType = (path: string): string =>
-  path.endsWith(".mkv") ? "video/x-matroska" : path.endsWith(".webm") ? "video/webm" : "video/mp4"
+export const contentType = (path: string): string => {
+  const extension = path.slice(path.lastIndexOf(".") + 1)
+  return Domain.containers.includes(extension as Domain.Container)
+    ? Domain.containerMediaTypes[extension as Domain.Container]
+    : Domain.containerMediaTypes.mp4
+}
 
 const rangeNotSatisfiable = HttpApiSchema.getStatusError(RangeNotSatisfiable)
 

@@ -76,6 +76,21 @@ export class ExportFellBack extends Schema.TaggedClass<ExportFellBack>()("Export
   to: ExportMode,
   reason: Schema.String
 }) {}
+
+/**
+ * The in-process mp4/mov cutter refused this copy or exact clip (a source
+ * layout it does not model, or a clip that failed its check), so ffmpeg cut
+ * it. Published just before its `ClipReady`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export class InProcessCutRefused extends Schema.TaggedClass<InProcessCutRefused>()("InProcessCutRefused", {
+  ...Job,
+  mode: ExportMode,
+  reason: Schema.String
+}) {}
+
 /**
  * @since 0.1.0
  * @category models
@@ -116,6 +131,7 @@ export const CacheEvent = Schema.Union(
   JobCancelled,
   ClipReady,
   ExportFellBack,
+  InProcessCutRefused,
   JobFailed,
   Evicted,
   EntryInvalid

@@ -133,7 +133,7 @@ export const exportModes: ReadonlyArray<ExportMode> = ExportMode.literals
  * @since 0.1.0
  * @category schemas
  */
-export const Container = Schema.Literal("mp4", "mkv", "webm")
+export const Container = Schema.Literal("mp4", "mov", "mkv", "webm")
 /**
  * @since 0.1.0
  * @category models
@@ -147,6 +147,20 @@ export type Container = typeof Container.Type
  * @category models
  */
 export const containers: ReadonlyArray<Container> = Container.literals
+
+/**
+ * The media type of each clip container, for `Content-Type` headers and
+ * object metadata.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const containerMediaTypes: Readonly<Record<Container, string>> = {
+  mp4: "video/mp4",
+  mov: "video/quicktime",
+  mkv: "video/x-matroska",
+  webm: "video/webm"
+}
 /**
  * @since 0.1.0
  * @category models

@@ -68,7 +68,24 @@ export interface ExportResult {
    * exporter cut it in another mode instead (e.g. `exact` to `accurate`).
    */
   readonly fellBack?: { readonly to: ExportMode; readonly reason: string } | undefined
+  /** What wrote the clip (default `ffmpeg`): see `Cutter`. */
+  readonly cutBy?: Cutter | undefined
+  /**
+   * Set when the in-process cutter was tried and refused this source (a
+   * layout it does not model, or a clip that failed its check), so ffmpeg
+   * cut it: why.
+   */
+  readonly inProcessRefused?: string | undefined
 }
+
+/**
+ * What wrote a clip: the exporter's own mp4/mov writer, without a child
+ * process (copy and exact cuts of mp4/mov sources), or ffmpeg.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Cutter = "in-process" | "ffmpeg"
 
 /**
  * What a deep check of a clip found.

@@ -10,6 +10,7 @@ import { Context, Effect, Layer } from "effect"
 import type { EvictionReason, ExportMode, Priority } from "./Domain.js"
 import * as internal from "./internal/metrics.js"
 import type * as Protocol from "./Protocol.js"
+import type { Cutter } from "./Exporter.js"
 
 /**
  * How many jobs wait per priority and how many hold a worker (declared in
@@ -39,6 +40,8 @@ export interface MetricsShape {
   readonly exportFailed: (reason: string, willRetry: boolean) => Effect.Effect<void>
   /** A clip requested in mode `from` was cut in mode `to` (see `CacheEvent.ExportFellBack`). */
   readonly exportFellBack: (from: ExportMode, to: ExportMode) => Effect.Effect<void>
+  /** What wrote a new clip, and whether the in-process cutter refused it first (see `Exporter.Cutter`). */
+  readonly exportCutBy?: ((cutter: Cutter, refused: boolean) => Effect.Effect<void>) | undefined
   readonly validation: (valid: boolean) => Effect.Effect<void>
   readonly queue: (depth: QueueDepth) => Effect.Effect<void>
   readonly usage: (bytes: number, entries: number) => Effect.Effect<void>

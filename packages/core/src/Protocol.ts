@@ -157,6 +157,10 @@ export const MetricsSnapshot = Schema.Struct({
   exportRetries: Schema.Number,
   /** Clips cut in another mode than the one requested (e.g. exact to accurate). */
   exportFallbacks: Schema.optional(Schema.Number),
+  /** Clips written by the in-process cutter (no ffmpeg child). */
+  inProcessCuts: Schema.optional(Schema.Number),
+  /** Clips the in-process cutter refused, so ffmpeg cut them (see `CacheEvent.InProcessCutRefused`). */
+  inProcessRefusals: Schema.optional(Schema.Number),
   exportMs: Schema.Struct({
     count: Schema.Number,
     sum: Schema.Number,

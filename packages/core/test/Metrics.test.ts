@@ -79,6 +79,25 @@ describe("Metrics", () => {
       expect(s.validations).toEqual({ valid: 3, invalid: 1, successRate: 0.75 })
     }))
 
+  it.effect("counts clips by what cut them, and the in-process cutter's refusals", () =>
+    Effect.gen(function*() {
+      const m = yield* Metrics.make({ instance: "metrics-test-cutter" })
+      yield* m.exportCutBy!("in-process", false)
+      yield* m.exportCutBy!("in-process", false)
+      yield* m.exportCutBy!("ffmpeg", true)
+      yield* m.exportCutBy!("ffmpeg", false)
+      const s = yield* m.snapshot
+      expect([s.inProcessCuts, s.inProcessRefusals]).toEqual([2, 1])
+      const by = (cutter: string) =>
+        Metric.value(Metrics.series.exportsByCutter.pipe(
+          Metric.tagged("instance", "metrics-test-cutter"),
+          Metric.tagged("cutter", cutter)
+        ))
+      expect([(yield* by("in-process")).count, (yield* by("ffmpeg")).count]).toEqual([2, 2])
+      const refusals = Metrics.series.inProcessRefusals.pipe(Metric.tagged("instance", "metrics-test-cutter"))
+      expect((yield* Metric.value(refusals)).count).toBe(1)
+    }))
+
   it.effect("reports the last queue depth, usage and heap", () =>
     Effect.gen(function*() {
       const m = yield* Metrics.make({ instance: "metrics-test-gauges" })

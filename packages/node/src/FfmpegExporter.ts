@@ -72,6 +72,13 @@ export interface Options {
    */
   readonly endSlack?: number | undefined
   /**
+   * Copy and exact cuts of mp4/mov sources are written in process (the kept
+   * samples copied as they lie, new sample tables and edit lists), with no
+   * ffmpeg child; ffmpeg cuts what the in-process cutter refuses (the result's
+   * `inProcessRefused` says why). `false` always runs ffmpeg. Default `true`.
+   */
+  readonly inProcess?: boolean | undefined
+  /**
    * How each new clip is checked before it is renamed into place:
    * - `"container"` (default): read in process from the clip's container
    *   (mp4 boxes, Matroska/WebM elements): each expected stream present with

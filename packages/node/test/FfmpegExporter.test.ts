@@ -65,8 +65,9 @@ const exportRally = (
  * The set-up of a test that watches one export's ffmpeg: a temp folder
  * (removed with the test's scope), a run folder in it, an exporter that
  * records its ffmpeg there (with `options`, and `ffmpeg` in place of the
- * resolved binaries), and `start`, which forks an export and returns once
- * its ffmpeg runs.
+ * resolved binaries; copy and exact cuts too run ffmpeg unless `options`
+ * say `inProcess: true`), and `start`, which forks an export and returns
+ * once its ffmpeg runs.
  */
 const setup = (
   name: string,
@@ -77,7 +78,7 @@ const setup = (
     const dir = yield* tempDir(name)
     const runDir = NodePath.join(dir, "run")
     const real = yield* Effect.provide(FfmpegResolver.Ffmpeg, Live)
-    const layer = FfmpegExporter.layerWithFfmpeg({ ...options, runDir }).pipe(
+    const layer = FfmpegExporter.layerWithFfmpeg({ inProcess: false, ...options, runDir }).pipe(
       Layer.provide(FfmpegResolver.layerStatic(ffmpeg === undefined ? real : ffmpeg(real))),
       Layer.provide(NodeContext.layer)
     )
@@ -195,10 +196,17 @@ describe("FfmpegExporter", () => {
       const whole = yield* exportRally(source, dir, { start: 0.5, end: 1.5 }, "copy")
       expect(NodeFs.existsSync(whole.request.outputPath)).toBe(true)
       refused(yield* Effect.flip(exportRally(source, dir, { start: 2, end: 4.5 }, "copy")))
-      // Accurate on a fresh exporter (mp4 needs no keyframe pass): ffmpeg's own report refuses it.
+      // Accurate on a fresh exporter that opens sources with ffprobe (no packet list is read for accurate
+      // mode): ffmpeg's own report refuses it. Opened in process, the tables refuse it before ffmpeg runs.
       const accurate = yield* Effect.flip(
+        exportRally(source, dir, { start: 2, end: 4.5 }, "accurate").pipe(
+          Effect.provide(exporterLayer({ inProcess: false }))
+        )
+      )
+      const accurateInProcess = yield* Effect.flip(
         exportRally(source, dir, { start: 2, end: 4.5 }, "accurate").pipe(Effect.provide(exporterLayer()))
       )
+      refused(accurateInProcess)
       refused(accurate)
       expect(accurate.message).toContain("ffmpeg:")
       expect(listFiles(NodePath.join(dir, "clips"))).toEqual([NodePath.basename(whole.request.outputPath)])
@@ -573,7 +581,7 @@ describe("FfmpegExporter", () => {
         `#!/bin/sh\n"${real.ffmpeg.path}" "$@" || exit $?\nfor out; do :; done\nsize=$(wc -c < "$out")\ntruncate -s $((size / 2)) "$out"\n`,
         { mode: 0o755 }
       )
-      const layer = FfmpegExporter.layerWithFfmpeg().pipe(
+      const layer = FfmpegExporter.layerWithFfmpeg({ inProcess: false }).pipe(
         Layer.provide(FfmpegResolver.layerStatic({ ffmpeg: { ...real.ffmpeg, path: halving }, ffprobe: real.ffprobe }))
       )
       const failure = yield* Effect.flip(exportRally(source, dir, { start: 1, end: 4 }, "copy").pipe(Effect.provide(layer)))

@@ -5,6 +5,12 @@
  * the keyframe the result names), its audio and video last as long (within
  * one audio frame), and it keeps the stream kinds, audio tracks with their
  * languages, rotation and (copy, exact) pixel format and colour metadata.
+ * Hard sources add their own checks: an all-intra copy starts within a
+ * frame of the rally, an exact cut stays a stream copy (MOV for ProRes/PCM),
+ * a stream copy shows the source's frames in order from its first (open GOP:
+ * nothing that decodes with errors), A/V sync as the source's (beeping
+ * audio); their mp4/mov cuts are also made by ffmpeg, the in-process cutter's
+ * fallback.
  * Sources the project cannot cut are refused at probe with one line.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -12,14 +18,17 @@ import { Domain, Exporter } from "@rallycache/core"
 import { Effect, Exit, Layer, ManagedRuntime, Schema, Scope } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { cases, type CutCase, generate } from "./corpus/corpus.js"
-import { decodeErrors, facts, frames, lengths } from "./corpus/inspect.js"
+import { beepEvery, cases, type CutCase, fps, generate } from "./corpus/corpus.js"
+import { avSync, decodeErrors, facts, frames, lengths } from "./corpus/inspect.js"
 import { exporterLayer } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("corpus")
 const modes: ReadonlyArray<Domain.ExportMode> = ["copy", "exact", "accurate"]
 
 const runtime = ManagedRuntime.make(exporterLayer().pipe(Layer.provideMerge(Layer.empty)))
+// ffmpeg stays the fallback of the in-process cutter: the hard mp4/mov sources are cut through it too.
+const ffmpegOnly = ManagedRuntime.make(exporterLayer({ inProcess: false }))
+let ffmpegExporter: Exporter.ExporterShape | undefined
 let scope: Scope.CloseableScope
 let dir = ""
 let missing = new Map<string, ReadonlyArray<string>>()
@@ -29,16 +38,22 @@ beforeAll(async () => {
   const corpus = await runtime.runPromise(Scope.extend(generate, scope))
   dir = corpus.dir
   missing = corpus.missing
+  ffmpegExporter = await ffmpegOnly.runPromise(Exporter.Exporter)
 }, 120_000)
 
 afterAll(async () => {
   if (scope !== undefined) await runtime.runPromise(Scope.close(scope, Exit.void))
   await runtime.dispose()
+  await ffmpegOnly.dispose()
 })
 
-const cutOne = (c: CutCase, mode: Domain.ExportMode) =>
+/** The hard sources (`copyLeadIn`, `exactIn`, `beeps`) that the in-process cutter may take: cut by ffmpeg as well. */
+const alsoByFfmpeg = (c: CutCase) =>
+  /\.(mp4|mov)$/.test(c.file) && (c.copyLeadIn !== undefined || c.exactIn !== undefined || c.beeps === true)
+
+const cutOne = (c: CutCase, mode: Domain.ExportMode, byFfmpeg: boolean) =>
   Effect.gen(function*() {
-    const exporter = yield* Exporter.Exporter
+    const exporter = byFfmpeg && ffmpegExporter !== undefined ? ffmpegExporter : yield* Exporter.Exporter
     const source = NodePath.join(dir, c.file)
     const info = yield* exporter.probe(source)
     const out = NodePath.join(dir, "clips", `${c.file}.${mode}`)
@@ -86,10 +101,15 @@ describe("media corpus", () => {
         const srcVideo = src.streams.filter((s) => s.kind === "video")
         const srcAudio = src.streams.filter((s) => s.kind === "audio")
         const firstIndex = srcFrames.times.findIndex((t) => t >= c.rally.start - 0.0005)
+        const srcSync = c.beeps === true ? yield* avSync(source, fps, beepEvery) : []
         const problems: Array<string> = []
-        for (const mode of modes) {
-          const { out, result } = yield* cutOne(c, mode)
-          const say = (what: string) => problems.push(`${mode}: ${what}`)
+        const runs = [
+          ...modes.map((mode) => ({ mode, byFfmpeg: false })),
+          ...(alsoByFfmpeg(c) ? (["copy", "exact"] as const).map((mode) => ({ mode, byFfmpeg: true })) : [])
+        ]
+        for (const { byFfmpeg, mode } of runs) {
+          const { out, result } = yield* cutOne(c, mode, byFfmpeg)
+          const say = (what: string) => problems.push(`${mode}${byFfmpeg ? " (ffmpeg)" : ""}: ${what}`)
           const decoded = yield* decodeErrors(out)
           if (decoded.exitCode !== 0 || decoded.stderr.length > 0) say(`decode: ${decoded.stderr.join(" | ")}`)
 
@@ -108,6 +128,10 @@ describe("media corpus", () => {
             }
           }
           if (clipFrames.numbers[0] !== expected) say(`first frame ${clipFrames.numbers[0]}, expected ${expected}`)
+          // A stream copy shows the source's frames in order; a constant-frame-rate re-encode may hold its first.
+          if (cutAs !== "accurate" && clipFrames.numbers.length > 1 && clipFrames.numbers[1] !== clipFrames.numbers[0]! + 1) {
+            say(`second frame ${clipFrames.numbers[1]} after ${clipFrames.numbers[0]}`)
+          }
 
           const videos = clip.streams.filter((s) => s.kind === "video")
           const audios = clip.streams.filter((s) => s.kind === "audio")
@@ -138,8 +162,24 @@ describe("media corpus", () => {
             const want = c.rally.end - srcFrames.times[firstIndex]!
             if (Math.abs(video - want) > 0.041) say(`video lasts ${video.toFixed(3)} s instead of ${want.toFixed(3)} s`)
           }
-          if (mode === "exact" && result.fellBack === undefined && result.container !== undefined) {
+          if (mode === "exact" && result.fellBack === undefined && result.container !== undefined && result.container !== "mov") {
             say(`exact clip in ${result.container}`)
+          }
+          if (mode === "exact" && c.exactIn !== undefined && (result.fellBack !== undefined || (result.container ?? "mp4") !== c.exactIn)) {
+            say(`exact clip ${result.fellBack === undefined ? `in ${result.container}` : `fell back (${result.fellBack.reason})`}, not a stream copy in ${c.exactIn}`)
+          }
+          if (mode === "copy" && c.copyLeadIn !== undefined) {
+            if (result.fellBack !== undefined) say(`copy fell back (${result.fellBack.reason})`)
+            else if (c.rally.start - result.clipStart > c.copyLeadIn + 0.0005) {
+              say(`copy clip starts at ${result.clipStart} s, more than ${c.copyLeadIn} s before the rally`)
+            }
+          }
+          if (srcSync.length > 0) {
+            // Within one AAC frame of the source's own sync.
+            const sync = yield* avSync(out, fps, beepEvery)
+            if (sync.length === 0) say("no beep heard in the clip")
+            const off = sync.find((s) => Math.abs(s - srcSync[0]!) > 1024 / 48000)
+            if (off !== undefined) say(`A/V sync ${(off * 1000).toFixed(1)} ms, source ${(srcSync[0]! * 1000).toFixed(1)} ms`)
           }
           NodeFs.rmSync(out, { force: true })
         }

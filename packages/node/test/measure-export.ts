@@ -97,7 +97,7 @@ const program = Effect.gen(function*() {
           const plan = copyPlan(keyframes, rally.start, rally.end, info.duration)
           const duration = plan.clipEnd - plan.clipStart
           const cut = { videoSeek: plan.seek, present: plan.clipStart, duration, audioDuration: duration + 1 }
-          return streamCopyArgs(source, cut, { video: "h264", videoTag: "avc1", audio: ["aac"], seekByIndex: true }, "mp4", NodePath.join(work, `hand-${i}.mp4`))
+          return streamCopyArgs(source, cut, { video: "h264", videoTag: "avc1", audio: ["aac"], seekByIndex: true, videoDelay: true, mov: true }, "mp4", NodePath.join(work, `hand-${i}.mp4`))
         })()
         : accurateArgs(source, rally.start, rally.end, { preset: "veryfast", crf: 20, audioBitrate: "128k" }, NodePath.join(work, `hand-${i}.mp4`))
       const runWith = (which: Exporter.ExporterShape, into: Array<number>, tag: string) => Effect.gen(function*() {

@@ -41,6 +41,8 @@ export interface NodeCacheOptions {
   readonly config?: Config.Options
   /** When given, every command the cache starts is appended here. */
   readonly recorder?: Array<RecordedCommand>
+  /** Exporter options beside the run folder and timeout (e.g. `inProcess: false`). */
+  readonly exporter?: FfmpegExporter.Options
 }
 
 export type NodeCacheServices = RallyCache.RallyCache | CacheStore.CacheStore | CacheEvent.CacheEvents
@@ -60,7 +62,7 @@ export const nodeCacheLayer = (options: NodeCacheOptions): Layer.Layer<NodeCache
     Layer.provide(Layer.effectDiscard(FfmpegExporter.reapStale(runDir)).pipe(Layer.provide(platform)))
   )
   const services = Layer.mergeAll(
-    FfmpegExporter.layer({ runDir, timeout: Config.defaults.exportTimeout }).pipe(Layer.provide(platform)),
+    FfmpegExporter.layer({ ...options.exporter, runDir, timeout: Config.defaults.exportTimeout }).pipe(Layer.provide(platform)),
     store
   ).pipe(Layer.provideMerge(base))
   const withCleanup = Cleanup.layer.pipe(Layer.provideMerge(services))

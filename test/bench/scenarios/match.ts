@@ -14,6 +14,10 @@
  * in-process check, rename, fsync of the folder). Each repetition
  * alternates which side goes first. Copy mode (the default) on every rally;
  * accurate mode on the shortest few (each accurate cut takes seconds).
+ * Copy and exact clips of this mp4 source are cut in process, with no
+ * ffmpeg child: the commands replayed are then those the same cache runs
+ * with `inProcess: false` (recorded once, untimed, after an untimed
+ * warm-up run), and the goal against p-queue is 0.4x.
  */
 import { CacheEvent, RallyCache } from "@rallycache/core"
 import { Effect, Fiber, Layer, Stream } from "effect"
@@ -40,7 +44,8 @@ const throughCache = (
   fixture: Fixture,
   mode: Mode,
   concurrency: number,
-  indexes: ReadonlyArray<number>
+  indexes: ReadonlyArray<number>,
+  inProcess = true
 ): Promise<{ ms: number; commands: Array<ReadonlyArray<string>> }> => {
   const cacheDir = join(context.tmpRoot, `match-${mode}-${concurrency}-${runs++}`)
   const recorder: Array<RecordedCommand> = []
@@ -48,7 +53,7 @@ const throughCache = (
   return Effect.runPromise(
     Effect.scoped(
       Effect.gen(function*() {
-        const services = yield* Layer.build(nodeCacheLayer({ cacheDir, recorder, config: { mode, concurrency } }))
+        const services = yield* Layer.build(nodeCacheLayer({ cacheDir, recorder, config: { mode, concurrency }, exporter: { inProcess } }))
         const cache = yield* Effect.provide(RallyCache.RallyCache, services)
         const events = yield* Effect.provide(CacheEvent.CacheEvents, services)
         const subscription = yield* events.subscribe
@@ -112,6 +117,8 @@ interface Makespans {
   readonly sequential: number
   readonly pqueue: number
   readonly rallies: number
+  /** Whether rallycache cut them without ffmpeg children. */
+  readonly inProcess: boolean
 }
 
 const measure = async (context: BenchContext, mode: Mode, indexes: ReadonlyArray<number>, repetitions: number): Promise<Makespans> => {
@@ -119,14 +126,23 @@ const measure = async (context: BenchContext, mode: Mode, indexes: ReadonlyArray
   const samples = { cache2: [] as Array<number>, cache1: [] as Array<number>, cache3: [] as Array<number>, sequential: [] as Array<number>, pqueue: [] as Array<number> }
   // The commands rallycache ran, for the raw baselines to replay: from the first run of each repetition.
   let commands: ReadonlyArray<ReadonlyArray<string>> = []
+  let inProcess = false
+  const record = (run: { commands: Array<ReadonlyArray<string>> }) => {
+    if (run.commands.length < indexes.length) {
+      throw new Error(`rallycache ran ${run.commands.length} ffmpeg exports for ${indexes.length} rallies`)
+    }
+    commands = run.commands.slice(0, indexes.length)
+  }
+  if (mode !== "accurate") {
+    // Untimed warm-up (JIT, the source in the page cache); cut in process, the same cache with ffmpeg
+    // records the commands to replay.
+    const warm = await throughCache(context, fixture, mode, 2, indexes)
+    inProcess = warm.commands.length === 0
+    record(inProcess ? await throughCache(context, fixture, mode, 2, indexes, false) : warm)
+  }
   const viaCache = async (concurrency: number) => {
     const run = await throughCache(context, fixture, mode, concurrency, indexes)
-    if (concurrency === 2) {
-      if (run.commands.length < indexes.length) {
-        throw new Error(`rallycache ran ${run.commands.length} ffmpeg exports for ${indexes.length} rallies`)
-      }
-      commands = run.commands.slice(0, indexes.length)
-    }
+    if (concurrency === 2 && commands.length === 0) record(run)
     return run.ms
   }
   for (let r = 0; r < repetitions; r++) {
@@ -149,12 +165,14 @@ const measure = async (context: BenchContext, mode: Mode, indexes: ReadonlyArray
     cache3: median(samples.cache3),
     sequential: median(samples.sequential),
     pqueue: median(samples.pqueue),
-    rallies: indexes.length
+    rallies: indexes.length,
+    inProcess
   }
 }
 
 const rows = (prefix: string, m: Makespans, mode: Mode): Array<Figure> => {
-  const note = `${m.rallies} rallies, ${mode} mode`
+  const note = `${m.rallies} rallies, ${mode} mode${m.inProcess ? ", cut in process" : ""}`
+  const goal = ratioAtMost(m.inProcess ? 0.4 : 1.2)
   return [
     figure({ key: `${prefix}.rallycache2Ms`, value: m.cache2, unit: "ms", baseline: m.sequential, baselineLabel: "sequential ffmpeg", note }),
     figure({ key: `${prefix}.sequentialMs`, value: m.sequential, unit: "ms" }),
@@ -167,8 +185,10 @@ const rows = (prefix: string, m: Makespans, mode: Mode): Array<Figure> => {
       value: m.cache2 / m.pqueue,
       unit: "x",
       ratio: m.cache2 / m.pqueue,
-      goal: ratioAtMost(1.2),
-      note: "rallycache c2 / p-queue c2 over the same ffmpeg commands, each finished alike (fsync, check, rename): the price of the cache's bookkeeping"
+      goal,
+      note: m.inProcess
+        ? "rallycache c2 cutting in process / p-queue c2 running the ffmpeg commands the cache runs with inProcess: false, each finished alike (fsync, check, rename)"
+        : "rallycache c2 / p-queue c2 over the same ffmpeg commands, each finished alike (fsync, check, rename): the price of the cache's bookkeeping"
     }),
     ...(mode === "copy"
       ? [figure({
@@ -176,7 +196,7 @@ const rows = (prefix: string, m: Makespans, mode: Mode): Array<Figure> => {
         value: m.cache2 / m.pqueue,
         unit: "x",
         ratio: m.cache2 / m.pqueue,
-        goal: ratioAtMost(1.2),
+        goal,
         note: note
       })]
       : []),

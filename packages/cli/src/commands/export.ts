@@ -41,7 +41,7 @@ export type ClipJson = typeof ClipJson.Type
 
 const out = Options.directory("out").pipe(
   Options.withPseudoName("DIR"),
-  Options.withDescription("Also place each clip in DIR as rally-000.mp4, rally-001.mp4... (.webm or .mkv when the clip is; hard link, else copy)"),
+  Options.withDescription("Also place each clip in DIR as rally-000.mp4, rally-001.mp4... (.mov, .webm or .mkv when the clip is; hard link, else copy)"),
   Options.optional
 )
 

@@ -2,7 +2,7 @@
  * Placing a cached clip in the `--out` folder: a hard link where the file
  * system allows it, otherwise a copy; always through a temporary name in
  * the same folder and an atomic rename, so `rally-007.mp4` is never a
- * partial file. The name keeps the clip's container (`.mp4`, `.webm`,
+ * partial file. The name keeps the clip's container (`.mp4`, `.mov`, `.webm`,
  * `.mkv`), so a player opens it as what it is.
  *
  * @internal
@@ -14,7 +14,7 @@ import { Effect } from "effect"
 
 /** `rally-000.mp4`, `rally-001.webm`...: the index, and the extension of the cached clip. @internal */
 export const outName = (index: number, clipPath: string): string => {
-  const extension = /\.(mp4|webm|mkv)$/.exec(clipPath)?.[1] ?? "mp4"
+  const extension = /\.(mp4|mov|webm|mkv)$/.exec(clipPath)?.[1] ?? "mp4"
   return `rally-${String(index).padStart(3, "0")}.${extension}`
 }
 
@@ -36,7 +36,7 @@ export const ensureDir = (dir: string) =>
       })
     }
     // Partial copies of a run that was killed mid-copy.
-    yield* ProcessInfo.sweepStale(dir, /^\.rally-\d+\.(?:mp4|webm|mkv)\.(\d+)\.[0-9a-z]+\.part$/)
+    yield* ProcessInfo.sweepStale(dir, /^\.rally-\d+\.(?:mp4|mov|webm|mkv)\.(\d+)\.[0-9a-z]+\.part$/)
   })
 
 const codeOf = (error: { readonly _tag: string }): string | undefined => {

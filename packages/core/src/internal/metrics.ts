@@ -39,6 +39,15 @@ export const series = {
     incremental: true,
     description: "clips cut in another mode than the one requested (e.g. exact to accurate)"
   }),
+  /** Tagged `cutter` (`in-process` or `ffmpeg`). */
+  exportsByCutter: Metric.counter("rallycache_exports_by_cutter_total", {
+    incremental: true,
+    description: "clips exported, by what wrote them (the in-process mp4/mov cutter or ffmpeg)"
+  }),
+  inProcessRefusals: Metric.counter("rallycache_in_process_refusals_total", {
+    incremental: true,
+    description: "copy and exact clips the in-process cutter refused, cut by ffmpeg instead"
+  }),
   /** Tagged `reason`. */
   exportRetries: Metric.counter("rallycache_export_retries_total", {
     incremental: true,
@@ -70,6 +79,8 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
     const failuresTotal = withInstance(series.exportFailures)
     const retriesTotal = withInstance(series.exportRetries)
     const fallbacksTotal = withInstance(series.exportFallbacks)
+    const byCutter = withInstance(series.exportsByCutter)
+    const refusalsTotal = withInstance(series.inProcessRefusals)
     const validationsTotal = withInstance(series.validations)
     const queueDepth = withInstance(series.queueDepth)
     const queueRunning = withInstance(series.queueRunning)
@@ -110,6 +121,8 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
       exportFailures: 0,
       exportRetries: 0,
       exportFallbacks: 0,
+      inProcessCuts: 0,
+      inProcessRefusals: 0,
       exportMsCount: 0,
       exportMsSum: 0,
       exportMsMax: 0,
@@ -158,6 +171,15 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
           state.exportFallbacks++
           return Metric.increment(Metric.tagged(Metric.tagged(fallbacksTotal, "from", from), "to", to))
         }),
+      exportCutBy: (cutter, refused) =>
+        Effect.suspend(() => {
+          if (cutter === "in-process") state.inProcessCuts++
+          if (refused) state.inProcessRefusals++
+          return Effect.zipRight(
+            Metric.increment(Metric.tagged(byCutter, "cutter", cutter)),
+            refused ? Metric.increment(refusalsTotal) : Effect.void
+          )
+        }),
       validation: (valid) =>
         Effect.suspend(() => {
           if (valid) state.valid++
@@ -202,6 +224,8 @@ export const make = (options: MakeOptions = {}): Effect.Effect<MetricsShape> =>
           exportFailures: state.exportFailures,
           exportRetries: state.exportRetries,
           exportFallbacks: state.exportFallbacks,
+          inProcessCuts: state.inProcessCuts,
+          inProcessRefusals: state.inProcessRefusals,
           exportMs: {
             count: state.exportMsCount,
             sum: state.exportMsSum,

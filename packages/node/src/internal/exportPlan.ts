@@ -7,10 +7,10 @@
 import type { Domain, Exporter } from "@rallycache/core"
 import { Errors } from "@rallycache/core"
 import type { EncodeSettings } from "./ffmpegArgs.js"
-import { accurateArgs, containerFor, editListCodecs, streamCopyArgs } from "./ffmpegArgs.js"
+import { accurateArgs, containerFor, editListCodecs, hasEditLists, streamCopyArgs } from "./ffmpegArgs.js"
 import type { SourceEntry } from "./ffprobe.js"
 import type { Keyframe } from "./keyframePlan.js"
-import { copyPlan, exactPlan, videoEndOfCopy } from "./keyframePlan.js"
+import { copyPlan, exactPlan, hasLeadingPictures, videoEndOfCopy } from "./keyframePlan.js"
 
 /**
  * Seconds of audio a stream copy keeps: in mp4, a little more than shown
@@ -18,7 +18,7 @@ import { copyPlan, exactPlan, videoEndOfCopy } from "./keyframePlan.js"
  * the last video frame the copy keeps.
  */
 const audioDurationOf = (entry: SourceEntry, container: Domain.Container, present: number, duration: number): number => {
-  if (container === "mp4") return duration + 0.25
+  if (hasEditLists(container)) return duration + 0.25
   const frame = entry.info.keyframeInterval === null ? 0.04 : medianFrameDuration(entry.framePts)
   return videoEndOfCopy(entry.packets ?? [], present, duration, frame)
 }
@@ -35,12 +35,19 @@ export const truncatedSource = (
     } s, before this rally ends (${truncated.detail}); copy it again`
   })
 
+/** Per frame list: a 2-hour source has 200,000 frames, and sorting their gaps for every cut would cost more than the cut. */
+const medians = new WeakMap<Float64Array, number>()
+
 const medianFrameDuration = (framePts: Float64Array | undefined): number => {
   if (framePts === undefined || framePts.length < 2) return 0.04
-  const gaps: Array<number> = []
-  for (let i = 1; i < framePts.length; i++) gaps.push(framePts[i]! - framePts[i - 1]!)
-  gaps.sort((a, b) => a - b)
-  return gaps[gaps.length >> 1]!
+  const known = medians.get(framePts)
+  if (known !== undefined) return known
+  const gaps = new Float64Array(framePts.length - 1)
+  for (let i = 1; i < framePts.length; i++) gaps[i - 1] = framePts[i]! - framePts[i - 1]!
+  gaps.sort()
+  const median = gaps[gaps.length >> 1]!
+  medians.set(framePts, median)
+  return median
 }
 
 /** One ffmpeg run and what its clip covers. */
@@ -53,6 +60,11 @@ export interface Cut {
   readonly presented: number
   readonly firstFrame: number | undefined
   readonly container: Domain.Container
+  /**
+   * Open GOP: pictures decoded after the keyframe but presented before it
+   * reference pictures the cut removes; a cut drops them (never shown).
+   */
+  readonly dropLeading: boolean
 }
 
 
@@ -84,6 +96,11 @@ export const planCut = (
   const preSeek = layout.seekByIndex
     ? undefined
     : copyPlan(keyframes, rally.start, end, info.duration, false).seek
+  const frame = medianFrameDuration(entry.framePts)
+  // The output time before which open-GOP leading pictures are dropped: half a frame before the keyframe.
+  const leading = (keyframePts: number) => hasLeadingPictures(entry.packets ?? [], keyframes, keyframePts)
+  const dropBefore = (keyframePts: number, present: number) =>
+    leading(keyframePts) ? keyframePts - present - frame / 2 : undefined
   const accurate: Cut = {
     mode: "accurate",
     args: accurateArgs(path, rally.start, end, settings, request.tempPath, preSeek),
@@ -91,12 +108,13 @@ export const planCut = (
     clipEnd: end,
     presented: end - rally.start,
     firstFrame: undefined,
-    container: "mp4"
+    container: "mp4",
+    dropLeading: false
   }
   let cut: Cut = accurate
   let fellBack: { to: Domain.ExportMode; reason: string } | undefined
   if (request.mode === "copy") {
-    const plan = copyPlan(keyframes, rally.start, end, info.duration, layout.seekByIndex)
+    const plan = copyPlan(keyframes, rally.start, end, info.duration, layout.seekByIndex, layout.videoDelay)
     cut = {
       mode: "copy",
       args: streamCopyArgs(
@@ -105,7 +123,8 @@ export const planCut = (
           videoSeek: plan.seek,
           present: plan.clipStart,
           duration: plan.clipEnd - plan.clipStart,
-          audioDuration: audioDurationOf(entry, container, plan.clipStart, plan.clipEnd - plan.clipStart)
+          audioDuration: audioDurationOf(entry, container, plan.clipStart, plan.clipEnd - plan.clipStart),
+          dropBefore: dropBefore(plan.clipStart, plan.clipStart)
         },
         layout,
         container,
@@ -115,37 +134,43 @@ export const planCut = (
       clipEnd: plan.clipEnd,
       presented: plan.clipEnd - plan.clipStart,
       firstFrame: undefined,
-      container
+      container,
+      dropLeading: leading(plan.clipStart)
     }
   } else if (request.mode === "exact") {
-    const usable = container === "mp4" && editListCodecs.has(layout.video)
+    const usable = hasEditLists(container) && editListCodecs.has(layout.video)
     const plan = usable
-      ? exactPlan(keyframes, entry.framePts ?? [], rally.start, end, info.duration, layout.seekByIndex)
+      ? exactPlan(keyframes, entry.framePts ?? [], rally.start, end, info.duration, layout.seekByIndex, layout.videoDelay)
       : null
     if (plan === null) {
       fellBack = {
         to: "accurate",
         reason: usable
           ? "no video frame starts inside the rally"
-          : container === "mp4"
+          : hasEditLists(container)
           ? `edit lists are not honoured by ffmpeg's ${layout.video} decoder`
-          : `its streams (${[layout.video, ...layout.audio].join(", ")}) do not fit mp4, whose edit list the exact mode needs`
+          : `its streams (${[layout.video, ...layout.audio].join(", ")}) do not fit mp4 or MOV, whose edit list the exact mode needs`
       }
     } else {
       cut = {
         mode: "exact",
         args: streamCopyArgs(
           path,
-          { ...plan, audioDuration: audioDurationOf(entry, "mp4", plan.present, plan.duration) },
+          {
+            ...plan,
+            audioDuration: audioDurationOf(entry, container, plan.present, plan.duration),
+            dropBefore: dropBefore(plan.clipStart, plan.present)
+          },
           layout,
-          "mp4",
+          container,
           request.tempPath
         ),
         clipStart: plan.clipStart,
         clipEnd: plan.clipEnd,
         presented: plan.duration,
         firstFrame: plan.firstFrame,
-        container: "mp4"
+        container,
+        dropLeading: leading(plan.clipStart)
       }
     }
   }

@@ -16,21 +16,38 @@ export interface StreamLayout {
   readonly audio: ReadonlyArray<string>
   /** See `seeksByIndex`. */
   readonly seekByIndex: boolean
+  /**
+   * Whether a stream of the source has a decoding delay (ffprobe's
+   * `has_b_frames`): ffmpeg then moves an input seek earlier (see
+   * `dtsHeuristic`); all-intra sources (ProRes, DNxHD) have none.
+   */
+  readonly videoDelay: boolean
+  /** Whether the source is a QuickTime/mp4 file (ffprobe's format_name has `mov`). */
+  readonly mov: boolean
 }
 
 const mp4Video = new Set(["h264", "hevc", "av1", "vp9", "mpeg4"])
 const mp4Audio = new Set(["aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"])
+/** What a MOV clip of a MOV source keeps as it is: intermediate codecs and PCM, with edit lists. */
+const movVideo = new Set([...mp4Video, "prores", "dnxhd", "mjpeg"])
+const movAudio = new Set([...mp4Audio, "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_f32le"])
 const webmVideo = new Set(["vp8", "vp9", "av1"])
 const webmAudio = new Set(["opus", "vorbis"])
 
+/** The containers a stream copy writes. @internal */
+export type CopyContainer = "mp4" | "mov" | "webm" | "mkv"
+
 /**
  * The clip's container for a stream copy of `layout`: mp4 where every stream
- * fits it, else webm for VP8/VP9/AV1 with Opus/Vorbis, else Matroska.
+ * fits it, else MOV for a MOV source whose streams MOV holds (ProRes, PCM:
+ * MOV has the edit lists the exact mode needs), else webm for VP8/VP9/AV1
+ * with Opus/Vorbis, else Matroska.
  *
  * @internal
  */
-export const containerFor = (layout: StreamLayout): "mp4" | "mkv" | "webm" => {
+export const containerFor = (layout: StreamLayout): CopyContainer => {
   if (mp4Video.has(layout.video) && layout.audio.every((codec) => mp4Audio.has(codec))) return "mp4"
+  if (layout.mov && movVideo.has(layout.video) && layout.audio.every((codec) => movAudio.has(codec))) return "mov"
   if (webmVideo.has(layout.video) && layout.audio.every((codec) => webmAudio.has(codec))) return "webm"
   return "mkv"
 }
@@ -43,10 +60,14 @@ export const containerFor = (layout: StreamLayout): "mp4" | "mkv" | "webm" => {
  *
  * @internal
  */
-export const editListCodecs: ReadonlySet<string> = new Set(["h264", "hevc", "vp9", "mpeg4"])
+export const editListCodecs: ReadonlySet<string> = new Set(["h264", "hevc", "vp9", "mpeg4", "prores", "dnxhd"])
+
+/** Whether the container has edit lists (mp4 and MOV): what an exact cut needs. @internal */
+export const hasEditLists = (container: CopyContainer): container is "mp4" | "mov" =>
+  container === "mp4" || container === "mov"
 
 /** ffmpeg's muxer name of a container. @internal */
-export const muxerOf = (container: "mp4" | "mkv" | "webm"): string => container === "mkv" ? "matroska" : container
+export const muxerOf = (container: CopyContainer): string => container === "mkv" ? "matroska" : container
 
 /** @internal */
 export interface EncodeSettings {
@@ -77,6 +98,12 @@ export interface StreamCopyCut {
    * the last video frame the copy keeps (see `videoEndOfCopy`).
    */
   readonly audioDuration: number
+  /**
+   * Video packets presented before this output time are dropped (open GOP:
+   * the pictures that lead a non-IDR keyframe reference pictures cut away
+   * and decode with errors); `undefined`: none to drop.
+   */
+  readonly dropBefore?: number | undefined
 }
 
 /**
@@ -87,7 +114,10 @@ export interface StreamCopyCut {
  * at time 0; the audio one seeks to `present` itself. In mp4, what comes
  * before 0 (the lead-in of an exact cut, the audio before the keyframe) is
  * hidden by the edit list ffmpeg writes; other containers have no edit list,
- * so the audio before 0 is dropped (`-copypriorss:a 0`).
+ * so the audio before 0 is dropped (`-copypriorss:a 0`). So it is from a
+ * source seeked by timestamp search (MPEG-TS): the audio seek lands at the
+ * start of the PES holding `present`, which a muxer may fill with a third
+ * of a second of audio frames.
  *
  * @internal
  */
@@ -95,7 +125,7 @@ export const streamCopyArgs = (
   input: string,
   cut: StreamCopyCut,
   layout: StreamLayout,
-  container: "mp4" | "mkv" | "webm",
+  container: CopyContainer,
   output: string
 ): Array<string> => {
   const present = Math.floor(cut.present * 1e6) / 1e6
@@ -117,7 +147,9 @@ export const streamCopyArgs = (
     "-sn",
     "-c",
     "copy",
-    ...(container === "mp4" ? [...videoTag(layout), "-movflags", "+faststart"] : ["-copypriorss:a", "0"]),
+    ...(cut.dropBefore === undefined ? [] : ["-bsf:v", `noise=drop=lt(pts*tb\\,${cut.dropBefore.toFixed(6)})`]),
+    ...(hasEditLists(container) ? [...videoTag(layout), "-movflags", "+faststart"] : []),
+    ...(hasEditLists(container) && layout.seekByIndex ? [] : ["-copypriorss:a", "0"]),
     "-f",
     muxerOf(container),
     output

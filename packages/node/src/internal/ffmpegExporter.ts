@@ -14,6 +14,8 @@ import { Ffmpeg } from "../FfmpegResolver.js"
 import { checkContainer, checkOutput, checkProgress, fsyncDir, fsyncFile } from "./exportCheck.js"
 import type { Cut } from "./exportPlan.js"
 import { planCut, truncatedSource } from "./exportPlan.js"
+import { cutInProcess, inProcessEligible } from "./inProcessCut.js"
+import { mp4Probe } from "./mp4Probe.js"
 import { freeBytes, ioFailure, isNoSpace, runFfmpeg as runCut, unlessSpaceCameBack } from "./exportRun.js"
 import type { EncodeSettings } from "./ffmpegArgs.js"
 import { trimPresentedEnd } from "./mp4EditList.js"
@@ -66,7 +68,9 @@ export const make = (
         const cacheKey = `${path}\u0000${fingerprint}`
         const known = sources.get(cacheKey)
         if (known !== undefined) return known
-        const entry = yield* probeSource(ffprobe.path, path, fingerprint)
+        // An mp4/mov is opened in process where its streams are named and its tables modelled; else ffprobe.
+        const local = options.inProcess === false ? undefined : yield* Effect.sync(() => mp4Probe(path, fingerprint))
+        const entry = local ?? (yield* probeSource(ffprobe.path, path, fingerprint))
         if (sources.size >= maxSources) {
           const oldest = sources.keys().next()
           if (oldest.done !== true) sources.delete(oldest.value)
@@ -132,25 +136,46 @@ export const make = (
         const needBytes = 2 * sizeOfFingerprint(info.fingerprint) * (end - rally.start) / Math.max(info.duration, 0.001)
 
         return yield* Effect.gen(function*() {
-          let progress = yield* runFfmpeg(request, cut)
-          if (cut.container === "mp4" && cut.mode !== "accurate") {
-            const presented = cut.presented
-            const patched = yield* Effect.try(() => trimPresentedEnd(request.tempPath, presented)).pipe(
-              Effect.map((patch) => {
-                const video = patch.tracks.find((track) => track.handler === "vide")
-                if (video === undefined) return "the clip has no video track"
-                if (video.edits !== 1) return `the video track has ${video.edits} edits instead of 1`
-                if (video.mediaStart < 0) return "the video track's edit starts before its media"
-                return null
-              }),
-              Effect.catchAll((error) => Effect.succeed(`cannot read its edit list: ${String(error.error)}`))
-            )
-            if (patched !== null) {
-              fellBack = { to: "accurate", reason: `the ${cut.mode} cut failed its check (${patched})` }
-              cut = accurate
-              progress = yield* runFfmpeg(request, cut)
+          // ffmpeg's stream copy, its presented end trimmed (mp4/mov), falling back to accurate when its
+          // edit list is not the one the exact mode needs.
+          const viaFfmpeg = Effect.gen(function*() {
+            let run = yield* runFfmpeg(request, cut)
+            if ((cut.container === "mp4" || cut.container === "mov") && cut.mode !== "accurate") {
+              const presented = cut.presented
+              const patched = yield* Effect.try(() => trimPresentedEnd(request.tempPath, presented)).pipe(
+                Effect.map((patch) => {
+                  const video = patch.tracks.find((track) => track.handler === "vide")
+                  if (video === undefined) return "the clip has no video track"
+                  if (video.edits !== 1) return `the video track has ${video.edits} edits instead of 1`
+                  if (video.mediaStart < 0) return "the video track's edit starts before its media"
+                  return null
+                }),
+                Effect.catchAll((error) => Effect.succeed(`cannot read its edit list: ${String(error.error)}`))
+              )
+              if (patched !== null) {
+                fellBack = { to: "accurate", reason: `the ${cut.mode} cut failed its check (${patched})` }
+                cut = accurate
+                run = yield* runFfmpeg(request, cut)
+              }
+            }
+            return run
+          })
+
+          // A copy or exact cut of an mp4/mov source is written in process where the cutter models the
+          // source; ffmpeg cuts what it refuses.
+          let cutBy: Exporter.Cutter = "ffmpeg"
+          let refused: string | undefined
+          let inProcessRun: Effect.Effect.Success<typeof viaFfmpeg> | undefined
+          if (options.inProcess !== false && inProcessEligible(entry, cut)) {
+            const outcome = yield* cutInProcess(entry, request, cut)
+            if (outcome._tag === "Cut") {
+              cutBy = "in-process"
+              inProcessRun = { outTime: cut.presented, videoFrames: outcome.result.videoFrames, reported: 0, stderr: "" }
+            } else {
+              refused = outcome.reason
             }
           }
+          let progress = inProcessRun ?? (yield* viaFfmpeg)
 
           const checkClip = (checked: typeof cut, run: typeof progress) => {
             const expected = Math.max(checked.presented, 0.001)
@@ -165,6 +190,12 @@ export const make = (
             ], { concurrency: 2 }).pipe(Effect.map(([, check]) => check))
           }
           let check = yield* checkClip(cut, progress)
+          if (!check.ok && cutBy === "in-process") {
+            refused = `its clip failed the check (${check.detail})`
+            cutBy = "ffmpeg"
+            progress = yield* viaFfmpeg
+            check = yield* checkClip(cut, progress)
+          }
           // A stream copy that an ffmpeg build muxes wrongly (older builds lay out the two inputs' edit lists
           // differently) is re-encoded rather than retried into the same result.
           if (!check.ok && cut.mode !== "accurate") {
@@ -198,7 +229,9 @@ export const make = (
               ? {}
               : { firstFrame: cut.firstFrame, leadIn: Math.max(0, cut.firstFrame - cut.clipStart) }),
             ...(cut.container === "mp4" ? {} : { container: cut.container }),
-            ...(fellBack === undefined ? {} : { fellBack })
+            ...(fellBack === undefined ? {} : { fellBack }),
+            cutBy,
+            ...(refused === undefined || cutBy !== "ffmpeg" ? {} : { inProcessRefused: refused })
           } satisfies Exporter.ExportResult
         }).pipe(Effect.catchIf(isNoSpace, (error) => unlessSpaceCameBack(error, request.tempPath, roomBefore, needBytes)))
       }).pipe(

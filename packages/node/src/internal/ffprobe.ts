@@ -121,7 +121,7 @@ export const probeSource = (
         "-v",
         "error",
         "-show_entries",
-        "format=duration,start_time,format_name:stream=codec_type,codec_name,codec_tag_string,avg_frame_rate,r_frame_rate:stream_disposition=attached_pic",
+        "format=duration,start_time,format_name:stream=codec_type,codec_name,codec_tag_string,avg_frame_rate,r_frame_rate,has_b_frames:stream_disposition=attached_pic",
         "-of",
         "json",
         path
@@ -197,7 +197,9 @@ export const probeSource = (
         video: videoCodec,
         videoTag: String(video["codec_tag_string"] ?? ""),
         audio: audios.map((s) => String(s["codec_name"] ?? "none")),
-        seekByIndex: seeksByIndex(formatName)
+        seekByIndex: seeksByIndex(formatName),
+        videoDelay: streams.some((s) => (num(s["has_b_frames"]) ?? 0) > 0),
+        mov: formatName.split(",").includes("mov")
       },
       keyframes: undefined,
       framePts: undefined,

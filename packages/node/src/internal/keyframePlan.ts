@@ -39,7 +39,8 @@ export interface CopyPlan {
 
 /**
  * Plan a stream-copy cut of `[start, end]` from the keyframe at or before
- * `start`. `keyframes` must be sorted by pts.
+ * `start`. `keyframes` must be sorted by pts. `videoDelay`: whether ffmpeg
+ * applies its dts heuristic to this source (a stream has a decoding delay).
  *
  * @internal
  */
@@ -48,10 +49,14 @@ export const copyPlan = (
   start: number,
   end: number,
   sourceDuration: number,
-  seekByIndex = true
+  seekByIndex = true,
+  videoDelay = true
 ): CopyPlan => {
   const clippedEnd = Math.min(end, sourceDuration)
   if (!seekByIndex) return copyPlanByTime(keyframes, start, clippedEnd)
+  // Without the heuristic the demuxer lands on the last keyframe whose dts is at or before the seek: any
+  // keyframe can be chosen, however close the next (all-intra sources have one every frame).
+  const heuristic = videoDelay ? dtsHeuristic : 0
   // The last keyframe at or before `start` whose successor is far enough
   // (in dts) for a seek target that both the plain and the heuristic seek
   // resolve to it. With a normal GOP (>= 0.3 s) that is simply the last
@@ -61,7 +66,7 @@ export const copyPlan = (
     const k = keyframes[i]!
     if (k.pts > start + 1e-6) break
     const next = keyframes[i + 1]
-    if (next === undefined || next.dts - k.dts > dtsHeuristic + 0.004) chosen = i
+    if (next === undefined || !videoDelay || next.dts - k.dts > dtsHeuristic + 0.004) chosen = i
   }
   if (chosen < 0) {
     const clipStart = Math.min(keyframes[0]?.pts ?? 0, start)
@@ -71,8 +76,8 @@ export const copyPlan = (
   const next = keyframes[chosen + 1]
   // Sit in the middle of the safe window so a small disagreement between
   // ffprobe's and ffmpeg's timestamps (edit lists, rounding) is harmless.
-  const room = next === undefined ? 0.4 : next.dts - k.dts - dtsHeuristic
-  const seek = k.dts + dtsHeuristic + Math.min(0.2, room / 2)
+  const room = next === undefined ? 0.4 : next.dts - k.dts - heuristic
+  const seek = k.dts + heuristic + Math.min(0.2, room / 2)
   return {
     seek: Math.max(0, seek),
     duration: Math.max(clippedEnd - Math.max(0, seek), 0.001),
@@ -111,7 +116,8 @@ export const exactPlan = (
   start: number,
   end: number,
   sourceDuration: number,
-  seekByIndex = true
+  seekByIndex = true,
+  videoDelay = true
 ): ExactPlan | null => {
   const clippedEnd = Math.min(end, sourceDuration)
   let lo = 0
@@ -124,7 +130,7 @@ export const exactPlan = (
   if (lo >= framePts.length) return null
   const first = framePts[lo]!
   if (first >= clippedEnd) return null
-  const keyframe = copyPlan(keyframes, first, clippedEnd, sourceDuration, seekByIndex)
+  const keyframe = copyPlan(keyframes, first, clippedEnd, sourceDuration, seekByIndex, videoDelay)
   return {
     videoSeek: keyframe.seek,
     present: first,
@@ -133,6 +139,28 @@ export const exactPlan = (
     firstFrame: first,
     clipEnd: clippedEnd
   }
+}
+
+/**
+ * Whether pictures lead the keyframe at `keyframePts`: packets decoded after
+ * it (before the next keyframe) but presented before it. In an open GOP they
+ * reference pictures of the GOP before, which a cut removes, so they decode
+ * with errors. `packets` holds (pts, dts) pairs in decode order.
+ *
+ * @internal
+ */
+export const hasLeadingPictures = (packets: ArrayLike<number>, keyframes: ReadonlyArray<Keyframe>, keyframePts: number): boolean => {
+  const index = keyframes.findIndex((k) => Math.abs(k.pts - keyframePts) < 1e-6)
+  if (index < 0) return false
+  const k = keyframes[index]!
+  const nextDts = keyframes[index + 1]?.dts ?? Infinity
+  for (let i = 0; i + 1 < packets.length; i += 2) {
+    const dts = packets[i + 1]!
+    if (dts <= k.dts + 1e-9) continue
+    if (dts >= nextDts - 1e-9) break
+    if (packets[i]! < k.pts - 1e-6) return true
+  }
+  return false
 }
 
 /**

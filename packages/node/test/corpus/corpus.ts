@@ -33,6 +33,12 @@ export interface CutCase {
   readonly encoders: ReadonlyArray<string>
   /** Made from another case's file instead of the lavfi pattern (e.g. a copy cut that leaves an edit list). */
   readonly derivedFrom?: string
+  /** Audio of short beeps (one every 0.5 s) instead of a sine, so a test can measure A/V sync. */
+  readonly beeps?: boolean
+  /** A copy clip must start at most this many seconds before the rally (all-intra: the frame at or before it). */
+  readonly copyLeadIn?: number
+  /** The exact cut must be a stream copy (no fallback to a re-encode), in this container. */
+  readonly exactIn?: "mp4" | "mov"
 }
 
 /** A source the exporter must refuse at open, with the given error tag. */
@@ -47,7 +53,9 @@ export interface RefuseCase {
 
 export type Case = CutCase | RefuseCase
 
-const fps = 25
+export const fps = 25
+/** Seconds between two beeps of a `beeps` case's audio. */
+export const beepEvery = 0.5
 const stripes = `geq=lum='if(bitand(N\\,pow(2\\,floor(X/16)))\\,235\\,16)':cb=128:cr=128`
 /** Mid-frame times, so "the first frame at or after the start" is never a rounding question. */
 const at = (frame: number) => (frame + 0.5) / fps
@@ -117,6 +125,15 @@ export const cases: ReadonlyArray<Case> = [
     "-f",
     "mpegts"
   ], ["libx264", "aac"]),
+  // Timestamps wrap past 2^33 (90 kHz) 1.5 s into the file; the rally starts before the wrap and ends after it.
+  cut("MPEG-TS H.264 + AAC whose timestamps wrap past 2^33", "h264-aac-wrap.ts", [
+    ...x264(1),
+    ...aac,
+    "-output_ts_offset",
+    String(Math.floor(2 ** 33 / 90000 * 10) / 10 - 2.9),
+    "-f",
+    "mpegts"
+  ], ["libx264", "aac"], { duration: 3, rally: { start: 1.01, end: 2 }, exactIn: "mp4" }),
   cut("M2TS HEVC + AC-3 starting at 600 s", "hevc-ac3.m2ts", [
     "-c:v",
     "libx265",
@@ -196,7 +213,18 @@ export const cases: ReadonlyArray<Case> = [
   cut("mov ProRes + PCM", "prores-pcm.mov", ["-c:v", "prores_ks", "-profile:v", "0", "-c:a", "pcm_s24le"], [
     "prores_ks",
     "pcm_s24le"
-  ]),
+  ], { copyLeadIn: 0.04, exactIn: "mov" }),
+  // All-intra: every frame a keyframe, no decoding delay, so ffmpeg's seek has no dts heuristic to avoid.
+  cut("mov ProRes 422 Proxy 10-bit 4:2:2 + PCM, rally at 2.4 s", "prores-proxy-s16.mov", [
+    "-c:v",
+    "prores_ks",
+    "-profile:v",
+    "0",
+    "-pix_fmt",
+    "yuv422p10le",
+    "-c:a",
+    "pcm_s16le"
+  ], ["prores_ks", "pcm_s16le"], { duration: 3, rally: { start: at(60), end: at(72) }, copyLeadIn: 0.04, exactIn: "mov" }),
   cut("mp4 H.264 rotated 90°", "h264-rot90.mp4", [...x264(2), ...aac, "-metadata:s:v:0", "rotate=90"], [
     "libx264",
     "aac"
@@ -216,6 +244,18 @@ export const cases: ReadonlyArray<Case> = [
     "libx264",
     "aac"
   ]),
+  // A recovery-point I frame every second: the B-frames that lead it reference the GOP before.
+  cut("mp4 H.264 open GOP, cut after a non-IDR keyframe", "h264-opengop-nonidr.mp4", [
+    ...x264(1, ["-bf", "3", "-x264-params", "open-gop=1"]),
+    ...aac
+  ], ["libx264", "aac"], { duration: 3, rally: { start: at(33), end: at(60) }, exactIn: "mp4" }),
+  // As recorders write: an empty moov, a fragment per keyframe, and no edit list for the AAC priming.
+  cut("mp4 fragmented, a fragment per keyframe", "h264-aac-frag.mp4", [
+    ...x264(1, ["-bf", "3"]),
+    ...aac,
+    "-movflags",
+    "frag_keyframe+empty_moov"
+  ], ["libx264", "aac"], { duration: 3, rally: { start: at(33), end: at(60) }, beeps: true, exactIn: "mp4" }),
   cut("mp4 H.264 10 s GOP", "h264-gop10.mp4", [...x264(10, ["-bf", "3"]), ...aac], ["libx264", "aac"], {
     duration: 12,
     rally: { start: at(137), end: at(240) }
@@ -282,7 +322,14 @@ export const generateArgs = (c: CutCase, path: string, dir: string): Array<strin
   const inputs = ["-f", "lavfi", "-i", video]
   const maps = ["-map", "0:v"]
   for (let i = 0; i < c.audioTracks; i++) {
-    inputs.push("-f", "lavfi", "-i", `sine=f=${330 + 110 * i}:sample_rate=48000:d=${c.duration}`)
+    inputs.push(
+      "-f",
+      "lavfi",
+      "-i",
+      c.beeps === true
+        ? `aevalsrc=exprs='if(lt(mod(t\\,${beepEvery})\\,0.02)\\,0.8*sin(2*PI*1000*t)\\,0)':s=48000:d=${c.duration}`
+        : `sine=f=${330 + 110 * i}:sample_rate=48000:d=${c.duration}`
+    )
     maps.push("-map", `${i + 1}:a`)
   }
   return [...inputs, ...maps, ...c.encode, path]

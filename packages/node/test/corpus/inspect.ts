@@ -180,3 +180,53 @@ export const decodeErrors = (path: string) =>
     const result = yield* run(ffmpeg.path, ["-nostdin", "-v", "error", "-xerror", "-i", path, "-map", "0", "-f", "null", "-"])
     return { exitCode: result.exitCode, stderr: result.stderrTail }
   })
+
+/**
+ * A/V sync of a file whose audio beeps every `every` s of the generated
+ * time, on the timestamps a player honours (gaps in the audio kept as
+ * silence): for each of the first beeps, where the video stands when it
+ * sounds (frame number over `fps`, plus the time since that frame) minus
+ * the beep's own generated time. 0 when picture and sound are as generated;
+ * a clip keeps its source's figure when it keeps its sync.
+ */
+export const avSync = (path: string, fps: number, every: number) =>
+  Effect.gen(function*() {
+    const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
+    const { startTime } = yield* facts(path)
+    const video = yield* frames(path, startTime)
+    const rate = 48000
+    const bytes = yield* rawFrames(ffmpeg.path, [
+      "-nostdin",
+      "-v",
+      "error",
+      "-i",
+      path,
+      "-map",
+      "0:a:0",
+      "-af",
+      "aresample=async=1:min_hard_comp=0.001:first_pts=0",
+      "-f",
+      "s16le",
+      "-ac",
+      "1",
+      "-ar",
+      String(rate),
+      "-"
+    ])
+    const samples = new Int16Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.length / 2))
+    const times = video.times.map((t) => t + startTime)
+    const offsets: Array<number> = []
+    for (let i = rate / 100; i < samples.length && offsets.length < 3; i++) {
+      if (Math.abs(samples[i]!) <= 8000) continue
+      let quiet = true
+      for (let j = i - rate / 100; j < i - rate / 1000 && quiet; j++) quiet = Math.abs(samples[j]!) < 300
+      if (!quiet) continue
+      const t = i / rate
+      let k = -1
+      for (let f = 0; f < times.length && times[f]! <= t + 1e-9; f++) k = f
+      if (k < 0) continue
+      const position = video.numbers[k]! / fps + (t - times[k]!)
+      offsets.push(position - Math.round(position / every) * every)
+    }
+    return offsets
+  })

@@ -7,8 +7,8 @@
  * @internal
  */
 import type { S3Client } from "@aws-sdk/client-s3"
-import { CacheEvent, CacheStore, Config, Errors } from "@rallycache/core"
-import type { Domain, Metrics } from "@rallycache/core"
+import { CacheEvent, CacheStore, Config, Domain, Errors } from "@rallycache/core"
+import type { Metrics } from "@rallycache/core"
 import { FileSystemCacheStore } from "@rallycache/node"
 import { Clock, Duration, Effect, Exit, Option, Schedule, Scope } from "effect"
 import * as Crypto from "node:crypto"
@@ -54,11 +54,7 @@ export interface S3CacheStoreShape extends CacheStore.CacheStoreShape {
   readonly listAll: Effect.Effect<ReadonlyArray<CacheEntry>, Errors.CacheIOError>
 }
 
-const contentTypes: Record<Domain.Container, string> = {
-  mp4: "video/mp4",
-  mkv: "video/x-matroska",
-  webm: "video/webm"
-}
+const contentTypes = Domain.containerMediaTypes
 
 
 /** The key is leased by a live runner: wait and look again. */

@@ -6,7 +6,7 @@
  * @internal
  */
 import { Clock, Effect, Exit, Option, type Tracer } from "effect"
-import { ClipReady, ExportFellBack, JobProgress } from "../../CacheEvent.js"
+import { ClipReady, ExportFellBack, InProcessCutRefused, JobProgress } from "../../CacheEvent.js"
 import type { CacheEventsShape } from "../../CacheEvent.js"
 import type { CacheStoreShape, Reservation } from "../../CacheStore.js"
 import type { CleanupShape } from "../../Cleanup.js"
@@ -98,6 +98,20 @@ export const make = (deps: Deps) => {
               from: view.mode,
               to: result.fellBack.to,
               reason: result.fellBack.reason
+            })
+          )
+        }
+        if (deps.metrics.exportCutBy !== undefined) {
+          yield* deps.metrics.exportCutBy(result.cutBy ?? "ffmpeg", result.inProcessRefused !== undefined)
+        }
+        if (result.inProcessRefused !== undefined) {
+          yield* events.publish(
+            new InProcessCutRefused({
+              key,
+              videoId: view.source.id,
+              rallyIndex: index,
+              mode: result.fellBack?.to ?? view.mode,
+              reason: result.inProcessRefused
             })
           )
         }

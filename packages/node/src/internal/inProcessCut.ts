@@ -1,0 +1,49 @@
+/**
+ * The choice between the in-process cutter (`mp4Cut`) and ffmpeg for one
+ * planned stream-copy cut, and the in-process run itself as an Effect
+ * (interruptible between pieces, I/O errors typed as ffmpeg's are).
+ *
+ * @internal
+ */
+import type { Exporter } from "@rallycache/core"
+import { Effect } from "effect"
+import type { Cut } from "./exportPlan.js"
+import { ioFailure } from "./exportRun.js"
+import type { SourceEntry } from "./ffprobe.js"
+import { cutMp4, type Mp4CutResult } from "./mp4Cut.js"
+import { Mp4Unsupported } from "./mp4Tracks.js"
+
+/** Whether this cut can be tried in process: a copy or exact cut of an mp4/mov source into mp4/mov. @internal */
+export const inProcessEligible = (entry: SourceEntry, cut: Cut): boolean =>
+  (cut.mode === "copy" || cut.mode === "exact") &&
+  (cut.container === "mp4" || String(cut.container) === "mov") &&
+  entry.format.split(",").includes("mov")
+
+/** The in-process cut wrote the clip, or refused the source (nothing written) and ffmpeg is to cut it. @internal */
+export type InProcessOutcome =
+  | { readonly _tag: "Cut"; readonly result: Mp4CutResult }
+  | { readonly _tag: "Refused"; readonly reason: string }
+
+/**
+ * Cut `cut` of `entry` into `request.tempPath` without a child process.
+ *
+ * @internal
+ */
+export const cutInProcess = (entry: SourceEntry, request: Exporter.ExportRequest, cut: Cut) =>
+  Effect.tryPromise({
+    try: (signal) =>
+      cutMp4(entry.path, request.tempPath, {
+        keyframe: cut.clipStart,
+        present: cut.firstFrame ?? cut.clipStart,
+        presented: cut.presented,
+        startTime: entry.startTime
+      }, signal, entry),
+    catch: (error) => error
+  }).pipe(
+    Effect.map((result): InProcessOutcome => ({ _tag: "Cut", result })),
+    Effect.catchAll((error) =>
+      error instanceof Mp4Unsupported
+        ? Effect.succeed<InProcessOutcome>({ _tag: "Refused", reason: error.message })
+        : Effect.fail(ioFailure("the in-process cut failed", error instanceof Error ? error : { message: String(error) }))
+    )
+  )
