@@ -4,7 +4,8 @@ import { Cluster, validClip } from "./support.js"
 describe("one runner, one front, one Postgres (as root it runs as the postgres user)", () => {
   let cluster: Cluster
   beforeAll(async () => {
-    cluster = await Cluster.start()
+    // The runners and the front read the same settings: the front reports the runners' preload window.
+    cluster = await Cluster.start({ env: { RALLYCACHE_PRELOAD_AHEAD: "1" } })
   })
   afterAll(async () => {
     await cluster?.stop()
@@ -21,5 +22,8 @@ describe("one runner, one front, one Postgres (as root it runs as the postgres u
     const ready = await runner.waitFor((l) => l.annotations["event"] === "ClipReady", "ClipReady")
     expect(ready.annotations["videoId"]).toBe(video!.id)
     expect(validClip(String(ready.annotations["path"]))).toBe(true)
+    const status = await cluster.request("GET", `/api/videos/${video!.id}/status`)
+    expect(status.status, status.body.toString()).toBe(200)
+    expect((JSON.parse(status.body.toString()) as { preloadAhead: number }).preloadAhead).toBe(1)
   })
 })

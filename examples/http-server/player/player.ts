@@ -20,8 +20,6 @@ const element = <T extends HTMLElement>(id: string): T => {
 const params = new URLSearchParams(location.search)
 const videoId = params.get("video")
 
-/** The server's default `preloadAhead`: the page prepares no further ahead than the server exports. */
-const serverAhead = 2
 const playThroughKey = "rallycache.playThrough"
 
 /** Drawn icons: the glyphs (⏯ 🔊) are missing from many fonts. */
@@ -38,6 +36,8 @@ let duration = 0
 let current = 0
 let playing = true
 let playThrough = localStorage.getItem(playThroughKey) !== "off"
+/** The server's preload window (`preloadAhead` in the status): the page prepares no further ahead than it exports. */
+let serverAhead = 0
 
 const errorLine = element<HTMLParagraphElement>("error")
 const showError = (message: string): void => {
@@ -132,6 +132,7 @@ const renderStats = (status: Api.StatusReply): void => {
 const refresh = async (): Promise<Api.StatusReply> => {
   const status = await Api.status(videoId ?? "")
   rallies = status.rallies.map((rally) => ({ ...rally }))
+  serverAhead = status.preloadAhead
   stage.prepare(preparedWindow())
   render()
   renderStats(status)

@@ -195,6 +195,12 @@ export const StatusReply = Schema.Struct({
   videoId: Schema.String,
   /** The rally the viewer is at (from 0), or null before the first `navigate`. */
   current: Schema.NullOr(Schema.Int),
+  /**
+   * The server's preload window: how many rallies after the current one it
+   * exports ahead of the viewer (its `preloadAhead` setting,
+   * `RALLYCACHE_PRELOAD_AHEAD`). The page prepares no further ahead.
+   */
+  preloadAhead: Schema.Int.pipe(Schema.nonNegative()),
   rallies: Schema.Array(RallyReply),
   queue: Schema.Struct({ high: Schema.Int, normal: Schema.Int, low: Schema.Int, running: Schema.Int }),
   stats: Schema.Struct({

@@ -7,7 +7,7 @@
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import type { Config as CacheConfig, RallyCache } from "@rallycache/core"
+import { Config as CacheConfig, type RallyCache } from "@rallycache/core"
 import { NodeRallyCache } from "@rallycache/node"
 import { Config, Effect, Layer } from "effect"
 import * as Http from "node:http"
@@ -50,13 +50,15 @@ export const layer = (options: Options = {}) =>
 
 /**
  * The same service over another `RallyCache` (for example a cluster front's,
- * in `examples/cluster`): `cacheDir` and `cache` do not apply.
+ * in `examples/cluster`): `cacheDir` does not apply, and `cache` (then the
+ * `RALLYCACHE_*` variables the engine's runners read too) only gives the
+ * preload window the status reports to the page.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerWithEngine = <E>(engine: Layer.Layer<RallyCache.RallyCache, E>, options: Options = {}) =>
-  compose(options, Layer.merge(engine, NodeContext.layer))
+  compose(options, Layer.mergeAll(engine, NodeContext.layer, CacheConfig.CacheConfig.layerConfig(options.cache)))
 
 const compose = <A, E>(
   options: Options,

@@ -1,12 +1,13 @@
 /**
  * The `videos` group of `ViewerApi`: list, register, read, close, navigate
- * and status, over the registry (`Videos`) and the `RallyCache`.
+ * and status, over the registry (`Videos`), the `RallyCache` and its
+ * `CacheConfig` (the preload window the status reports).
  *
  * @since 0.1.0
  */
 import { HttpApiBuilder, Path } from "@effect/platform"
 import type { Domain } from "@rallycache/core"
-import { RallyCache } from "@rallycache/core"
+import { Config, RallyCache } from "@rallycache/core"
 import { Effect } from "effect"
 import type { StatusReply, VideoReply, VideoSummary } from "./Api.js"
 import { mapErrors } from "./internal/errors.js"
@@ -51,10 +52,12 @@ const videoStatus = (id: string) =>
     const video = yield* Videos.known(id)
     const status = yield* cache.status(id)
     const stats = yield* cache.stats
+    const config = yield* Config.CacheConfig
     const queued = stats.queue.queued
     const reply: StatusReply = {
       videoId: status.videoId,
       current: status.current,
+      preloadAhead: config.preloadAhead,
       rallies: video.rallies.map((rally) => rallyReply(rally, status.rallies[rally.index])),
       queue: {
         high: queued.high.length,

@@ -95,7 +95,7 @@ export class VideosGroup extends HttpApiGroup.make("videos")
       .setPath(Api.VideoParams)
       .addSuccess(Api.StatusReply)
       .addError(Errors.UnknownVideo)
-      .annotate(OpenApi.Description, "Each rally's state (cached, queued, running with progress, failed, idle), the queue, hit and miss counts.")
+      .annotate(OpenApi.Description, "Each rally's state (cached, queued, running with progress, failed, idle), the server's preload window (`preloadAhead`: rallies after the current one it exports ahead), the queue, hit and miss counts.")
   )
   .annotate(OpenApi.Title, "videos")
 {}

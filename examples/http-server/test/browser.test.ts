@@ -1,6 +1,7 @@
 /**
  * The player page in Debian's Chromium and Firefox ESR (puppeteer-core, one
- * launch per browser), on a frame-coded match whose rallies start mid-GOP
+ * launch per browser, and one more Chromium beside a server with a preload
+ * window of 1), on a frame-coded match whose rallies start mid-GOP
  * (exact mode: each clip hides a lead-in behind its edit list). What was
  * painted is read from the pixels, never from the clock.
  */
@@ -211,6 +212,57 @@ describe.each(browserNames)("player page in %s", (name) => {
       expect(layout.scroll).toBeLessThanOrEqual(layout.width)
       expect(layout.stage).toBeCloseTo(320 / 180, 1)
       for (const size of layout.buttons) expect(size).toBeGreaterThanOrEqual(44)
+    } finally {
+      await page.close()
+    }
+  })
+})
+
+describe("player page under a server preload window of 1, in chromium", () => {
+  let ws: ReturnType<typeof workspace>
+  let server: TestServer
+  let browser: Launched
+  let id: string
+
+  beforeAll(async () => {
+    ws = workspace(await frameCodedVideo(20), "frames.mp4")
+    server = await startServer({ cacheDir: ws.cacheDir, cache: { preloadAhead: 1 }, server: { mediaRoot: ws.mediaRoot } })
+    id = (await server.register({ path: "frames.mp4", rallies: rallies.slice(0, 4) })).id
+    // Every rally is cut before the page opens: only the window limits what the page prepares.
+    for (let n = 0; n < 4; n++) await (await fetch(`${server.url}/api/videos/${id}/rallies/${n}/clip`)).arrayBuffer()
+    browser = await launch("chromium")
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await server?.dispose()
+    ws?.cleanup()
+  })
+
+  it("prepares only the next rally while playing through, never the one after", async () => {
+    const page = await browser.page()
+    try {
+      // How far past the rally on screen any element of the stage ever held a rally.
+      await page.evaluateOnNewDocument(`(() => {
+        localStorage.setItem("rallycache.playThrough", "on")
+        window.maxAhead = null
+        new MutationObserver(() => {
+          const shown = document.querySelector("#stage video.shown")?.dataset.rally
+          if (shown === undefined) return
+          for (const video of document.querySelectorAll("#stage video[data-rally]")) {
+            window.maxAhead = Math.max(window.maxAhead ?? -Infinity, Number(video.dataset.rally) - Number(shown))
+          }
+        }).observe(document, { subtree: true, childList: true, attributes: true })
+      })()`)
+      await page.goto(`${server.url}/?video=${encodeURIComponent(id)}`)
+      await waitFor(page, `document.querySelector("#stage video.shown")?.dataset.rally === "0"`)
+      await waitFor(page, prepared(1))
+      expect(await page.$('#stage video[data-rally="2"]')).toBeNull()
+      // Play-through moves to rally 1; rally 2 is then the one prepared, rally 3 is not.
+      await waitFor(page, `document.querySelector("#stage video.shown")?.dataset.rally === "1"`)
+      await waitFor(page, prepared(2))
+      expect(await page.$('#stage video[data-rally="3"]')).toBeNull()
+      expect(await page.evaluate(`window.maxAhead`)).toBe(1)
     } finally {
       await page.close()
     }

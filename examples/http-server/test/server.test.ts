@@ -3,6 +3,7 @@
  * layer, real ffmpeg, a generated video.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Config } from "@rallycache/core"
 import { SampleVideo } from "@rallycache/node"
 import { Either } from "effect"
 import { spawnSync } from "node:child_process"
@@ -243,6 +244,7 @@ describe("http-server API", () => {
     await until("rally 2 cached after navigate(1)", async () => (await status()).rallies[2]?.state === "cached")
     const reply = await status()
     expect(reply.current).toBe(1)
+    expect(reply.preloadAhead).toBe(Config.defaults.preloadAhead)
     expect(reply.rallies.map((r) => r.index)).toEqual([0, 1, 2, 3])
     expect(reply.rallies.map((r) => ({ start: r.start, end: r.end }))).toEqual(rallies)
     expect(Object.keys(reply.queue).sort()).toEqual(["high", "low", "normal", "running"])
@@ -442,6 +444,29 @@ describe("http-server API", () => {
     const html = await docs.text()
     expect(html).toContain("rallycache HTTP example")
     expect(html).not.toMatch(/<script[^>]+src="https?:/)
+  })
+})
+
+describe("http-server preload window", () => {
+  it("reports the preload window set by RALLYCACHE_PRELOAD_AHEAD in the status, as the page reads it", async () => {
+    const ws = workspace(await sampleVideo({ duration: 8 }))
+    const before = process.env["RALLYCACHE_PRELOAD_AHEAD"]
+    process.env["RALLYCACHE_PRELOAD_AHEAD"] = "1"
+    // The cache reads its settings once, when its layer is built.
+    const server = await startServer({ cacheDir: ws.cacheDir, server: { mediaRoot: ws.mediaRoot } }).finally(() => {
+      if (before === undefined) delete process.env["RALLYCACHE_PRELOAD_AHEAD"]
+      else process.env["RALLYCACHE_PRELOAD_AHEAD"] = before
+    })
+    try {
+      const { id } = await server.register({ path: "match.mp4", rallies: [{ start: 0, end: 2 }, { start: 3, end: 5 }] })
+      const status = await server.call((c) => c.videos.status({ path: { id } })).then(Either.getOrThrow)
+      expect(status.preloadAhead).toBe(1)
+      const raw = await server.json(`/api/videos/${id}/status`)
+      expect(raw.body["preloadAhead"]).toBe(1)
+    } finally {
+      await server.dispose()
+      ws.cleanup()
+    }
   })
 })
 
