@@ -234,10 +234,10 @@ export const teardown = (options?: {
 }) =>
 <E, A>(exit: Exit.Exit<E, A>, onExit: (code: number) => void): void => {
   if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
-    const prefix = options?.prefix === undefined ? "" : `${options.prefix} `
+    const name = options?.prefix
     const text = Option.isNone(Cause.failureOption(exit.cause)) && options?.fullDefects === true
-      ? `${prefix}stopped: ${Cause.pretty(exit.cause)}`
-      : `${prefix === "" ? "" : `${options?.prefix}: `}${
+      ? `${name === undefined ? "" : `${name} `}stopped: ${Cause.pretty(exit.cause)}`
+      : `${name === undefined ? "" : `${name}: `}${
         messageOf(Option.getOrElse(firstError(exit.cause), () => "unknown failure"), options)
       }`
     process.stderr.write(`${text}\n`)
