@@ -10,7 +10,7 @@ import { Cause, Context, Effect, Either, Exit, FastCheck as fc, Layer, Option } 
 import { spawnSync } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { exitCodeOf } from "../../packages/cli/src/internal/errors.js"
+import { exitCodeOf } from "@rallycache/cli/CliErrors"
 import {
   binaries,
   cliRunner,

@@ -9,15 +9,16 @@
  * Relative paths count from the folder the command was typed in (pnpm runs
  * the script inside this package and says where it started in `INIT_CWD`).
  * The cache folder and limits come from RALLYCACHE_* variables (see the
- * README). Exit codes: 0 done, 1 an export failed, 2 bad input.
+ * README). Exit codes (`@rallycache/cli/CliErrors`): 0 done, 1 an export
+ * failed, 2 bad input, 130 interrupted.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { teardown } from "@rallycache/cli/CliErrors"
 import { Errors, RallyCache } from "@rallycache/core"
 import { NodeRallyCache, ProcessInfo, RalliesFile } from "@rallycache/node"
-import { Cause, Console, Effect, Exit, Option, Stream } from "effect"
+import { Console, Effect, Stream } from "effect"
 
 const usage = "usage: pnpm --filter batch-export start <video.mp4> <rallies.json>"
-
 
 const program = Effect.gen(function*() {
   const args = process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === "--"))
@@ -58,22 +59,9 @@ const program = Effect.gen(function*() {
   )
 })
 
-
 program.pipe(
   Effect.scoped,
   Effect.provide(NodeRallyCache.layer()),
-  (effect) =>
-    NodeRuntime.runMain(effect, {
-      disableErrorReporting: true,
-      teardown: (exit, onExit) => {
-        if (Exit.isSuccess(exit)) return onExit(0)
-        if (Cause.isInterruptedOnly(exit.cause)) return onExit(130)
-        const failure = Option.orElse(Cause.failureOption(exit.cause), () => Cause.dieOption(exit.cause))
-        const error = Option.getOrElse(failure, () => new Error("unknown failure"))
-        const message = error instanceof Error ? error.message : String(error)
-        process.stderr.write(`${message.replace(/\s+/g, " ").trim()}\n`)
-        // Bad input (arguments, files, rallies) is exit code 2; a failed export 1.
-        onExit(Errors.isInputError(error) ? 2 : 1)
-      }
-    })
+  // One line on stderr; exit code 2 for bad input, 1 for a failed export, 130 interrupted.
+  (effect) => NodeRuntime.runMain(effect, { disableErrorReporting: true, teardown: teardown() })
 )

@@ -1,16 +1,17 @@
 /**
  * The options the runner and the front share, and how both run their
- * command: bad flags and bad input are one line on stderr and exit code 2,
- * other failures one line and exit code 1, SIGTERM/SIGINT exit 0.
+ * command: a failure is one line on stderr and an exit code by the rule of
+ * `@rallycache/cli/CliErrors` (2 bad flags or input, 1 other failures), and
+ * SIGTERM/SIGINT exit 0.
  *
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Config, Duration, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
+import { Config, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { Tracing } from "@rallycache/cluster"
-import { argvOf, exitCodeOf, oneLine, withoutCliErrorReport } from "../../http-server/src/CliErrors.js"
+import { argvOf, teardown, withOneLineErrors } from "@rallycache/cli/CliErrors"
 
 /**
  * `--port N`, checked to be a port number; `min` is 0 where a free port may be asked for.
@@ -94,25 +95,18 @@ export const runMain = <Name extends string, E, A>(
   name: string,
   command: Command.Command<Name, NodeContext.NodeContext, E, A>
 ): void => {
-  const main = Command.run(command, { name, version: "0.1.0" })(argvOf(process.argv)).pipe(
-    // @effect/cli's own multi-line error report is replaced by the one line below.
-    withoutCliErrorReport,
+  const argv = argvOf(process.argv)
+  const main = Command.run(command, { name, version: "0.1.0" })(argv).pipe(
+    // @effect/cli's own multi-line error report is replaced by one line at the end.
+    withOneLineErrors,
     Effect.provide(NodeContext.layer),
     Effect.provide(Logger.json),
     Logger.withMinimumLogLevel(LogLevel.Info)
   )
   NodeRuntime.runMain(main, {
     disableErrorReporting: true,
-    teardown: (exit, onExit) => {
-      if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return onExit(0)
-      const failure = Cause.failureOption(exit.cause)
-      if (Option.isSome(failure)) {
-        process.stderr.write(`${name}: ${oneLine(failure.value)}\n`)
-        return onExit(exitCodeOf(failure.value))
-      }
-      // A defect is a bug: its whole cause helps more than one line.
-      process.stderr.write(`${name} stopped: ${Cause.pretty(exit.cause)}\n`)
-      onExit(1)
-    }
+    // SIGTERM/SIGINT is how a node is stopped: exit code 0. A defect is a bug,
+    // its whole cause helps more than one line.
+    teardown: teardown({ prefix: name, argv, interrupted: 0, fullDefects: true })
   })
 }

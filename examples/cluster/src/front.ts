@@ -14,7 +14,7 @@ import { ClusterRunner } from "@rallycache/cluster"
 import { NodeRallyCache } from "@rallycache/node"
 import { S3CacheStore } from "@rallycache/s3"
 import { Config, Effect, Option } from "effect"
-import * as App from "../../http-server/src/App.js"
+import * as App from "http-server/App"
 import * as Cli from "./Cli.js"
 
 const port = Cli.port({ min: 0, default: 0, description: "Port to listen on (default: a free port)" })

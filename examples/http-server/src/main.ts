@@ -13,14 +13,14 @@
 import { Command, Options } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { argvOf, teardown, withOneLineErrors } from "@rallycache/cli/CliErrors"
 import { Errors, type RalliesGrammar } from "@rallycache/core"
 import { NodeRallyCache, ProcessInfo, RalliesFile, SampleVideo } from "@rallycache/node"
-import { Cause, Config, Console, Effect, Exit, Option } from "effect"
+import { Config, Console, Effect, Option } from "effect"
 import { HttpServer } from "@effect/platform"
 import * as NodePath from "node:path"
 import * as App from "./App.js"
 import * as Videos from "./Videos.js"
-import { argvOf, exitCodeOf, oneLine, plainUnlessTerminal, withoutCliErrorReport } from "./CliErrors.js"
 
 /** Where the user typed the command: pnpm runs scripts inside the package, and says where it started. */
 const userDir = ProcessInfo.userDir()
@@ -134,20 +134,15 @@ const command = Command.make(
   }
 ).pipe(Command.withDescription("The rallycache clip service and its player page"))
 
-const main = Command.run(command, { name: "http-server", version: "0.1.0" })(argvOf(process.argv)).pipe(
-  // @effect/cli's own multi-line error report is replaced by one line below.
-  withoutCliErrorReport,
-  plainUnlessTerminal,
+const argv = argvOf(process.argv)
+const main = Command.run(command, { name: "http-server", version: "0.1.0" })(argv).pipe(
+  // @effect/cli's own multi-line error report is replaced by one line at the end.
+  withOneLineErrors,
   Effect.provide(NodeContext.layer)
 )
 
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
-  teardown: (exit, onExit) => {
-    if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return onExit(0)
-    const failure = Option.orElse(Cause.failureOption(exit.cause), () => Cause.dieOption(exit.cause))
-    const error = Option.getOrElse(failure, () => "unknown failure")
-    process.stderr.write(`http-server: ${oneLine(error)}\n`)
-    onExit(exitCodeOf(error))
-  }
+  // A server stopped by Ctrl-C or SIGTERM stopped as asked: exit code 0.
+  teardown: teardown({ prefix: "http-server", argv, interrupted: 0 })
 })

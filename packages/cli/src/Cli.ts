@@ -1,7 +1,6 @@
 /**
  * The `rallycache` command tree, and `run`, which turns any failure into
- * one line on stderr and an exit code (0 success, 1 runtime failure, 2 bad
- * usage or bad input).
+ * one line on stderr and an exit code by the rule of `CliErrors`.
  *
  * @since 0.1.0
  */
@@ -17,16 +16,8 @@ import * as Export from "./commands/export.js"
 import * as Get from "./commands/get.js"
 import * as Watch from "./commands/watch.js"
 import type { CacheLayer } from "./internal/common.js"
-import {
-  CliExit,
-  exitCodeOf,
-  firstError,
-  messageOf,
-  oneLine,
-  stripAnsi,
-  UsageError,
-  verboseDetail
-} from "./internal/errors.js"
+import { CliExit, exitCodeOf, firstError, messageOf, oneLine, UsageError, withOneLineErrors } from "./CliErrors.js"
+import { verboseDetail } from "./internal/verbose.js"
 import * as Output from "./internal/output.js"
 
 /**
@@ -94,31 +85,6 @@ const fullUsage = (argv: ReadonlyArray<string>) => {
 }
 
 /**
- * @effect/cli prints its own (multi-line, coloured) parse errors with
- * `Console.error`; the CLI prints one line of its own instead, so those are
- * dropped. Help and version output (`Console.log`) still go to stdout,
- * without colour codes unless stdout is a terminal.
- */
-const withoutCliErrors = <A, E, R>(argv: ReadonlyArray<string>, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.console, (console) => {
-    const usage = fullUsage(argv)
-    const plain = (args: ReadonlyArray<unknown>) =>
-      args.map((arg) =>
-        typeof arg !== "string" ? arg : Output.colorOn("stdout") ? usage(arg) : usage(stripAnsi(arg))
-      )
-    return Effect.withConsole(effect, {
-      ...console,
-      log: (...args) => console.log(...plain(args)),
-      error: () => Effect.void,
-      unsafe: {
-        ...console.unsafe,
-        log: (...args) => console.unsafe.log(...plain(args)),
-        error: () => {}
-      }
-    })
-  })
-
-/**
  * Library logs go to stderr, one line each, so stdout only ever holds the
  * result (`--json` stays parseable): warnings and errors always, info and
  * causes with `--verbose`.
@@ -142,13 +108,14 @@ export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<void, CliExit, CacheLayer | CliApp.CliApp.Environment | CommandExecutor.CommandExecutor> => {
   const verbose = argv.includes("--verbose")
-  return withoutCliErrors(argv, cli(argv)).pipe(
+  // @effect/cli's own multi-line parse errors give way to one line of the CLI's.
+  return withOneLineErrors(cli(argv), fullUsage(argv)).pipe(
     Effect.catchAllCause((cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
       const error = Option.getOrElse(firstError(cause), () => "unknown failure")
       if (error instanceof CliExit) return Effect.fail(error)
       return Effect.gen(function*() {
-        yield* Output.stderr(messageOf(error))
+        yield* Output.stderr(messageOf(error, { argv, program: "rallycache" }))
         if (verbose) yield* Output.stderr(verboseDetail(cause))
         return yield* new CliExit({ code: exitCodeOf(error) })
       })

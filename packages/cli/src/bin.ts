@@ -11,10 +11,10 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as ProcessInfo from "@rallycache/node/ProcessInfo"
-import { Cause, Effect, Exit, Logger } from "effect"
+import { Effect, Logger } from "effect"
 import * as Cli from "./Cli.js"
 import { CacheLayer } from "./internal/common.js"
-import { CliExit } from "./internal/errors.js"
+import { exitCodeOfExit } from "./CliErrors.js"
 import * as NodeLayer from "./internal/nodeLayer.js"
 
 // Relative paths (the video, --rallies, --out, --cache-dir...) count from the
@@ -39,18 +39,11 @@ const program = Cli.run(process.argv).pipe(
   Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true })))
 )
 
-const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
-  if (Exit.isSuccess(exit)) return 0
-  if (Cause.isInterruptedOnly(exit.cause)) return 130
-  const failure = Cause.failureOption(exit.cause)
-  return failure._tag === "Some" && failure.value instanceof CliExit ? failure.value.code : 1
-}
-
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   disablePrettyLogger: true,
   teardown: (exit, onExit) => {
-    const code = exitCode(exit)
+    const code = exitCodeOfExit(exit)
     onExit(code)
     // Exit even if a library left a handle open: the work is done.
     process.exit(code)

@@ -13,7 +13,7 @@ import * as FileSystemCacheStore from "@rallycache/node/FileSystemCacheStore"
 import { Duration, Effect, Option, Schema, Stream, SubscriptionRef } from "effect"
 import * as CliStats from "../internal/cliStats.js"
 import * as Common from "../internal/common.js"
-import { UsageError } from "../internal/errors.js"
+import { UsageError } from "../CliErrors.js"
 import * as Output from "../internal/output.js"
 
 const day = 24 * 60 * 60 * 1000

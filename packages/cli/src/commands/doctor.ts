@@ -14,7 +14,7 @@ import * as FfmpegResolver from "@rallycache/node/FfmpegResolver"
 import { Duration, Effect, Schema } from "effect"
 import * as NodePath from "node:path"
 import * as Common from "../internal/common.js"
-import { CliExit } from "../internal/errors.js"
+import { CliExit } from "../CliErrors.js"
 import * as Output from "../internal/output.js"
 
 const origins: Record<Exclude<FfmpegResolver.BinarySource, "env">, string> = {

@@ -18,7 +18,7 @@ import type * as NodeRallyCache from "@rallycache/node/NodeRallyCache"
 import * as RalliesFile from "@rallycache/node/RalliesFile"
 import { Context, Effect, Either, Layer, Option } from "effect"
 import * as CliStats from "./cliStats.js"
-import { UsageError } from "./errors.js"
+import { UsageError } from "../CliErrors.js"
 import { loadNodeRallyCache } from "./nodeLayer.js"
 import * as Output from "./output.js"
 

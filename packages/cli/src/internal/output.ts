@@ -5,6 +5,7 @@
  * @internal
  */
 import * as Metrics from "@rallycache/core/Metrics"
+import { colorOn } from "../CliErrors.js"
 import { Clock, Effect } from "effect"
 
 /** @internal */
@@ -24,15 +25,6 @@ export const json = (value: unknown): Effect.Effect<void> => stdout(JSON.stringi
 
 /** @internal */
 export const isTTY = (): boolean => process.stderr.isTTY === true && process.env["TERM"] !== "dumb"
-
-/**
- * Whether colour codes may be written to `stream`: a terminal, not `dumb`,
- * and no `NO_COLOR`.
- *
- * @internal
- */
-export const colorOn = (stream: "stdout" | "stderr"): boolean =>
-  process[stream].isTTY === true && process.env["TERM"] !== "dumb" && process.env["NO_COLOR"] === undefined
 
 const useColor = (): boolean => colorOn("stderr")
 
