@@ -395,6 +395,20 @@ describe("FileSystemCacheStore", () => {
       yield* a.close
     }).pipe(Effect.provide(services({ maxAge: "1 day" }))))
 
+  it.effect("age counts from creation: a clip used an hour ago still expires a day after it was made", () =>
+    Effect.gen(function*() {
+      const a = yield* open({ cacheDir: tempDir() })
+      yield* put(a.store, keyOf(1), 100)
+      yield* put(a.store, keyOf(2), 100)
+      yield* TestClock.adjust(Duration.hours(23))
+      yield* a.store.touch(keyOf(1))
+      yield* TestClock.adjust(Duration.millis(3600 * 1000 + 1))
+      // Used an hour ago, created a day and a millisecond ago: both rules (lookup and enforce) expire it.
+      expect(Option.isNone(yield* a.store.lookup(keyOf(1)))).toBe(true)
+      expect((yield* a.store.enforce).map((e) => [e.entry.key, e.reason])).toEqual([[keyOf(2), "age"]])
+      yield* a.close
+    }).pipe(Effect.provide(services({ maxAge: "1 day" }))))
+
   it.effect("enforce evicts least recently used entries down to maxBytes, never a pinned one", () =>
     Effect.gen(function*() {
       const cacheDir = tempDir()
