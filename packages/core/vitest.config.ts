@@ -5,4 +5,4 @@ export default project({
     name: "core",
     include: ["test/**/*.test.ts"]
   }
-})
+}, { media: false })

@@ -267,7 +267,7 @@ describe("FfmpegExporter", () => {
           `fsync dir ${NodePath.dirname(request.outputPath)}`
         ])
       }
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped, Effect.provide(Live)))
 
   it.live("a truncated source: rallies in its data are cut, later ones are a one-line SourceUnreadable (no broken clip)", () =>
     Effect.gen(function*() {
