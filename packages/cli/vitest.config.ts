@@ -5,4 +5,4 @@ export default project({
     name: "cli",
     include: ["test/**/*.test.ts"]
   }
-})
+}, { media: false })

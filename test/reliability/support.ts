@@ -286,13 +286,17 @@ export class Faults {
   /** Per-operation rates, over `rate` (rare operations such as the journal's writes get more). */
   readonly rates = new Map<string, number>()
   readonly injected = new Map<string, number>()
+  /** Operations whose first call while enabled always fails: each is certain to be under fire, whatever the seed. */
+  readonly certain = new Set<string>()
   readonly random: ReturnType<typeof rng>
   constructor(seedValue: number, readonly ops: ReadonlySet<string>) {
     this.random = rng(seedValue)
   }
   /** The fault to inject now for `op`, if any. */
   draw(op: string): FaultCode | undefined {
-    if (!this.enabled || !this.ops.has(op) || this.random.next() >= (this.rates.get(op) ?? this.rate)) return undefined
+    if (!this.enabled || !this.ops.has(op)) return undefined
+    const first = this.certain.has(op) && !this.injected.has(op)
+    if (!first && this.random.next() >= (this.rates.get(op) ?? this.rate)) return undefined
     this.injected.set(op, (this.injected.get(op) ?? 0) + 1)
     return this.random.next() < 0.5 ? "ENOSPC" : "EIO"
   }
@@ -397,7 +401,13 @@ export const faultyPlatformFs = (
       const fs: FileSystem.FileSystem = {
         ...live,
         makeDirectory: (path, options) => Effect.zipRight(gate("mkdir", path), live.makeDirectory(path, options)),
-        open: (path, options) => Effect.zipRight(gate("open", path), live.open(path, options)),
+        open: (path, options) =>
+          Effect.zipRight(gate("open", path), live.open(path, options)).pipe(
+            Effect.map((file) =>
+              // The file's fsync (of a clip, or of its folder after the rename) can fail too.
+              Object.create(file, { sync: { get: () => Effect.zipRight(gate("fsync", path), file.sync) } }) as FileSystem.File
+            )
+          ),
         stat: (path) => Effect.zipRight(gate("stat", path), live.stat(path)),
         rename: (from, to) => Effect.zipRight(gate("rename", from), live.rename(from, to)),
         exists: (path) => latencyMs > 0 ? Effect.zipRight(Effect.sleep(latencyMs), live.exists(path)) : live.exists(path)

@@ -1,8 +1,8 @@
 /**
  * What every vitest project of the workspace shares: workspace packages are
- * read from their TypeScript source, and the packages are built once before
- * the run (tests that start the `rallycache` command or an example run the
- * compiled JavaScript, as a user does).
+ * read from their TypeScript source, and before the run the packages are
+ * built once (tests that start the `rallycache` command or an example run the
+ * compiled JavaScript, as a user does) and the shared sample videos made.
  */
 import { fileURLToPath } from "node:url"
 import { defineProject, mergeConfig, type UserWorkspaceConfig } from "vitest/config"
@@ -13,13 +13,21 @@ import { defineProject, mergeConfig, type UserWorkspaceConfig } from "vitest/con
  */
 export const sourceCondition = "@rallycache/source"
 
-const shared = defineProject({
-  resolve: { conditions: [sourceCondition, "module", "browser", "development|production"] },
-  ssr: { resolve: { conditions: [sourceCondition, "node", "development|production"] } },
-  test: {
-    globalSetup: [fileURLToPath(new URL("./build.ts", import.meta.url))]
-  }
-})
+const shared = (media: boolean) =>
+  defineProject({
+    resolve: { conditions: [sourceCondition, "module", "browser", "development|production"] },
+    ssr: { resolve: { conditions: [sourceCondition, "node", "development|production"] } },
+    test: {
+      globalSetup: [
+        fileURLToPath(new URL("./build.ts", import.meta.url)),
+        ...(media ? [fileURLToPath(new URL("./media.ts", import.meta.url))] : [])
+      ]
+    }
+  })
 
-/** A vitest project of this workspace: `config` plus the shared settings. */
-export const project = (config: UserWorkspaceConfig): UserWorkspaceConfig => mergeConfig(shared, config)
+/**
+ * A vitest project of this workspace: `config` plus the shared settings.
+ * `media: false` for a project whose tests use no generated video.
+ */
+export const project = (config: UserWorkspaceConfig, options: { readonly media?: boolean } = {}): UserWorkspaceConfig =>
+  mergeConfig(shared(options.media ?? true), config)

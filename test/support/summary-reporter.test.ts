@@ -61,6 +61,18 @@ it("leaks", () => { fs.mkdirSync(path.join(os.tmpdir(), "rallycache-leaky")) })
     expect(result.stderr).toContain("  rallycache-leaky")
   }, 60_000)
 
+  it("counts an unhandled error as a failure, though every test passed", () => {
+    const result = runVitest({
+      "stray.test.mjs": `it("passes, and leaves a rejection nobody handles", () => {
+  void Promise.reject(new Error("stray rejection"))
+})
+it("passes", () => {})
+`
+    })
+    expect(result.code).toBe(1)
+    expect(result.last).toBe("tests: 2 passed, 1 failed, 0 skipped, 1 unhandled error")
+  }, 60_000)
+
   it("reads as a pass when everything passed", () => {
     const result = runVitest({ "ok.test.mjs": `it("passes", () => {})\n` })
     expect({ code: result.code, last: result.last }).toEqual({ code: 0, last: "tests: 1 passed, 0 failed, 0 skipped" })

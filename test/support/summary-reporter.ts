@@ -64,6 +64,8 @@ export default class SummaryReporter implements Reporter {
         if (suite.errors().length > 0) failed++
       }
     }
+    // vitest fails the run on an error no test caught: it counts as a failure.
+    failed += unhandledErrors.length
     const leftovers = this.leftovers()
     const extra = [
       unhandledErrors.length > 0 ? count(unhandledErrors.length, "unhandled error", "unhandled errors") : undefined,

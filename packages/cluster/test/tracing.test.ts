@@ -71,9 +71,20 @@ describe("tracing (real Postgres; as root it runs as the postgres user)", () => 
       expect(sent?.attributes["rallycache.shard"]).toMatch(/^default:\d+$/)
       // The runner's span descends from the front's (through the cluster's own spans).
       expect(ancestry(spans, received!).map((s) => s.name)).toContain("rallycache.front.GetClip")
-      // The engine's export span, when core records one, is in the same trace.
-      const exports = spans.filter((s) => /export/i.test(s.name) && s.attributes["rallycache.video_id"] === "traced")
-      if (exports.length > 0) expect(exports.some((s) => trace.includes(s))).toBe(true)
+      // The engine's export span of the rally was recorded. Its parent is the message that queued the
+      // export (the viewer's request may only have joined it): traced back through the runner's
+      // handling of that message to the front's request.
+      const exports = spans.filter((s) =>
+        s.name === "rallycache.export" && s.attributes["rallycache.video"] === "traced" &&
+        s.attributes["rallycache.rally"] === 0
+      )
+      expect(exports.length).toBeGreaterThan(0)
+      for (const exported of exports) {
+        const names = ancestry(spans, exported).map((s) => s.name)
+        expect(names[0]).toMatch(/^rallycache\.message\./)
+        expect(names.some((name) => name.startsWith("rallycache.runner."))).toBe(true)
+        expect(names.some((name) => name.startsWith("rallycache.front."))).toBe(true)
+      }
     }).pipe(
       Effect.scoped,
       Effect.provide(Tracing.layer({ serviceName: "tracing-test", spanProcessors: [new SimpleSpanProcessor(exporter)] }))

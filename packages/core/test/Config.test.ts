@@ -14,6 +14,17 @@ describe("Config", () => {
       expect(config.preloadAhead).toBe(2)
       expect(config.mode).toBe("exact")
       expect(config.preemption).toBe(true)
+      // The rest of the table in Config.ts (and the README's configuration table), value by value.
+      expect(config.maxEntriesPerVideo).toBe(200)
+      expect(Duration.toMillis(config.cleanupInterval)).toBe(60_000)
+      expect(Duration.toMillis(config.validationInterval)).toBe(3600 * 1000)
+      expect(config.maxRetries).toBe(3)
+      expect(Duration.toMillis(config.retryBaseDelay)).toBe(250)
+      expect(Duration.toMillis(config.retryMaxDelay)).toBe(10_000)
+      expect(Duration.toMillis(config.exportTimeout)).toBe(10 * 60 * 1000)
+      expect(config.maxRallyLength).toBe(600)
+      expect(config.mailboxCapacity).toBe(1024)
+      expect(config.runnerId).toBe("local")
     }))
 
   it.effect("accepts duration strings and numbers of milliseconds", () =>

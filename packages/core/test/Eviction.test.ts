@@ -141,6 +141,16 @@ describe("Eviction.planEviction", () => {
     ])
   })
 
+  it("measures age from creation, not from the last access: a clip used a moment ago still expires", () => {
+    // Created at 1 s, last used at 10.5 s; maxAge 10 s; now 11.001 s: 10.001 s old, used 0.501 s ago.
+    const [entry] = toEntries([{ video: 0, createdAt: 1_000, accessedDelta: 9_500, sizeBytes: 1, validation: "valid" }])
+    const limits = { maxBytes: 100, maxAge: Duration.seconds(10), maxEntriesPerVideo: 10 }
+    expect(Eviction.isExpired(entry!, 10_000, 11_001)).toBe(true)
+    expect(Eviction.planEviction([entry!], limits, 11_001, new Set()).map((p) => p.reason)).toEqual(["age"])
+    // And the other way round: one not used for longer than maxAge, created within it, is kept.
+    expect(Eviction.isExpired(entry!, 10_000, 10_999)).toBe(false)
+  })
+
   it("keeps an entry whose age is exactly maxAge and expires it one millisecond later", () => {
     const [entry] = toEntries([{ video: 0, createdAt: 1_000, accessedDelta: 0, sizeBytes: 1, validation: "valid" }])
     const limits = { maxBytes: 100, maxAge: Duration.seconds(10), maxEntriesPerVideo: 10 }

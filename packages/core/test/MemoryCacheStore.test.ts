@@ -270,6 +270,24 @@ describe("MemoryCacheStore", () => {
     { fastCheck: { numRuns: 25 } }
   )
 
+  it.effect("age counts from creation: a clip used a moment ago still expires at maxAge", () =>
+    Effect.gen(function*() {
+      const cache = yield* CacheStore
+      yield* store(keyOf(13))
+      yield* TestClock.adjust("50 minutes")
+      yield* cache.touch(keyOf(13))
+      expect(Option.getOrThrow(yield* cache.lookup(keyOf(13))).accessedAt).toBe(50 * 60 * 1000)
+      yield* TestClock.adjust(10 * 60 * 1000 + 1)
+      // Used 10 minutes ago, created an hour and a millisecond ago.
+      expect(Option.isNone(yield* cache.lookup(keyOf(13)))).toBe(true)
+      expect((yield* cache.enforce).map((e) => e.reason)).toEqual([])
+      yield* store(keyOf(14))
+      yield* TestClock.adjust("50 minutes")
+      yield* cache.touch(keyOf(14))
+      yield* TestClock.adjust(10 * 60 * 1000 + 1)
+      expect((yield* cache.enforce).map((e) => [e.entry.key, e.reason])).toEqual([[keyOf(14), "age"]])
+    }).pipe(Effect.provide(testLayer({ maxAge: "1 hour" }))))
+
   it.effect("enforce applies the age boundary exactly", () =>
     Effect.gen(function*() {
       const cache = yield* CacheStore

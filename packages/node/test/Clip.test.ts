@@ -9,24 +9,30 @@ import { exporterLayer, tempDir, testVideo, videoDuration } from "./fixtures.js"
 const rally = (start: number, end: number) => new Domain.Rally({ index: 0, start, end })
 
 describe("Clip", () => {
-  it.live("exportRallyTo writes exactly the output file, in both modes", () =>
+  it.live("exportRallyTo writes exactly the output file, in every mode", () =>
     Effect.gen(function*() {
       const source = yield* testVideo
       const dir = yield* tempDir("clip")
       const info = yield* Clip.probe(source)
       expect(info.duration).toBeCloseTo(6, 1)
-      for (const mode of ["copy", "accurate"] as const) {
+      for (const mode of ["copy", "exact", "accurate"] as const) {
         const output = NodePath.join(dir, `rally-${mode}.mp4`)
         const clip = yield* Clip.exportRallyTo(source, rally(1.5, 3.5), output, { mode })
         expect(clip.path).toBe(output)
         expect(clip.sizeBytes).toBe(NodeFs.statSync(output).size)
-        expect(yield* videoDuration(output)).toBeGreaterThanOrEqual(mode === "copy" ? 2.4 : 1.95)
+        // Cut as asked: copy and exact from the keyframe before the rally (exact hides the lead-in
+        // with an edit list, and names the rally's first frame), accurate from the rally's start.
+        expect(clip.fellBack).toBeUndefined()
+        expect(clip.clipStart).toBe(mode === "accurate" ? 1.5 : 1)
+        expect(clip.firstFrame).toBe(mode === "exact" ? 1.52 : undefined)
+        // Frames stored in the file (edit list not applied): the lead-in from the keyframe is there.
+        expect(yield* videoDuration(output)).toBeGreaterThanOrEqual(mode === "accurate" ? 1.95 : 2.4)
       }
-      expect(NodeFs.readdirSync(dir).sort()).toEqual(["rally-accurate.mp4", "rally-copy.mp4"])
+      expect(NodeFs.readdirSync(dir).sort()).toEqual(["rally-accurate.mp4", "rally-copy.mp4", "rally-exact.mp4"])
       // Overwrites an existing file atomically.
       const again = yield* Clip.exportRallyTo(source, rally(0, 1), NodePath.join(dir, "rally-copy.mp4"))
       expect(again.clipEnd).toBe(1)
-      expect(NodeFs.readdirSync(dir).sort()).toEqual(["rally-accurate.mp4", "rally-copy.mp4"])
+      expect(NodeFs.readdirSync(dir).sort()).toEqual(["rally-accurate.mp4", "rally-copy.mp4", "rally-exact.mp4"])
     }).pipe(Effect.scoped, Effect.provide(exporterLayer())), 60_000)
 
   it.live("refuses a directory, a missing folder and the source itself; a failed export leaves nothing", () =>

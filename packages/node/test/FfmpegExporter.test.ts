@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Domain, Exporter } from "@rallycache/core"
-import { NodeContext } from "@effect/platform-node"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { NodeContext, NodeFileSystem } from "@effect/platform-node"
 import { Context, Effect, Exit, Fiber, Layer, Schema, SubscriptionRef } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -11,6 +12,7 @@ import { autogroupNice } from "../src/internal/priority.js"
 import { isAlive } from "../src/internal/process.js"
 import {
   exporterLayer,
+  ffprobeJson,
   firstFramePsnr,
   frameMd5,
   Live,
@@ -134,6 +136,48 @@ const smallDisk = (name: string, bytes: number) =>
 const listFiles = (dir: string): Array<string> =>
   NodeFs.existsSync(dir) ? NodeFs.readdirSync(dir, { recursive: true, encoding: "utf8" }) : []
 
+/**
+ * node's platform FileSystem that logs the steps that make a clip durable:
+ * each fsync (of a file, with its size then, or of a folder) and each rename.
+ */
+const recordingFs = (log: Array<string>) =>
+  Layer.effect(
+    FileSystem.FileSystem,
+    Effect.map(FileSystem.FileSystem, (live): FileSystem.FileSystem => ({
+      ...live,
+      open: (path, options) =>
+        Effect.map(live.open(path, options), (file) =>
+          Object.create(file, {
+            sync: {
+              get: () =>
+                Effect.tap(file.sync, () =>
+                  Effect.sync(() => {
+                    const stat = NodeFs.statSync(path)
+                    log.push(stat.isDirectory() ? `fsync dir ${path}` : `fsync ${path} ${stat.size}`)
+                  }))
+            }
+          }) as FileSystem.File),
+      rename: (from, to) => Effect.tap(live.rename(from, to), () => Effect.sync(() => log.push(`rename ${from} ${to}`)))
+    }))
+  ).pipe(Layer.provide(NodeFileSystem.layer))
+
+/** Video packets stored in `path` (an edit list hides some from a decoder) and the frames a decoder shows. */
+const packetsAndFrames = (path: string) =>
+  Effect.map(
+    ffprobeJson(path, [
+      "-count_packets",
+      "-count_frames",
+      "-select_streams",
+      "v:0",
+      "-show_entries",
+      "stream=nb_read_packets,nb_read_frames"
+    ]),
+    (json) => {
+      const stream = (json["streams"] as Array<Record<string, string>>)[0]!
+      return { packets: Number(stream["nb_read_packets"]), frames: Number(stream["nb_read_frames"]) }
+    }
+  )
+
 describe("FfmpegExporter", () => {
   it.live("probe: duration, keyframe interval, streams; missing, text and empty files are typed errors", () =>
     Effect.gen(function*() {
@@ -179,6 +223,52 @@ describe("FfmpegExporter", () => {
         expect(NodeFs.existsSync(request.tempPath)).toBe(false)
       }
     }).pipe(Effect.scoped, Effect.provide(exporterLayer())))
+
+  it.live("exact: a stream copy from the keyframe before the rally, its edit list showing the rally's first frame", () =>
+    Effect.gen(function*() {
+      const source = yield* testVideo
+      const dir = yield* tempDir("exact")
+      for (const start of [2.5, 2.05, 0.3, 3.96]) {
+        const end = start + 1.5
+        const { request, result } = yield* exportRally(source, dir, { start, end }, "exact")
+        // Cut as asked, not re-encoded behind the caller's back.
+        expect(result.fellBack).toBeUndefined()
+        expect(result.container).toBeUndefined()
+        // From the keyframe at or before the start (keyframes every second), as a copy would.
+        expect(result.clipStart).toBe(Math.floor(start + 1e-6))
+        const firstFrame = Math.ceil(start * 25 - 1e-6) / 25
+        expect(result.firstFrame).toBeCloseTo(firstFrame, 3)
+        expect(result.leadIn).toBeCloseTo(firstFrame - result.clipStart, 3)
+        // The frame a player shows first is bit-identical to the source's first frame of the rally.
+        expect(yield* frameMd5(request.outputPath)).toBe(yield* frameMd5(source, firstFrame - 0.001))
+        // The lead-in from the keyframe is stored, and hidden by the edit list (as may be a frame or two
+        // past the end, for B-frame reordering): a stream copy.
+        const { frames, packets } = yield* packetsAndFrames(request.outputPath)
+        expect(packets - frames).toBeGreaterThanOrEqual(Math.round((firstFrame - result.clipStart) * 25))
+        expect(Math.abs(frames / 25 - (end - firstFrame))).toBeLessThanOrEqual(1 / 25 + 1e-6)
+        expect((yield* (yield* Exporter.Exporter).verify(request.outputPath))._tag).toBe("Valid")
+      }
+    }).pipe(Effect.scoped, Effect.provide(exporterLayer())))
+
+  it.live("durability: the clip is written, fsynced, renamed into place, then its folder is fsynced", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const layer = FfmpegExporter.layerWithFfmpeg().pipe(Layer.provide(recordingFs(log)), Layer.provideMerge(Live))
+      const source = yield* testVideo
+      const dir = yield* tempDir("durable")
+      for (const mode of ["copy", "exact", "accurate"] as const) {
+        log.length = 0
+        const { request, result } = yield* exportRally(source, dir, { start: 1.5, end: 3 }, mode).pipe(
+          Effect.provide(layer)
+        )
+        const mine = log.filter((line) => line.includes(request.tempPath) || line.includes(NodePath.dirname(request.outputPath)))
+        expect(mine, mode).toEqual([
+          `fsync ${request.tempPath} ${result.sizeBytes}`,
+          `rename ${request.tempPath} ${request.outputPath}`,
+          `fsync dir ${NodePath.dirname(request.outputPath)}`
+        ])
+      }
+    }).pipe(Effect.scoped, Effect.provide(Live)))
 
   it.live("a truncated source: rallies in its data are cut, later ones are a one-line SourceUnreadable (no broken clip)", () =>
     Effect.gen(function*() {
@@ -281,7 +371,7 @@ describe("FfmpegExporter", () => {
 
   it.live("a paused export is stopped (SIGSTOP), resumes and completes; low priority runs niced", () =>
     Effect.gen(function*() {
-      const { exporter, start } = yield* setup("pause")
+      const { exporter, request: requestOf, start } = yield* setup("pause")
       expect(exporter.canPause).toBe(true)
       const paused = yield* SubscriptionRef.make(true)
       const { fiber, pid, request } = yield* start(yield* testVideo, { start: 0, end: 5 }, "accurate", {
@@ -292,9 +382,12 @@ describe("FfmpegExporter", () => {
       expect(processNice(pid)).toBe(10)
       // Its own session's autogroup too, where the kernel schedules by autogroup.
       if (NodeFs.existsSync(`/proc/${pid}/autogroup`)) expect(autogroupNice(pid)).toBe(10)
-      // Stays stopped while paused (a stopped process cannot end by itself, so this cannot flake).
-      yield* Effect.sleep("300 millis")
+      // Stays stopped while paused: a whole other export of the same exporter runs start to finish
+      // meanwhile, and the paused one gains no CPU time and does not finish.
+      const ticks = processUserTicks(pid)
+      yield* exporter.export(yield* requestOf(yield* testVideo, { start: 1, end: 2 }, "copy"))
       expect(processState(pid)).toBe("T")
+      expect(processUserTicks(pid)).toBe(ticks)
       expect(fiber.unsafePoll()).toBeNull()
       yield* SubscriptionRef.set(paused, false)
       const result = yield* Fiber.join(fiber)

@@ -48,6 +48,38 @@ const put = (store: CacheStore.CacheStoreShape, key: Domain.CacheKey, bytes: num
 
 const collect = <A>(events: Stream.Stream<A>) => Effect.map(Stream.runCollect(events), Chunk.toReadonlyArray)
 
+/** Returns once more than `n` fibers sleep on the TestClock: a fiber that forked before it now waits for time. */
+const sleepersAbove = (n: number) =>
+  Effect.gen(function*() {
+    while (Chunk.size(yield* TestClock.sleeps()) <= n) yield* Effect.yieldNow()
+  })
+
+/** `node:fs` for the store, logging the steps that make a commit durable: renames, fsyncs and writes. */
+const recordingFs = (log: Array<string>): FileSystemCacheStore.SyncFs => {
+  const paths = new Map<number, string>()
+  return {
+    ...Fs,
+    openSync: ((path: Fs.PathLike, ...rest: Array<unknown>) => {
+      const fd = (Fs.openSync as (...args: Array<unknown>) => number)(path, ...rest)
+      paths.set(fd, String(path))
+      return fd
+    }) as typeof Fs.openSync,
+    fsyncSync: (fd) => {
+      Fs.fsyncSync(fd)
+      log.push(`fsync ${paths.get(fd)}`)
+    },
+    writeSync: ((fd: number, ...rest: Array<unknown>) => {
+      const written = (Fs.writeSync as (...args: Array<unknown>) => number)(fd, ...rest)
+      log.push(`write ${paths.get(fd)}`)
+      return written
+    }) as typeof Fs.writeSync,
+    renameSync: (from, to) => {
+      Fs.renameSync(from, to)
+      log.push(`rename ${String(from)} ${String(to)}`)
+    }
+  }
+}
+
 describe("FileSystemCacheStore", () => {
   it("the index's fast CacheEntry is the same object as a constructed one", () => {
     const fields = {
@@ -395,6 +427,20 @@ describe("FileSystemCacheStore", () => {
       yield* a.close
     }).pipe(Effect.provide(services({ maxAge: "1 day" }))))
 
+  it.effect("age counts from creation: a clip used an hour ago still expires a day after it was made", () =>
+    Effect.gen(function*() {
+      const a = yield* open({ cacheDir: tempDir() })
+      yield* put(a.store, keyOf(1), 100)
+      yield* put(a.store, keyOf(2), 100)
+      yield* TestClock.adjust(Duration.hours(23))
+      yield* a.store.touch(keyOf(1))
+      yield* TestClock.adjust(Duration.millis(3600 * 1000 + 1))
+      // Used an hour ago, created a day and a millisecond ago: both rules (lookup and enforce) expire it.
+      expect(Option.isNone(yield* a.store.lookup(keyOf(1)))).toBe(true)
+      expect((yield* a.store.enforce).map((e) => [e.entry.key, e.reason])).toEqual([[keyOf(2), "age"]])
+      yield* a.close
+    }).pipe(Effect.provide(services({ maxAge: "1 day" }))))
+
   it.effect("enforce evicts least recently used entries down to maxBytes, never a pinned one", () =>
     Effect.gen(function*() {
       const cacheDir = tempDir()
@@ -533,33 +579,66 @@ describe("FileSystemCacheStore", () => {
       yield* a.close
     }).pipe(Effect.provide(services())))
 
-  it.live("a second reserve of a key waits for the first writer, then finds its clip", () =>
+  it.effect("a second reserve of a key waits for the first writer, then finds its clip", () =>
     Effect.gen(function*() {
       const a = yield* open({ cacheDir: tempDir() })
       const first = yield* a.store.reserve(keyOf(1))
       if (first._tag !== "Reserved") throw new Error("expected a reservation")
+      const sleeping = Chunk.size(yield* TestClock.sleeps())
       const waiter = yield* Effect.fork(a.store.reserve(keyOf(1)))
-      yield* Effect.sleep("30 millis")
+      // It found the key taken and waits to try again; under the TestClock only time moves it on,
+      // and however much passes, it keeps waiting while the key is held.
+      yield* sleepersAbove(sleeping)
+      yield* TestClock.adjust("1 second")
+      yield* sleepersAbove(sleeping)
       expect(waiter.unsafePoll()).toBeNull()
       Fs.writeFileSync(first.reservation.tempPath, Buffer.alloc(10))
       Fs.renameSync(first.reservation.tempPath, first.reservation.finalPath)
       const committed = yield* a.store.commit(first.reservation, newEntry("v", 0, 10))
+      yield* TestClock.adjust("1 second")
       const second = yield* Fiber.join(waiter)
       expect(second).toEqual({ _tag: "Cached", entry: committed })
       // A waiter can be interrupted.
       const held = yield* a.store.reserve(keyOf(2))
       const interrupted = yield* Effect.fork(a.store.reserve(keyOf(2)))
-      yield* Effect.sleep("10 millis")
+      yield* sleepersAbove(sleeping)
       yield* Fiber.interrupt(interrupted)
       // Also as the acquire of acquireUseRelease (uninterruptible), wrapped in Effect.interruptible:
       // the wait can be cancelled, and a cancelled wait holds nothing.
       const inAcquire = yield* Effect.fork(
         Effect.acquireUseRelease(Effect.interruptible(a.store.reserve(keyOf(2))), () => Effect.void, () => Effect.void)
       )
-      yield* Effect.sleep("10 millis")
+      yield* sleepersAbove(sleeping)
       yield* Fiber.interrupt(inAcquire)
       if (held._tag === "Reserved") yield* a.store.abort(held.reservation)
       expect((yield* a.store.reserve(keyOf(2)))._tag).toBe("Reserved")
+      yield* a.close
+    }).pipe(Effect.provide(services())))
+
+  it.effect("commit: the clip's folder is fsynced after its rename and before the journal records the entry", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const a = yield* open({ cacheDir: tempDir(), fs: recordingFs(log) })
+      const { clips, journal } = a.store.layout
+      yield* put(a.store, keyOf(1), 10)
+      for (const container of [undefined, "mkv"] as const) {
+        const key = keyOf(container === undefined ? 2 : 3)
+        const reserved = yield* a.store.reserve(key)
+        if (reserved._tag !== "Reserved") throw new Error("expected a reservation")
+        const { reservation } = reserved
+        // The exporter's part: the clip written and moved to finalPath.
+        Fs.writeFileSync(reservation.tempPath, Buffer.alloc(10))
+        Fs.renameSync(reservation.tempPath, reservation.finalPath)
+        log.length = 0
+        const entry = yield* a.store.commit(reservation, { ...newEntry("match", 2, 10), container })
+        expect(log).toEqual([
+          // A clip in another container is renamed to its own name first.
+          ...(container === undefined ? [] : [`rename ${reservation.finalPath} ${a.store.pathOf(entry.key)}`]),
+          `fsync ${clips}`,
+          `write ${journal}`,
+          `fsync ${journal}`
+        ])
+      }
       yield* a.close
     }).pipe(Effect.provide(services())))
 

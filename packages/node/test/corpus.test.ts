@@ -11,6 +11,9 @@
  * nothing that decodes with errors), A/V sync as the source's (beeping
  * audio); their mp4/mov cuts are also made by ffmpeg, the in-process cutter's
  * fallback.
+ * Each clip is graded by the mode asked for: an exact clip must be a stream
+ * copy (from a source keyframe, the lead-in hidden by its edit list), never a
+ * re-encode, unless its case names why that source falls back to accurate.
  * Sources the project cannot cut are refused at probe with one line.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -19,7 +22,7 @@ import { Effect, Exit, Layer, ManagedRuntime, Schema, Scope } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { beepEvery, cases, type CutCase, fps, generate } from "./corpus/corpus.js"
-import { avSync, decodeErrors, facts, frames, lengths } from "./corpus/inspect.js"
+import { avSync, decodeErrors, facts, frames, keyframeTimes, lengths, videoPackets } from "./corpus/inspect.js"
 import { exporterLayer } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("corpus")
@@ -71,8 +74,9 @@ const cutOne = (c: CutCase, mode: Domain.ExportMode, byFfmpeg: boolean) =>
 describe("media corpus", () => {
   for (const c of cases) {
     if (c._tag === "Refuse") {
-      it("refuses " + c.name, async () => {
-        if (missing.has(c.name)) return
+      it("refuses " + c.name, async (context) => {
+        const lacking = missing.get(c.name)
+        if (lacking !== undefined) context.skip(`the installed ffmpeg has no ${lacking.join(", ")} encoder`)
         const exit = await runtime.runPromiseExit(
           Effect.flatMap(Exporter.Exporter, (exporter) => exporter.probe(NodePath.join(dir, c.file)))
         )
@@ -86,13 +90,10 @@ describe("media corpus", () => {
       }, 60_000)
       continue
     }
-    it(c.name, async () => {
+    it(c.name, async (context) => {
       const lacking = missing.get(c.name)
-      if (lacking !== undefined) {
-        // The only allowed skip: the installed ffmpeg cannot make this source at all.
-        console.warn(`corpus: ${c.name} skipped, the installed ffmpeg has no ${lacking.join(", ")} encoder`)
-        return
-      }
+      // The only allowed skip, reported as one: the installed ffmpeg cannot make this source at all.
+      if (lacking !== undefined) context.skip(`the installed ffmpeg has no ${lacking.join(", ")} encoder`)
       const source = NodePath.join(dir, c.file)
       await runtime.runPromise(Effect.gen(function*() {
         const src = yield* facts(source)
@@ -102,6 +103,7 @@ describe("media corpus", () => {
         const srcAudio = src.streams.filter((s) => s.kind === "audio")
         const firstIndex = srcFrames.times.findIndex((t) => t >= c.rally.start - 0.0005)
         const srcSync = c.beeps === true ? yield* avSync(source, fps, beepEvery) : []
+        const srcKeyframes = yield* keyframeTimes(source, src.startTime)
         const problems: Array<string> = []
         const runs = [
           ...modes.map((mode) => ({ mode, byFfmpeg: false })),
@@ -115,7 +117,16 @@ describe("media corpus", () => {
 
           const clip = yield* facts(out)
           const clipFrames = yield* frames(out, clip.startTime)
-          const cutAs = result.fellBack?.to ?? mode
+          // Graded as asked: only a source the case marks falls back from exact, for the reason it gives;
+          // any other fall-back (reported or not) fails the mode asked for.
+          const fallBack = mode === "exact" ? c.exactFallsBack : undefined
+          if (fallBack === undefined && result.fellBack !== undefined) {
+            say(`fell back to ${result.fellBack.to}: ${result.fellBack.reason}`)
+          }
+          if (fallBack !== undefined && !(result.fellBack?.to === "accurate" && result.fellBack.reason.includes(fallBack))) {
+            say(`expected a fall-back to accurate (${fallBack}), got ${JSON.stringify(result.fellBack)}`)
+          }
+          const cutAs = fallBack === undefined ? mode : "accurate"
           let expected: number | undefined
           if (cutAs === "copy") {
             const k = srcFrames.times.findIndex((t) => Math.abs(t - result.clipStart) < 0.002)
@@ -162,8 +173,16 @@ describe("media corpus", () => {
             const want = c.rally.end - srcFrames.times[firstIndex]!
             if (Math.abs(video - want) > 0.041) say(`video lasts ${video.toFixed(3)} s instead of ${want.toFixed(3)} s`)
           }
-          if (mode === "exact" && result.fellBack === undefined && result.container !== undefined && result.container !== "mov") {
-            say(`exact clip in ${result.container}`)
+          if (cutAs === "exact") {
+            if ((result.container ?? "mp4") !== (c.exactIn ?? "mp4")) say(`exact clip in ${result.container}`)
+            // A stream copy starts at a source keyframe and keeps the packets before the rally's first
+            // frame (its edit list hides them); a re-encode starts at the first frame itself.
+            if (!srcKeyframes.some((t) => Math.abs(t - result.clipStart) < 0.002)) {
+              say(`starts at ${result.clipStart}, not at a source keyframe: re-encoded, not copied`)
+            }
+            const lead = srcFrames.times.filter((t) => t >= result.clipStart - 0.0005 && t < srcFrames.times[firstIndex]! - 0.0005)
+            const hidden = (yield* videoPackets(out)) - clipFrames.numbers.length
+            if (hidden < lead.length) say(`${hidden} hidden video packets, fewer than the ${lead.length} before the first frame`)
           }
           if (mode === "exact" && c.exactIn !== undefined && (result.fellBack !== undefined || (result.container ?? "mp4") !== c.exactIn)) {
             say(`exact clip ${result.fellBack === undefined ? `in ${result.container}` : `fell back (${result.fellBack.reason})`}, not a stream copy in ${c.exactIn}`)

@@ -6,7 +6,6 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect } from "effect"
-import * as NodeFs from "node:fs"
 import * as ClipCheck from "./clipCheck.js"
 import type { Cut } from "./exportPlan.js"
 import { tail } from "./ffmpegOutput.js"
@@ -110,17 +109,14 @@ export const checkProgress = (entry: SourceEntry, expected: number, outTime: num
   return { ok: true, detail: "", duration: outTime }
 }
 
+// Both through the platform FileSystem, so that a test can record or fault them.
 export const fsyncFile = (path: string) =>
   Effect.scoped(
     Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.flatMap(fs.open(path, { flag: "r+" }), (file) => file.sync))
   )
 
+/** fsync a folder, so that a rename in it survives a power cut; a file system that refuses it is no error. */
 export const fsyncDir = (dir: string) =>
-  Effect.try(() => {
-    const fd = NodeFs.openSync(dir, "r")
-    try {
-      NodeFs.fsyncSync(fd)
-    } finally {
-      NodeFs.closeSync(fd)
-    }
-  }).pipe(Effect.ignore)
+  Effect.scoped(
+    Effect.flatMap(FileSystem.FileSystem, (fs) => Effect.flatMap(fs.open(dir, { flag: "r" }), (file) => file.sync))
+  ).pipe(Effect.ignore)

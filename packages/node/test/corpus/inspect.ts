@@ -230,3 +230,28 @@ export const avSync = (path: string, fps: number, every: number) =>
     }
     return offsets
   })
+
+/**
+ * How a clip's first video stream was made: its packets as stored (an mp4
+ * edit list hides lead-in packets from a decoder, not from this count), and
+ * the source's keyframe times (relative to its start).
+ */
+export const videoPackets = (path: string) =>
+  Effect.map(
+    ffprobeJson(path, ["-count_packets", "-select_streams", "v:0", "-show_entries", "stream=nb_read_packets"]),
+    (json) => Number(((json["streams"] ?? []) as Array<Json>)[0]?.["nb_read_packets"] ?? 0)
+  )
+
+/** The presentation times of the first video stream's keyframes, relative to `startTime`. */
+export const keyframeTimes = (path: string, startTime: number) =>
+  Effect.map(
+    ffprobeJson(path, [
+      "-select_streams",
+      "v:0",
+      "-skip_frame",
+      "nokey",
+      "-show_entries",
+      "frame=best_effort_timestamp_time"
+    ]),
+    (json) => ((json["frames"] ?? []) as Array<Json>).map((f) => Number(f["best_effort_timestamp_time"]) - startTime)
+  )
