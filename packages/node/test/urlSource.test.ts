@@ -4,12 +4,13 @@
  * server's ETag, Last-Modified and length), cuts it with ffmpeg in exact and
  * copy mode (the in-process cutter refuses URLs, saying why), and the clips
  * decode and start where the same cuts of the local file start. A 404, a
- * closed port and a text body are typed errors with one-line messages, and
- * nothing is written for them.
+ * closed port and a text body are typed errors with one-line messages, an
+ * object replaced under the same URL is refused as changed, and nothing is
+ * written for any of them.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { RallyCache as Core } from "@rallycache/core"
-import { Domain } from "@rallycache/core"
+import { Domain, Exporter } from "@rallycache/core"
 import { Effect, Exit, ManagedRuntime, Schema } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeHttp from "node:http"
@@ -17,7 +18,7 @@ import type { AddressInfo } from "node:net"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { Clip, NodeRallyCache } from "../src/index.js"
-import { exporterLayer, frameMd5, Live, testVideo } from "./fixtures.js"
+import { exporterLayer, frameMd5, Live, silentVideo, testVideo } from "./fixtures.js"
 
 const runtime = ManagedRuntime.make(exporterLayer())
 const sampleRuntime = ManagedRuntime.make(Live)
@@ -27,18 +28,22 @@ let local = ""
 let server: NodeHttp.Server
 let base = ""
 let closedPort = 0
+/** What `/replaced.mp4` serves: the match, then another video under the same URL. */
+let replaced = ""
 const seen: Array<{ method: string; range: string | undefined }> = []
 
 /** A static file server with HEAD, ETag, Last-Modified and single byte ranges, as object stores answer. */
-const serve = (file: string) =>
+const serve = (source: string) =>
   NodeHttp.createServer((req, res) => {
+    let file = source
     seen.push({ method: req.method ?? "", range: req.headers.range })
     if (req.url === "/notes.txt") {
       res.writeHead(200, { "content-type": "text/plain", "content-length": 22 })
       res.end(req.method === "HEAD" ? undefined : "these are not pictures")
       return
     }
-    if (req.url !== "/match.mp4") {
+    if (req.url === "/replaced.mp4") file = replaced
+    else if (req.url !== "/match.mp4") {
       res.writeHead(404, { "content-length": 0 })
       res.end()
       return
@@ -80,6 +85,7 @@ const listen = (s: NodeHttp.Server) =>
 beforeAll(async () => {
   dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "rallycache-url-"))
   local = await sampleRuntime.runPromise(testVideo)
+  replaced = local
   server = serve(local)
   base = `http://127.0.0.1:${await listen(server)}`
   // A port that was just free and is closed again: nothing answers there.
@@ -96,6 +102,7 @@ afterAll(async () => {
   NodeFs.rmSync(dir, { recursive: true, force: true })
 })
 
+const videoId = Schema.decodeSync(Domain.VideoId)("by-url")
 const rally = Schema.decodeSync(Domain.Rally)({ index: 0, start: 2.3, end: 4.1 })
 
 describe("a source by URL", () => {
@@ -152,6 +159,26 @@ describe("a source by URL", () => {
         NodeRallyCache.layer({ cacheDir: NodePath.join(dir, "cache"), mode: "exact", maxBytes: 50 * 1024 * 1024 })
       )
     ), 60_000)
+
+  it("refuses to cut a URL whose object was replaced since it was opened, writing nothing", async () => {
+    const url = `${base}/replaced.mp4`
+    const out = NodePath.join(dir, "replaced", "clip.mp4")
+    const info = await runtime.runPromise(Clip.probe(url))
+    replaced = await sampleRuntime.runPromise(silentVideo)
+    const exit = await runtime.runPromiseExit(Effect.flatMap(Exporter.Exporter, (exporter) =>
+      exporter.export({
+        source: new Domain.VideoSource({ id: videoId, path: url, fingerprint: info.fingerprint }),
+        rally,
+        mode: "copy",
+        priority: "high",
+        tempPath: `${out}.tmp`,
+        outputPath: out
+      })))
+    expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error.message : "no failure").toMatch(
+      /the resource changed since it was opened \(open the video again\)/
+    )
+    expect(NodeFs.existsSync(NodePath.dirname(out)) ? NodeFs.readdirSync(NodePath.dirname(out)) : []).toEqual([])
+  })
 
   const failure = async (url: string) => {
     const out = NodePath.join(dir, "bad", "clip.mp4")
