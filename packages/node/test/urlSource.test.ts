@@ -42,6 +42,13 @@ const serve = (source: string) =>
       res.end(req.method === "HEAD" ? undefined : "these are not pictures")
       return
     }
+    // Signed for GET only, as a presigned S3 URL is: HEAD is refused.
+    if (req.url?.startsWith("/signed.mp4?") === true && req.method === "HEAD") {
+      res.writeHead(403, { "content-length": 0 })
+      res.end()
+      return
+    }
+    if (req.url?.startsWith("/signed.mp4?") === true) req.url = "/match.mp4"
     if (req.url === "/replaced.mp4") file = replaced
     else if (req.url !== "/match.mp4") {
       res.writeHead(404, { "content-length": 0 })
@@ -114,6 +121,16 @@ describe("a source by URL", () => {
     expect(remote.keyframeInterval).toBeCloseTo(file.keyframeInterval ?? 0, 2)
     expect(remote.fingerprint).toMatch(new RegExp(`^s${NodeFs.statSync(local).size}-u[0-9a-f]{16}$`))
     expect(seen.some((r) => r.method === "HEAD")).toBe(true)
+  })
+
+  it("is opened by a one-byte ranged GET where HEAD is refused, as presigned URLs do", async () => {
+    seen.length = 0
+    const [signed, plain] = await runtime.runPromise(
+      Effect.all([Clip.probe(`${base}/signed.mp4?X-Amz-Signature=abc`), Clip.probe(`${base}/match.mp4`)])
+    )
+    expect(seen.some((r) => r.method === "GET" && r.range === "bytes=0-0")).toBe(true)
+    expect(signed.fingerprint).toBe(plain.fingerprint)
+    expect(signed.duration).toBe(plain.duration)
   })
 
   for (const mode of ["exact", "copy"] as const) {
