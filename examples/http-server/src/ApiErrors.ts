@@ -168,6 +168,19 @@ export class ClipTimeout
 {}
 
 /**
+ * The cache behind the server is a cluster and no runner answered in time
+ * (`ClusterUnavailable` of `@rallycache/cluster`); asking again later may succeed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClusterUnavailable extends Schema.TaggedError<ClusterUnavailable>()(
+  "ClusterUnavailable",
+  fields,
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+/**
  * The failures of opening a video from a client.
  *
  * @since 0.1.0

@@ -195,6 +195,7 @@ export class ViewerApi extends HttpApi.make("rallycache")
   .add(EventsGroup)
   .add(MetricsGroup)
   .addError(Errors.InternalError)
+  .addError(Errors.ClusterUnavailable)
   .annotate(OpenApi.Title, "rallycache HTTP example")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(

@@ -11,6 +11,9 @@
  */
 import { Predicate, Schema } from "effect"
 
+/** Sources may be http(s) URLs; their messages say URL instead of file. */
+const isUrl = (path: string): boolean => /^https?:\/\//i.test(path)
+
 /**
  * Input that does not fit the model: a rallies file, an option, a config
  * value. `field` names where (for example `rallies[3].end`).
@@ -84,7 +87,7 @@ export class SourceNotFound extends Schema.TaggedError<SourceNotFound>()("Source
   path: Schema.String
 }) {
   override get message(): string {
-    return `source video not found: ${this.path} (check the path)`
+    return `source video not found: ${this.path} (check the ${isUrl(this.path) ? "URL" : "path"})`
   }
 }
 
@@ -99,7 +102,9 @@ export class SourceUnreadable extends Schema.TaggedError<SourceUnreadable>()("So
   reason: Schema.String
 }) {
   override get message(): string {
-    return `cannot read source video ${this.path}: ${this.reason} (check that it is a readable file)`
+    return `cannot read source video ${this.path}: ${this.reason} (check that it is a readable ${
+      isUrl(this.path) ? "URL" : "file"
+    })`
   }
 }
 

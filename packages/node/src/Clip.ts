@@ -24,6 +24,7 @@ import { Domain, Errors, Exporter } from "@rallycache/core"
 import { Effect, Exit, Queue, Schema, Stream, Take } from "effect"
 import * as NodeCrypto from "node:crypto"
 import * as NodePath from "node:path"
+import { resolveSource } from "./internal/urlSource.js"
 
 /**
  * What `exportRallyTo` produced.
@@ -60,7 +61,7 @@ export const probe = (
   Errors.SourceNotFound | Errors.SourceUnreadable | Errors.NotMediaFile | Errors.UnsupportedSource,
   Exporter.Exporter
 > =>
-  Effect.flatMap(Exporter.Exporter, (exporter) => exporter.probe(NodePath.resolve(path)))
+  Effect.flatMap(Exporter.Exporter, (exporter) => exporter.probe(resolveSource(path)))
 
 const invalidOutput = (path: string, reason: string, fix: string) =>
   new Errors.InvalidInput({ field: "output", reason: `${path} ${reason}`, fix })
@@ -82,7 +83,7 @@ export const exportRallyTo = (
     const fs = yield* FileSystem.FileSystem
     const exporter = yield* Exporter.Exporter
     const output = NodePath.resolve(outputPath)
-    const source = NodePath.resolve(sourcePath)
+    const source = resolveSource(sourcePath)
     const dir = NodePath.dirname(output)
     if (output === source) {
       return yield* invalidOutput(output, "is the source video", "choose another output path")

@@ -1,12 +1,13 @@
 /**
  * From the engine's failures to the API's: each core error becomes the API
  * error of the same name (its status declared in `ApiErrors`) with its
- * one-line message; bad input becomes a `HttpApiDecodeError` naming the
- * field; anything else is logged and answered as `InternalError`.
+ * one-line message, a cluster's `ClusterUnavailable` included (503); bad
+ * input becomes a `HttpApiDecodeError` naming the field; anything else is
+ * logged and answered as `InternalError`.
  */
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import { Errors } from "@rallycache/core"
-import { Cause, Effect, Option } from "effect"
+import { Cause, Effect, Option, Predicate } from "effect"
 import * as ApiErrors from "../ApiErrors.js"
 
 /** One line of sane length, whatever the text. */
@@ -25,7 +26,9 @@ const byTag = {
   SourceUnreadable: ApiErrors.SourceUnreadable,
   NotMediaFile: ApiErrors.NotMediaFile,
   UnsupportedSource: ApiErrors.UnsupportedSource,
-  ExportCancelled: ApiErrors.ExportCancelled
+  ExportCancelled: ApiErrors.ExportCancelled,
+  // Matched by its tag: the example does not depend on @rallycache/cluster, whose front serves it.
+  ClusterUnavailable: ApiErrors.ClusterUnavailable
 } as const
 
 type Mapped = keyof typeof byTag
@@ -67,10 +70,21 @@ export const toApiError = <E extends { readonly _tag: string; readonly message: 
   )
 }
 
-/** Map every failure of `effect` with `toApiError`. */
+/**
+ * A cluster front's `RallyCache` (`@rallycache/cluster`) dies with its typed
+ * `ClusterUnavailable` where the core API has no place for it: answered as
+ * the 503 of the same name, not as an internal error.
+ */
+const clusterUnavailable = (defect: unknown): Option.Option<Effect.Effect<never, ApiErrors.ClusterUnavailable>> =>
+  Predicate.isTagged(defect, "ClusterUnavailable") && defect instanceof Error
+    ? Option.some(Effect.fail(new ApiErrors.ClusterUnavailable({ message: oneLine(defect.message) })))
+    : Option.none()
+
+/** Map every failure of `effect` with `toApiError` (and a cluster's `ClusterUnavailable` defect to its 503). */
 export const mapErrors = <A, E extends { readonly _tag: string; readonly message: string }, R>(
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, ApiErrorOf<E["_tag"]>, R> => Effect.catchAll(effect, toApiError)
+): Effect.Effect<A, ApiErrorOf<E["_tag"]> | ApiErrors.ClusterUnavailable, R> =>
+  Effect.catchAll(effect, toApiError).pipe(Effect.catchSomeDefect(clusterUnavailable))
 
 const formatPath = (path: ReadonlyArray<PropertyKey>): string => {
   let out = ""

@@ -22,6 +22,7 @@ import { trimPresentedEnd } from "./mp4EditList.js"
 import type { SourceEntry } from "./ffprobe.js"
 import { allKeyframes, probeSource, sizeOfFingerprint, statSource } from "./ffprobe.js"
 import { run } from "./process.js"
+import { isUrl, urlFingerprint } from "./urlSource.js"
 
 /** @internal */
 export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}): string =>
@@ -68,8 +69,9 @@ export const make = (
         const cacheKey = `${path}\u0000${fingerprint}`
         const known = sources.get(cacheKey)
         if (known !== undefined) return known
-        // An mp4/mov is opened in process where its streams are named and its tables modelled; else ffprobe.
-        const local = options.inProcess === false ? undefined : yield* Effect.sync(() => mp4Probe(path, fingerprint))
+        // An mp4/mov file is opened in process where its streams are named and its tables modelled; else
+        // (and for a URL) ffprobe.
+        const local = options.inProcess === false || isUrl(path) ? undefined : yield* Effect.sync(() => mp4Probe(path, fingerprint))
         const entry = local ?? (yield* probeSource(ffprobe.path, path, fingerprint))
         if (sources.size >= maxSources) {
           const oldest = sources.keys().next()
@@ -88,10 +90,14 @@ export const make = (
         const rally = request.rally
         const entry = yield* probeEntry(path)
         const info = entry.info
-        if (/^s\d+-m\d+-i\d+-d\d+$/.test(request.source.fingerprint) && request.source.fingerprint !== info.fingerprint) {
+        const fingerprint = request.source.fingerprint
+        if (
+          (/^s\d+-m\d+-i\d+-d\d+$/.test(fingerprint) || urlFingerprint.test(fingerprint)) &&
+          fingerprint !== info.fingerprint
+        ) {
           return yield* new Errors.SourceUnreadable({
             path,
-            reason: "the file changed since it was opened (open the video again)"
+            reason: `the ${isUrl(path) ? "resource" : "file"} changed since it was opened (open the video again)`
           })
         }
         if (rally.start >= info.duration) {

@@ -21,6 +21,7 @@ import {
 } from "./keyframePlan.js"
 import { readPacketIndex } from "./mp4Index.js"
 import { run } from "./process.js"
+import { isUrl, shownUrl, statUrl } from "./urlSource.js"
 
 /** @internal */
 export interface SourceEntry {
@@ -68,6 +69,7 @@ export const sizeOfFingerprint = (fingerprint: string): number => Number(/^s(\d+
 /** The fingerprint of `path`, with the typed errors of a bad source. @internal */
 export const statSource = (path: string): Effect.Effect<string, ProbeError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
+    if (isUrl(path)) return yield* statUrl(path)
     const fs = yield* FileSystem.FileSystem
     const info = yield* fs.stat(path).pipe(
       Effect.mapError((error): ProbeError =>
@@ -144,9 +146,13 @@ export const probeSource = (
     ], { concurrency: 2 }).pipe(Effect.mapError(toUnreadable))
     if (format.exitCode !== 0) {
       const detail = lastLine(format.stderrTail)
-      if (/Permission denied/i.test(detail)) return yield* new Errors.SourceUnreadable({ path, reason: detail })
-      if (/No such file/i.test(detail)) return yield* new Errors.SourceNotFound({ path })
-      return yield* new Errors.NotMediaFile({ path, detail })
+      const shown = shownUrl(path)
+      if (/Permission denied/i.test(detail)) return yield* new Errors.SourceUnreadable({ path: shown, reason: detail })
+      if (/No such file|404 Not Found/i.test(detail)) return yield* new Errors.SourceNotFound({ path: shown })
+      if (isUrl(path) && /Server returned|Connection refused|Connection timed out|Input\/output error/i.test(detail)) {
+        return yield* new Errors.SourceUnreadable({ path: shown, reason: detail })
+      }
+      return yield* new Errors.NotMediaFile({ path: shown, detail })
     }
     let parsed: { format?: Record<string, unknown>; streams?: Array<Record<string, unknown>> }
     try {
@@ -224,7 +230,7 @@ export const allKeyframes = (
     if (entry.keyframes !== undefined) return entry.keyframes
     if (!entry.info.hasVideo) return []
     // An mp4/mov: its sample tables, when mp4Index models them; anything else is left to ffprobe.
-    const local = entry.format.split(",").includes("mov")
+    const local = entry.format.split(",").includes("mov") && !isUrl(entry.path)
       ? yield* Effect.sync(() => readPacketIndex(entry.path))
       : undefined
     if (local?._tag === "Index") {

@@ -5,13 +5,14 @@
  *
  * @internal
  */
-import type { Exporter } from "@rallycache/core"
+import type { Errors, Exporter } from "@rallycache/core"
 import { Effect } from "effect"
 import type { Cut } from "./exportPlan.js"
 import { ioFailure } from "./exportRun.js"
 import type { SourceEntry } from "./ffprobe.js"
 import { cutMp4, type Mp4CutResult } from "./mp4Cut.js"
 import { Mp4Unsupported } from "./mp4Tracks.js"
+import { isUrl } from "./urlSource.js"
 
 /** Whether this cut can be tried in process: a copy or exact cut of an mp4/mov source into mp4/mov. @internal */
 export const inProcessEligible = (entry: SourceEntry, cut: Cut): boolean =>
@@ -29,7 +30,16 @@ export type InProcessOutcome =
  *
  * @internal
  */
-export const cutInProcess = (entry: SourceEntry, request: Exporter.ExportRequest, cut: Cut) =>
+export const cutInProcess = (
+  entry: SourceEntry,
+  request: Exporter.ExportRequest,
+  cut: Cut
+): Effect.Effect<InProcessOutcome, Errors.ExportFailed> =>
+  isUrl(entry.path)
+    ? Effect.succeed({ _tag: "Refused", reason: "the source is a URL (the in-process cutter reads local files only)" })
+    : cutLocal(entry, request, cut)
+
+const cutLocal = (entry: SourceEntry, request: Exporter.ExportRequest, cut: Cut) =>
   Effect.tryPromise({
     try: (signal) =>
       cutMp4(entry.path, request.tempPath, {
