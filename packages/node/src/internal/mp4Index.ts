@@ -114,20 +114,23 @@ const indexOf = (movie: Movie): PacketIndex => {
   const seconds = (ts: number) => {
     const time = ts * (1 / timescale)
     const micro = time * 1e6
-    return Math.abs((Math.abs(micro) % 1) - 0.5) > 1e-3 ? Math.round(micro) / 1e6 : Number(time.toFixed(6))
+    const magnitude = Math.abs(micro)
+    return Math.abs(magnitude - Math.floor(magnitude) - 0.5) > 1e-3 ? Math.round(micro) / 1e6 : Number(time.toFixed(6))
   }
   // A file cut short: the list stops before the first packet whose bytes are not all there.
   let truncated: string | undefined
+  const { offset: pos, size } = video
+  const { key, offset, shift } = table
   let i = 0
   for (; i < count; i++) {
     const sample = kept === undefined ? i : kept[i]!
-    if (video.offset[sample]! + video.size[sample]! > movie.fileSize) {
+    if (pos[sample]! + size[sample]! > movie.fileSize) {
       truncated = `the file ends at byte ${movie.fileSize}, inside video packet ${i + 1} of ${count}`
       break
     }
     out.dts[i] = seconds(dts[i]!)
-    out.pts[i] = seconds(dts[i]! + (table.offset === undefined ? 0 : table.shift + table.offset[sample]!))
-    out.key[i] = table.key[sample]!
+    out.pts[i] = seconds(dts[i]! + (offset === undefined ? 0 : shift + offset[sample]!))
+    out.key[i] = key[sample]!
   }
   return { _tag: "Index", pts: out.pts.subarray(0, i), dts: out.dts.subarray(0, i), key: out.key.subarray(0, i), truncated }
 }

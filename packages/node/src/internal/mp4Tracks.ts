@@ -17,6 +17,7 @@
  * @internal
  */
 import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
 import { type Box, boxesIn, child, headerAt, timing } from "./mp4Boxes.js"
 
 /** A layout this reader does not model; the message says which. @internal */
@@ -58,6 +59,9 @@ export interface Track {
   readonly indexRefusal: string | undefined
 }
 
+/** A track's per-sample arrays (see `Track`). */
+type Samples = Pick<Track, "offset" | "size" | "dts" | "ctts" | "shift" | "cttsMin" | "key" | "sdtp">
+
 /** The parsed file: its `ftyp` and `moov` bytes and the tracks. @internal */
 export interface Movie {
   readonly ftyp: Buffer | undefined
@@ -97,6 +101,8 @@ const readTop = (fd: number, size: number): { ftyp: Buffer | undefined; moov: Bu
 }
 
 const need = (moov: Buffer, parent: Box, type: string): Box => child(moov, parent, type) ?? unsupported(`no ${type} box`)
+
+const littleEndian = NodeOs.endianness() === "LE"
 
 /** Bounds ffmpeg's index was checked within (mp4Index): past them the keyframe list is left to ffprobe. */
 const maxIndexSamples = 1 << 22
@@ -146,81 +152,9 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
   if (n > maxSamples || ![4, 8, 16, 32].includes(bits)) unsupported(`${n} samples of ${bits}-bit sizes`)
   if (n === 0 || n > maxIndexSamples) refuseIndex(`${n} samples`)
   if (fixed === 0 && sizeBox.start + 12 + Math.ceil((n * bits) / 8) > sizeBox.end) unsupported("a sample size table cut short")
-  const size = new Uint32Array(n)
-  const sizes = sizeBox.start + 12
-  if (fixed !== 0) size.fill(fixed)
-  else if (bits === 32) for (let i = 0; i < n; i++) size[i] = u32(sizes + 4 * i)
-  else if (bits === 16) for (let i = 0; i < n; i++) size[i] = view.getUint16(sizes + 2 * i)
-  else if (bits === 8) for (let i = 0; i < n; i++) size[i] = moov[sizes + i]!
-  else for (let i = 0; i < n; i++) size[i] = (moov[sizes + (i >> 1)]! >> (i % 2 === 0 ? 4 : 0)) & 15
-  if (fixed > 0x3fffffff) refuseIndex("a sample larger than ffmpeg reads")
-  else if (fixed === 0) {
-    for (let i = 0; i < n; i++) {
-      if (size[i]! > 0x3fffffff) {
-        refuseIndex("a sample larger than ffmpeg reads")
-        break
-      }
-    }
-  }
-
   const stts = tables.get("stts") ?? unsupported("no stts box")
-  const dts = new Float64Array(n + 1)
-  let sample = 0
-  let clock = 0
-  for (let e = 0, count = entries(stts, 8, 8); e < count; e++) {
-    const run = u32(stts.start + 8 + 8 * e)
-    const delta = u32(stts.start + 12 + 8 * e)
-    if (delta > 0x7fffffff || sample + run > n) unsupported("an stts entry we do not model")
-    // A zero delta makes ffmpeg's searches ambiguous.
-    if (delta === 0 && run > 0) refuseIndex("an stts entry of zero duration")
-    for (const end = sample + run; sample < end; sample++, clock += delta) dts[sample] = clock
-  }
-  if (sample !== n) unsupported("an stts table for another number of samples")
-  // The decode time after the last sample: its duration is dts[n] - dts[n - 1].
-  dts[n] = clock
-
-  // Composition offsets: ffmpeg reads them signed whatever the version, and takes the dts shift that
-  // makes them non-negative from every entry but the last two.
   const cttsBox = tables.get("ctts")
-  let ctts: Int32Array | undefined
-  let shift = 0
-  let cttsMin = 0
-  if (cttsBox !== undefined) {
-    ctts = new Int32Array(n)
-    sample = 0
-    cttsMin = Infinity
-    for (let e = 0, count = entries(cttsBox, 8, 8); e < count; e++) {
-      const run = u32(cttsBox.start + 8 + 8 * e)
-      const value = view.getInt32(cttsBox.start + 12 + 8 * e)
-      if (sample + run > n) unsupported("a ctts table for more samples")
-      if (run === 0 || Math.abs(value) > 1 << 28) refuseIndex("a ctts entry ffmpeg ignores or refuses")
-      ctts.fill(value, sample, sample + run)
-      if (run > 0) cttsMin = Math.min(cttsMin, value)
-      sample += run
-      if (e + 2 < count && value < 0) shift = Math.max(shift, -value)
-    }
-    if (sample !== n) unsupported("a ctts table for another number of samples")
-    if (cttsMin === Infinity) cttsMin = 0
-  }
-
-  // No stss: every sample is a keyframe. An empty one makes ffmpeg parse the stream.
   const stss = tables.get("stss")
-  const key = new Uint8Array(n).fill(stss === undefined ? 1 : 0)
-  if (stss !== undefined) {
-    const count = entries(stss, 8, 4)
-    if (count === 0) refuseIndex("an empty stss table")
-    for (let e = 0, last = 0; e < count; e++) {
-      const number = u32(stss.start + 8 + 4 * e)
-      if (number <= last) refuseIndex("an stss table out of order")
-      if (number >= 1 && number <= n) key[number - 1] = 1
-      last = number
-    }
-  }
-  const sdtpBox = tables.get("sdtp")
-  const sdtp = sdtpBox === undefined || sdtpBox.end - sdtpBox.start - 4 !== n
-    ? undefined
-    : Uint8Array.from(moov.subarray(sdtpBox.start + 4, sdtpBox.end))
-
   const stco = tables.get("stco")
   const co64Box = tables.get("co64")
   if (stco !== undefined && co64Box !== undefined) refuseIndex("both stco and co64 tables")
@@ -229,26 +163,113 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
   const chunks = entries(chunkBox, 8, co64 ? 8 : 4)
   const stsc = tables.get("stsc") ?? unsupported("no stsc box")
   const runs = entries(stsc, 8, 12)
-  const offset = new Float64Array(n)
-  sample = 0
-  for (let r = 0; r < runs; r++) {
-    const first = u32(stsc.start + 8 + 12 * r)
-    const perChunk = u32(stsc.start + 12 + 12 * r)
-    const next = r + 1 < runs ? u32(stsc.start + 20 + 12 * r) : chunks + 1
-    if (first < 1 || next <= first || next > chunks + 1) unsupported("an stsc table we do not model")
-    // ffmpeg repairs these entries; the index leaves such files to it.
-    if ((r === 0 && first !== 1) || perChunk === 0) refuseIndex("an stsc table we do not model")
-    if (u32(stsc.start + 16 + 12 * r) !== 1) refuseIndex("an stsc entry for another sample description")
-    for (let c = first - 1; c < next - 1; c++) {
-      let at = co64 ? u32(chunkBox.start + 8 + 8 * c) * 0x100000000 + u32(chunkBox.start + 12 + 8 * c) : u32(chunkBox.start + 8 + 4 * c)
-      if (sample + perChunk > n) unsupported("chunks holding more samples than the tables")
-      for (let s = 0; s < perChunk; s++, sample++) {
-        offset[sample] = at
-        at += size[sample]!
+
+  // Every sample's arrays, expanded on first use: opening a source needs those of its video track only.
+  const expand = (): Samples => {
+    const size = new Uint32Array(n)
+    const sizes = sizeBox.start + 12
+    if (fixed !== 0) size.fill(fixed)
+    else if (bits === 32) {
+      // Copied whole and byte-swapped natively: the loop would run in the interpreter on a cold start.
+      const bytes = Buffer.from(size.buffer, size.byteOffset, 4 * n)
+      moov.copy(bytes, 0, sizes, sizes + 4 * n)
+      if (littleEndian) bytes.swap32()
+    }
+    else if (bits === 16) for (let i = 0; i < n; i++) size[i] = view.getUint16(sizes + 2 * i)
+    else if (bits === 8) for (let i = 0; i < n; i++) size[i] = moov[sizes + i]!
+    else for (let i = 0; i < n; i++) size[i] = (moov[sizes + (i >> 1)]! >> (i % 2 === 0 ? 4 : 0)) & 15
+    if (fixed > 0x3fffffff) refuseIndex("a sample larger than ffmpeg reads")
+    else if (fixed === 0) {
+      for (let i = 0; i < n; i++) {
+        if (size[i]! > 0x3fffffff) {
+          refuseIndex("a sample larger than ffmpeg reads")
+          break
+        }
       }
     }
+
+    const dts = new Float64Array(n + 1)
+    let sample = 0
+    let clock = 0
+    for (let e = 0, count = entries(stts, 8, 8); e < count; e++) {
+      const run = u32(stts.start + 8 + 8 * e)
+      const delta = u32(stts.start + 12 + 8 * e)
+      if (delta > 0x7fffffff || sample + run > n) unsupported("an stts entry we do not model")
+      // A zero delta makes ffmpeg's searches ambiguous.
+      if (delta === 0 && run > 0) refuseIndex("an stts entry of zero duration")
+      for (const end = sample + run; sample < end; sample++, clock += delta) dts[sample] = clock
+    }
+    if (sample !== n) unsupported("an stts table for another number of samples")
+    // The decode time after the last sample: its duration is dts[n] - dts[n - 1].
+    dts[n] = clock
+
+    // Composition offsets: ffmpeg reads them signed whatever the version, and takes the dts shift that
+    // makes them non-negative from every entry but the last two.
+    let ctts: Int32Array | undefined
+    let shift = 0
+    let cttsMin = 0
+    if (cttsBox !== undefined) {
+      ctts = new Int32Array(n)
+      sample = 0
+      cttsMin = Infinity
+      for (let e = 0, count = entries(cttsBox, 8, 8); e < count; e++) {
+        const run = u32(cttsBox.start + 8 + 8 * e)
+        const value = view.getInt32(cttsBox.start + 12 + 8 * e)
+        if (sample + run > n) unsupported("a ctts table for more samples")
+        if (run === 0 || Math.abs(value) > 1 << 28) refuseIndex("a ctts entry ffmpeg ignores or refuses")
+        ctts.fill(value, sample, sample + run)
+        if (run > 0) cttsMin = Math.min(cttsMin, value)
+        sample += run
+        if (e + 2 < count && value < 0) shift = Math.max(shift, -value)
+      }
+      if (sample !== n) unsupported("a ctts table for another number of samples")
+      if (cttsMin === Infinity) cttsMin = 0
+    }
+
+    // No stss: every sample is a keyframe. An empty one makes ffmpeg parse the stream.
+    const key = new Uint8Array(n).fill(stss === undefined ? 1 : 0)
+    if (stss !== undefined) {
+      const count = entries(stss, 8, 4)
+      if (count === 0) refuseIndex("an empty stss table")
+      for (let e = 0, last = 0; e < count; e++) {
+        const number = u32(stss.start + 8 + 4 * e)
+        if (number <= last) refuseIndex("an stss table out of order")
+        if (number >= 1 && number <= n) key[number - 1] = 1
+        last = number
+      }
+    }
+    const sdtpBox = tables.get("sdtp")
+    const sdtp = sdtpBox === undefined || sdtpBox.end - sdtpBox.start - 4 !== n
+      ? undefined
+      : Uint8Array.from(moov.subarray(sdtpBox.start + 4, sdtpBox.end))
+
+    const offset = new Float64Array(n)
+    sample = 0
+    for (let r = 0; r < runs; r++) {
+      const first = u32(stsc.start + 8 + 12 * r)
+      const perChunk = u32(stsc.start + 12 + 12 * r)
+      const next = r + 1 < runs ? u32(stsc.start + 20 + 12 * r) : chunks + 1
+      if (first < 1 || next <= first || next > chunks + 1) unsupported("an stsc table we do not model")
+      // ffmpeg repairs these entries; the index leaves such files to it.
+      if ((r === 0 && first !== 1) || perChunk === 0) refuseIndex("an stsc table we do not model")
+      if (u32(stsc.start + 16 + 12 * r) !== 1) refuseIndex("an stsc entry for another sample description")
+      for (let c = first - 1; c < next - 1; c++) {
+        let at = co64
+          ? u32(chunkBox.start + 8 + 8 * c) * 0x100000000 + u32(chunkBox.start + 12 + 8 * c)
+          : u32(chunkBox.start + 8 + 4 * c)
+        if (sample + perChunk > n) unsupported("chunks holding more samples than the tables")
+        for (let s = 0; s < perChunk; s++, sample++) {
+          offset[sample] = at
+          at += size[sample]!
+        }
+      }
+    }
+    if (sample !== n) unsupported("chunks holding fewer samples than the tables")
+
+    return { offset, size, dts, ctts, shift, cttsMin, key, sdtp }
   }
-  if (sample !== n) unsupported("chunks holding fewer samples than the tables")
+  let samples: Samples | undefined
+  const arrays = (): Samples => (samples ??= expand())
 
   // The edit list: at most one empty edit, then one media edit at rate 1; others are refused by the cutter.
   let editMedia = 0
@@ -280,19 +301,38 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
     format,
     timescale,
     n,
-    offset,
-    size,
-    dts,
-    ctts,
-    shift,
-    cttsMin,
-    key,
+    get offset() {
+      return arrays().offset
+    },
+    get size() {
+      return arrays().size
+    },
+    get dts() {
+      return arrays().dts
+    },
+    get ctts() {
+      return arrays().ctts
+    },
+    get shift() {
+      return arrays().shift
+    },
+    get cttsMin() {
+      return arrays().cttsMin
+    },
+    get key() {
+      return arrays().key
+    },
     hasStss: stss !== undefined,
-    sdtp,
+    get sdtp() {
+      return arrays().sdtp
+    },
     editMedia,
     editDelay,
     editRefusal,
-    indexRefusal
+    get indexRefusal() {
+      arrays()
+      return indexRefusal
+    }
   }
 }
 
