@@ -57,22 +57,10 @@ export const applyEdit = (
   if (start < 0) start = Math.max(0, back(last, true))
 
   const end = media + duration
-  // Typed, grown by doubling: an edit over a whole 2-hour source keeps 200,000 samples.
-  let kept = new Int32Array(Math.min(n - start, 1024))
-  let times = new Float64Array(kept.length)
+  // Typed, sized for every sample from the start: an edit over a whole 2-hour source keeps 200,000.
+  const kept = new Int32Array(n - start)
+  const times = new Float64Array(n - start)
   let count = 0
-  const push = (i: number, time: number) => {
-    if (count === kept.length) {
-      const grown = new Int32Array(Math.min(n - start, kept.length * 2))
-      grown.set(kept)
-      kept = grown
-      const grownTimes = new Float64Array(grown.length)
-      grownTimes.set(times)
-      times = grownTimes
-    }
-    kept[count] = i
-    times[count++] = time
-  }
   // Frame durations of the samples before the edit's start, counted back once it starts.
   let before = 0
   let counter = -shift
@@ -98,7 +86,8 @@ export const applyEdit = (
         }
       }
     }
-    push(i, counter)
+    kept[count] = i
+    times[count++] = counter
     if (started) counter += frame
     if (cts + frame >= end && key[i] === 1) {
       // With B-frames, the frames after the first keyframe past the end may still belong to the edit.
