@@ -72,6 +72,7 @@ const exportOnce = (exporter: Exporter.ExporterShape, source: string, rally: { s
   Effect.gen(function*() {
     const info = yield* exporter.probe(source)
     const started = nowMs()
+    const cpu = process.cpuUsage()
     const result = yield* exporter.export({
       source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
       rally: new Domain.Rally({ index: 0, ...rally }),
@@ -81,8 +82,9 @@ const exportOnce = (exporter: Exporter.ExporterShape, source: string, rally: { s
       outputPath: out
     })
     const ms = nowMs() - started
+    const used = process.cpuUsage(cpu)
     rmSync(out, { force: true })
-    return { ms, result }
+    return { ms, cpuMs: (used.user + used.system) / 1000, result }
   })
 
 export const longSourceScenario: Scenario = {
@@ -122,13 +124,21 @@ export const longSourceScenario: Scenario = {
       yield* exportOnce(exporter, short, shortRally, out)
       const fromLong: Array<number> = []
       const fromShort: Array<number> = []
+      const cpuLong: Array<number> = []
+      const cpuShort: Array<number> = []
       for (let r = 0; r < repetitions; r++) {
         const longFirst = r % 2 === 0
-        if (!longFirst) fromShort.push((yield* exportOnce(exporter, short, shortRally, out)).ms)
+        const fromShortOnce = function*() {
+          const once = yield* exportOnce(exporter, short, shortRally, out)
+          fromShort.push(once.ms)
+          cpuShort.push(once.cpuMs)
+        }
+        if (!longFirst) yield* fromShortOnce()
         const once = yield* exportOnce(exporter, long, longRally, out)
         fromLong.push(once.ms)
+        cpuLong.push(once.cpuMs)
         cutBy = once.result.cutBy ?? "ffmpeg"
-        if (longFirst) fromShort.push((yield* exportOnce(exporter, short, shortRally, out)).ms)
+        if (longFirst) yield* fromShortOnce()
       }
 
       // Memory: a ~100 MB clip (its length from the source's bytes per second), RSS sampled while it is cut.
@@ -142,7 +152,7 @@ export const longSourceScenario: Scenario = {
       }, 2)
       const big = yield* exportOnce(exporter, long, bigRally, out).pipe(Effect.ensuring(Effect.sync(() => clearInterval(sampler))))
       peak = Math.max(peak, process.memoryUsage().rss)
-      log(`long: open ${opens.map((t) => t.toFixed(0)).join(", ")} ms (CPU ${openCpu.map((t) => t.toFixed(0)).join(", ")} ms); rally from 2 h ${fromLong.map((t) => t.toFixed(0)).join(", ")} ms, from 2 min ${fromShort.map((t) => t.toFixed(0)).join(", ")} ms; ${(big.result.sizeBytes / 1e6).toFixed(0)} MB clip in ${big.ms.toFixed(0)} ms, peak RSS +${((peak - idle) / 1e6).toFixed(1)} MB`)
+      log(`long: open ${opens.map((t) => t.toFixed(0)).join(", ")} ms (CPU ${openCpu.map((t) => t.toFixed(0)).join(", ")} ms); rally from 2 h ${fromLong.map((t) => t.toFixed(0)).join(", ")} ms (CPU ${cpuLong.map((t) => t.toFixed(0)).join(", ")}), from 2 min ${fromShort.map((t) => t.toFixed(0)).join(", ")} ms (CPU ${cpuShort.map((t) => t.toFixed(0)).join(", ")}); ${(big.result.sizeBytes / 1e6).toFixed(0)} MB clip in ${big.ms.toFixed(0)} ms, peak RSS +${((peak - idle) / 1e6).toFixed(1)} MB`)
       return [
         figure({
           key: "long.openMs",
@@ -162,7 +172,9 @@ export const longSourceScenario: Scenario = {
           baselineLabel: "the same rally from a 2-minute source",
           ratio: median(fromLong) / median(fromShort),
           goal: ratioAtMost(1.2),
-          note: `8 s exact rally, ${median(fromLong).toFixed(1)} ms from the 2-hour source (cut ${cutBy}), median`
+          note: `8 s exact rally, ${median(fromLong).toFixed(1)} ms from the 2-hour source (cut ${cutBy}), median; CPU ${
+            median(cpuLong).toFixed(1)
+          } ms from 2 h / ${median(cpuShort).toFixed(1)} ms from 2 min = ${(median(cpuLong) / median(cpuShort)).toFixed(2)}x`
         }),
         figure({
           key: "long.bigClipPeakMemoryMB",

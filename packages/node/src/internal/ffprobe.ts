@@ -231,7 +231,7 @@ export const allKeyframes = (
     if (!entry.info.hasVideo) return []
     // An mp4/mov: its sample tables, when mp4Index models them; anything else is left to ffprobe.
     const local = entry.format.split(",").includes("mov") && !isUrl(entry.path)
-      ? yield* Effect.sync(() => readPacketIndex(entry.path))
+      ? yield* Effect.sync(() => readPacketIndex(entry.path, entry))
       : undefined
     if (local?._tag === "Index") {
       const lists = packetLists(local, entry.startTime)

@@ -68,8 +68,7 @@ const ffIndex = (t: Track): { zero: number; start: number; minCorrected: number 
 }
 const ffIndexes = new WeakMap<Track, { zero: number; start: number; minCorrected: number }>()
 const ffIndexOf = (t: Track): { zero: number; start: number; minCorrected: number } => {
-  let shift = 0
-  if (t.ctts !== undefined) for (let i = 0; i + 2 < t.n; i++) if (t.ctts[i]! < 0) shift = Math.max(shift, -t.ctts[i]!)
+  const shift = t.shift
   if (t.editMedia === 0 && t.editDelay === 0) return { zero: shift, start: 0, minCorrected: shift }
   const cts = (i: number) => t.dts[i]! + (t.ctts?.[i] ?? 0)
   let s = 0
@@ -77,7 +76,8 @@ const ffIndexOf = (t: Track): { zero: number; start: number; minCorrected: numbe
   if (s === t.n) return { zero: t.editMedia, start: 0, minCorrected: 0 }
   if (t.ctts === undefined) return { zero: t.editMedia, start: t.dts[s]!, minCorrected: t.dts[s]! - t.editMedia }
   let minCts = Infinity
-  for (let i = s; i < t.n; i++) if (cts(i) >= t.editMedia) minCts = Math.min(minCts, cts(i))
+  // No sample decoded later can present earlier than its dts plus the smallest offset: the scan stops there.
+  for (let i = s; i < t.n && t.dts[i]! + t.cttsMin < minCts; i++) if (cts(i) >= t.editMedia) minCts = Math.min(minCts, cts(i))
   return { zero: minCts + shift, start: t.dts[s]!, minCorrected: minCts - t.dts[s]! + shift }
 }
 
@@ -102,6 +102,7 @@ const keep = (movie: Movie, plan: Mp4CutPlan): Array<Kept> => {
   const video = movie.tracks.find((t) => t.handler === "vide") ?? unsupported("no video track")
   const audios = movie.tracks.filter((t) => t.handler === "soun")
   if (video.n === 0) unsupported("an empty video track")
+  for (const t of [video, ...audios]) if (t.editRefusal !== undefined) unsupported(t.editRefusal)
   const presentUs = Math.floor(plan.present * 1e6) + Math.round(plan.startTime * 1e6)
   const presentAbs = presentUs / 1e6
   const keyAbs = plan.keyframe + plan.startTime

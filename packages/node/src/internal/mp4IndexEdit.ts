@@ -34,7 +34,7 @@ export const applyEdit = (
   t: SampleTable,
   media: number,
   duration: number
-): { kept: Int32Array; dts: Array<number> } | undefined => {
+): { kept: Int32Array; dts: Float64Array } | undefined => {
   const { dts, key, n, offset, shift } = t
   const ctts = (i: number) => offset?.[i] ?? 0
   const target = media - shift
@@ -57,9 +57,12 @@ export const applyEdit = (
   if (start < 0) start = Math.max(0, back(last, true))
 
   const end = media + duration
-  const kept: Array<number> = []
-  const times: Array<number> = []
-  const before: Array<number> = []
+  // Typed, sized for every sample from the start: an edit over a whole 2-hour source keeps 200,000.
+  const kept = new Int32Array(n - start)
+  const times = new Float64Array(n - start)
+  let count = 0
+  // Frame durations of the samples before the edit's start, counted back once it starts.
+  let before = 0
   let counter = -shift
   let started = false
   let minPts = -1
@@ -68,7 +71,7 @@ export const applyEdit = (
     const frame = i + 1 < n ? dts[i + 1]! - dts[i]! : duration
     const cts = dts[i]! + shift + ctts(i)
     if (cts < media || cts >= end) {
-      if (!started) before.push(frame)
+      if (!started) before++
     } else {
       // ffmpeg marks this minimum unset with -1, so a negative one is overwritten by the next sample: so here.
       const corrected = counter + ctts(i) + shift
@@ -76,11 +79,15 @@ export const applyEdit = (
       if (!started) {
         started = true
         let time = counter
-        for (let k = 1; k <= before.length; k++) times[times.length - k] = time -= before[before.length - k]!
+        for (let k = 1; k <= before; k++) {
+          const j = count - k
+          const frameOf = kept[j]! + 1 < n ? dts[kept[j]! + 1]! - dts[kept[j]!]! : duration
+          times[j] = time -= frameOf
+        }
       }
     }
-    kept.push(i)
-    times.push(counter)
+    kept[count] = i
+    times[count++] = counter
     if (started) counter += frame
     if (cts + frame >= end && key[i] === 1) {
       // With B-frames, the frames after the first keyframe past the end may still belong to the edit.
@@ -92,8 +99,8 @@ export const applyEdit = (
     }
   }
   if (!started) return undefined
-  if (minPts > 0) for (let k = 0; k < times.length; k++) times[k]! -= minPts
-  return { kept: Int32Array.from(kept), dts: times }
+  if (minPts > 0) for (let k = 0; k < count; k++) times[k]! -= minPts
+  return { kept: kept.subarray(0, count), dts: times.subarray(0, count) }
 }
 
 /** ffmpeg's av_rescale: a * b / c rounded to nearest, halves away from zero (a, b, c >= 0). @internal */

@@ -14,7 +14,7 @@ import * as NodeFs from "node:fs"
 import type { SourceEntry } from "./ffprobe.js"
 import { keyframeInterval, packetLists, seeksByIndex } from "./keyframePlan.js"
 import { child } from "./mp4Boxes.js"
-import { readPacketIndex } from "./mp4Index.js"
+import { packetIndexOf } from "./mp4Index.js"
 import { type Movie, ptsOf, readMovie, rememberMovie, type Track } from "./mp4Tracks.js"
 
 /** ffprobe's format_name for every mp4/mov file. */
@@ -88,7 +88,9 @@ export const mp4Probe = (path: string, fingerprint: string): SourceEntry | undef
     if (movie.tracks.some((t) => t.handler === "vide" && t !== video && videoCodecs[t.format] !== undefined)) {
       return undefined
     }
-    const index = readPacketIndex(path)
+    if ([video, ...audios].some((t) => t.editRefusal !== undefined)) return undefined
+    // The same tables give the keyframe list: they are read once per source.
+    const index = packetIndexOf(movie)
     if (index._tag !== "Index") return undefined
 
     // ffprobe's start_time: the earliest presented time of any stream; its duration: the movie header's.

@@ -5,13 +5,19 @@
  * byte, plus where the track's edit list puts it on the presentation
  * timeline. The in-process cutter (`mp4Cut`) writes clips from it.
  *
- * Layouts it does not model (fragments, several sample descriptions,
- * several media edits, edits at another rate) throw `Mp4Unsupported`: the
- * caller then leaves the file to ffmpeg.
+ * It is the one reading of a source's sample tables: the probe's keyframe
+ * list (`mp4Index`) and the cutter share the `Movie` read when the source
+ * is opened (`movieFor`), held in typed arrays.
+ *
+ * Layouts it does not model (fragments, several sample descriptions) throw
+ * `Mp4Unsupported`: the caller then leaves the file to ffmpeg. Edit lists
+ * the cutter does not model (several media edits, edits at another rate)
+ * are a track's `editRefusal`.
  *
  * @internal
  */
 import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
 import { type Box, boxesIn, child, headerAt, timing } from "./mp4Boxes.js"
 
 /** A layout this reader does not model; the message says which. @internal */
@@ -36,6 +42,10 @@ export interface Track {
   readonly dts: Float64Array
   /** Composition offsets, `undefined` without a ctts box. */
   readonly ctts: Int32Array | undefined
+  /** ffmpeg's dts shift (what makes the composition offsets non-negative, from all but the last two ctts entries). */
+  readonly shift: number
+  /** The smallest composition offset (0 without a ctts box). */
+  readonly cttsMin: number
   /** Sync samples (1), all of them without an stss box. */
   readonly key: Uint8Array
   readonly hasStss: boolean
@@ -43,7 +53,14 @@ export interface Track {
   /** Media time (track timescale) the edit list starts presenting at, and the seconds of empty edit before it. */
   readonly editMedia: number
   readonly editDelay: number
+  /** An edit list the cutter does not model (several edits, another rate...), set instead of the two above. */
+  readonly editRefusal: string | undefined
+  /** Why ffmpeg's index of this track may differ from the one `mp4Index` replays from these tables. */
+  readonly indexRefusal: string | undefined
 }
+
+/** A track's per-sample arrays (see `Track`). */
+type Samples = Pick<Track, "offset" | "size" | "dts" | "ctts" | "shift" | "cttsMin" | "key" | "sdtp">
 
 /** The parsed file: its `ftyp` and `moov` bytes and the tracks. @internal */
 export interface Movie {
@@ -74,7 +91,7 @@ const readTop = (fd: number, size: number): { ftyp: Buffer | undefined; moov: Bu
       if (at + boxSize > size) unsupported(`the ${type} box is cut short`)
       if (boxSize > maxMoov) unsupported(`a ${boxSize}-byte ${type} box`)
       const whole = Buffer.allocUnsafe(boxSize)
-      NodeFs.readSync(fd, whole, 0, boxSize, at)
+      if (NodeFs.readSync(fd, whole, 0, boxSize, at) < boxSize) unsupported(`the ${type} box is cut short`)
       if (type === "ftyp") ftyp = whole
       else moov = whole.subarray(header)
     }
@@ -85,6 +102,11 @@ const readTop = (fd: number, size: number): { ftyp: Buffer | undefined; moov: Bu
 
 const need = (moov: Buffer, parent: Box, type: string): Box => child(moov, parent, type) ?? unsupported(`no ${type} box`)
 
+const littleEndian = NodeOs.endianness() === "LE"
+
+/** Bounds ffmpeg's index was checked within (mp4Index): past them the keyframe list is left to ffprobe. */
+const maxIndexSamples = 1 << 22
+
 const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
   const tkhd = need(moov, trak, "tkhd")
   const id = moov.readUInt32BE(tkhd.start + (moov.readUInt8(tkhd.start) === 1 ? 20 : 12))
@@ -94,12 +116,23 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
   const hdlr = need(moov, mdia, "hdlr")
   const handler = moov.toString("latin1", hdlr.start + 8, hdlr.start + 12)
   const stbl = need(moov, need(moov, mdia, "minf"), "stbl")
+  // What ffmpeg's index of this track may do otherwise than `mp4Index` replays: the first reason, if any.
+  let indexRefusal: string | undefined
+  const refuseIndex = (reason: string) => {
+    indexRefusal ??= reason
+  }
   const tables = new Map<string, Box>()
   for (const box of boxesIn(moov, stbl.start, stbl.end)) {
     if (tables.has(box.type)) unsupported(`two ${box.type} boxes`)
     tables.set(box.type, box)
+    // Partial sync samples and random-access groups add keyframes the index does not model.
+    if (box.type === "stps" || (box.type === "sbgp" && moov.toString("latin1", box.start + 4, box.start + 8) === "rap ")) {
+      refuseIndex(`a ${box.type} box`)
+    }
   }
-  const u32 = (at: number) => moov.readUInt32BE(at)
+  // Typed reads over the moov: the tables of a long source hold millions of entries.
+  const view = new DataView(moov.buffer, moov.byteOffset, moov.byteLength)
+  const u32 = (at: number) => view.getUint32(at)
   const entries = (box: Box, header: number, width: number): number => {
     const count = u32(box.start + header - 4)
     return box.start + header + count * width <= box.end ? count : unsupported(`a ${box.type} table cut short`)
@@ -108,81 +141,140 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
   if (u32(stsd.start + 4) !== 1) unsupported("several sample descriptions")
   const format = moov.toString("latin1", stsd.start + 12, stsd.start + 16)
 
-  const stsz = tables.get("stsz") ?? unsupported("no stsz box")
-  const n = u32(stsz.start + 8)
-  const fixed = u32(stsz.start + 4)
-  if (n > maxSamples) unsupported(`${n} samples`)
-  if (fixed === 0 && stsz.start + 12 + 4 * n > stsz.end) unsupported("a sample size table cut short")
-  const size = new Uint32Array(n)
-  for (let i = 0; i < n; i++) size[i] = fixed !== 0 ? fixed : u32(stsz.start + 12 + 4 * i)
-
+  // Sizes: stsz (32-bit or one fixed size) or the compact stz2.
+  const stsz = tables.get("stsz")
+  const stz2 = tables.get("stz2")
+  if (stsz !== undefined && stz2 !== undefined) refuseIndex("both stsz and stz2 tables")
+  const sizeBox = stsz ?? stz2 ?? unsupported("no sample size table")
+  const n = u32(sizeBox.start + 8)
+  const fixed = sizeBox === stsz ? u32(sizeBox.start + 4) : 0
+  const bits = sizeBox === stsz ? 32 : moov.readUInt8(sizeBox.start + 7)
+  if (n > maxSamples || ![4, 8, 16, 32].includes(bits)) unsupported(`${n} samples of ${bits}-bit sizes`)
+  if (n === 0 || n > maxIndexSamples) refuseIndex(`${n} samples`)
+  if (fixed === 0 && sizeBox.start + 12 + Math.ceil((n * bits) / 8) > sizeBox.end) unsupported("a sample size table cut short")
   const stts = tables.get("stts") ?? unsupported("no stts box")
-  const dts = new Float64Array(n + 1)
-  let sample = 0
-  let clock = 0
-  for (let e = 0, count = entries(stts, 8, 8); e < count; e++) {
-    const run = u32(stts.start + 8 + 8 * e)
-    const delta = u32(stts.start + 12 + 8 * e)
-    if (delta > 0x7fffffff || sample + run > n) unsupported("an stts entry we do not model")
-    for (const end = sample + run; sample < end; sample++, clock += delta) dts[sample] = clock
-  }
-  if (sample !== n) unsupported("an stts table for another number of samples")
-  // The decode time after the last sample: its duration is dts[n] - dts[n - 1].
-  dts[n] = clock
-
   const cttsBox = tables.get("ctts")
-  let ctts: Int32Array | undefined
-  if (cttsBox !== undefined) {
-    ctts = new Int32Array(n)
-    sample = 0
-    for (let e = 0, count = entries(cttsBox, 8, 8); e < count; e++) {
-      const run = u32(cttsBox.start + 8 + 8 * e)
-      if (sample + run > n) unsupported("a ctts table for more samples")
-      ctts.fill(moov.readInt32BE(cttsBox.start + 12 + 8 * e), sample, sample + run)
-      sample += run
-    }
-    if (sample !== n) unsupported("a ctts table for another number of samples")
-  }
-
   const stss = tables.get("stss")
-  const key = new Uint8Array(n).fill(stss === undefined ? 1 : 0)
-  if (stss !== undefined) {
-    for (let e = 0, count = entries(stss, 8, 4); e < count; e++) {
-      const number = u32(stss.start + 8 + 4 * e)
-      if (number >= 1 && number <= n) key[number - 1] = 1
-    }
-  }
-  const sdtpBox = tables.get("sdtp")
-  const sdtp = sdtpBox === undefined || sdtpBox.end - sdtpBox.start - 4 !== n
-    ? undefined
-    : Uint8Array.from(moov.subarray(sdtpBox.start + 4, sdtpBox.end))
-
-  const chunkBox = tables.get("stco") ?? tables.get("co64") ?? unsupported("no chunk offset table")
-  const co64 = chunkBox.type === "co64"
+  const stco = tables.get("stco")
+  const co64Box = tables.get("co64")
+  if (stco !== undefined && co64Box !== undefined) refuseIndex("both stco and co64 tables")
+  const chunkBox = stco ?? co64Box ?? unsupported("no chunk offset table")
+  const co64 = chunkBox === co64Box
   const chunks = entries(chunkBox, 8, co64 ? 8 : 4)
   const stsc = tables.get("stsc") ?? unsupported("no stsc box")
   const runs = entries(stsc, 8, 12)
-  const offset = new Float64Array(n)
-  sample = 0
-  for (let r = 0; r < runs; r++) {
-    const first = u32(stsc.start + 8 + 12 * r)
-    const perChunk = u32(stsc.start + 12 + 12 * r)
-    const next = r + 1 < runs ? u32(stsc.start + 20 + 12 * r) : chunks + 1
-    if (first < 1 || next <= first || next > chunks + 1) unsupported("an stsc table we do not model")
-    for (let c = first - 1; c < next - 1; c++) {
-      let at = co64 ? Number(moov.readBigUInt64BE(chunkBox.start + 8 + 8 * c)) : u32(chunkBox.start + 8 + 4 * c)
-      for (let s = 0; s < perChunk; s++, sample++) {
-        if (sample >= n) unsupported("chunks holding more samples than the tables")
-        offset[sample] = at
-        at += size[sample]!
+
+  // Every sample's arrays, expanded on first use: opening a source needs those of its video track only.
+  const expand = (): Samples => {
+    const size = new Uint32Array(n)
+    const sizes = sizeBox.start + 12
+    if (fixed !== 0) size.fill(fixed)
+    else if (bits === 32) {
+      // Copied whole and byte-swapped natively: the loop would run in the interpreter on a cold start.
+      const bytes = Buffer.from(size.buffer, size.byteOffset, 4 * n)
+      moov.copy(bytes, 0, sizes, sizes + 4 * n)
+      if (littleEndian) bytes.swap32()
+    }
+    else if (bits === 16) for (let i = 0; i < n; i++) size[i] = view.getUint16(sizes + 2 * i)
+    else if (bits === 8) for (let i = 0; i < n; i++) size[i] = moov[sizes + i]!
+    else for (let i = 0; i < n; i++) size[i] = (moov[sizes + (i >> 1)]! >> (i % 2 === 0 ? 4 : 0)) & 15
+    if (fixed > 0x3fffffff) refuseIndex("a sample larger than ffmpeg reads")
+    else if (fixed === 0) {
+      for (let i = 0; i < n; i++) {
+        if (size[i]! > 0x3fffffff) {
+          refuseIndex("a sample larger than ffmpeg reads")
+          break
+        }
       }
     }
-  }
-  if (sample !== n) unsupported("chunks holding fewer samples than the tables")
 
-  // The edit list: at most one empty edit, then one media edit at rate 1.
+    const dts = new Float64Array(n + 1)
+    let sample = 0
+    let clock = 0
+    for (let e = 0, count = entries(stts, 8, 8); e < count; e++) {
+      const run = u32(stts.start + 8 + 8 * e)
+      const delta = u32(stts.start + 12 + 8 * e)
+      if (delta > 0x7fffffff || sample + run > n) unsupported("an stts entry we do not model")
+      // A zero delta makes ffmpeg's searches ambiguous.
+      if (delta === 0 && run > 0) refuseIndex("an stts entry of zero duration")
+      for (const end = sample + run; sample < end; sample++, clock += delta) dts[sample] = clock
+    }
+    if (sample !== n) unsupported("an stts table for another number of samples")
+    // The decode time after the last sample: its duration is dts[n] - dts[n - 1].
+    dts[n] = clock
+
+    // Composition offsets: ffmpeg reads them signed whatever the version, and takes the dts shift that
+    // makes them non-negative from every entry but the last two.
+    let ctts: Int32Array | undefined
+    let shift = 0
+    let cttsMin = 0
+    if (cttsBox !== undefined) {
+      ctts = new Int32Array(n)
+      sample = 0
+      cttsMin = Infinity
+      for (let e = 0, count = entries(cttsBox, 8, 8); e < count; e++) {
+        const run = u32(cttsBox.start + 8 + 8 * e)
+        const value = view.getInt32(cttsBox.start + 12 + 8 * e)
+        if (sample + run > n) unsupported("a ctts table for more samples")
+        if (run === 0 || Math.abs(value) > 1 << 28) refuseIndex("a ctts entry ffmpeg ignores or refuses")
+        ctts.fill(value, sample, sample + run)
+        if (run > 0) cttsMin = Math.min(cttsMin, value)
+        sample += run
+        if (e + 2 < count && value < 0) shift = Math.max(shift, -value)
+      }
+      if (sample !== n) unsupported("a ctts table for another number of samples")
+      if (cttsMin === Infinity) cttsMin = 0
+    }
+
+    // No stss: every sample is a keyframe. An empty one makes ffmpeg parse the stream.
+    const key = new Uint8Array(n).fill(stss === undefined ? 1 : 0)
+    if (stss !== undefined) {
+      const count = entries(stss, 8, 4)
+      if (count === 0) refuseIndex("an empty stss table")
+      for (let e = 0, last = 0; e < count; e++) {
+        const number = u32(stss.start + 8 + 4 * e)
+        if (number <= last) refuseIndex("an stss table out of order")
+        if (number >= 1 && number <= n) key[number - 1] = 1
+        last = number
+      }
+    }
+    const sdtpBox = tables.get("sdtp")
+    const sdtp = sdtpBox === undefined || sdtpBox.end - sdtpBox.start - 4 !== n
+      ? undefined
+      : Uint8Array.from(moov.subarray(sdtpBox.start + 4, sdtpBox.end))
+
+    const offset = new Float64Array(n)
+    sample = 0
+    for (let r = 0; r < runs; r++) {
+      const first = u32(stsc.start + 8 + 12 * r)
+      const perChunk = u32(stsc.start + 12 + 12 * r)
+      const next = r + 1 < runs ? u32(stsc.start + 20 + 12 * r) : chunks + 1
+      if (first < 1 || next <= first || next > chunks + 1) unsupported("an stsc table we do not model")
+      // ffmpeg repairs these entries; the index leaves such files to it.
+      if ((r === 0 && first !== 1) || perChunk === 0) refuseIndex("an stsc table we do not model")
+      if (u32(stsc.start + 16 + 12 * r) !== 1) refuseIndex("an stsc entry for another sample description")
+      for (let c = first - 1; c < next - 1; c++) {
+        let at = co64
+          ? u32(chunkBox.start + 8 + 8 * c) * 0x100000000 + u32(chunkBox.start + 12 + 8 * c)
+          : u32(chunkBox.start + 8 + 4 * c)
+        if (sample + perChunk > n) unsupported("chunks holding more samples than the tables")
+        for (let s = 0; s < perChunk; s++, sample++) {
+          offset[sample] = at
+          at += size[sample]!
+        }
+      }
+    }
+    if (sample !== n) unsupported("chunks holding fewer samples than the tables")
+
+    return { offset, size, dts, ctts, shift, cttsMin, key, sdtp }
+  }
+  let samples: Samples | undefined
+  const arrays = (): Samples => (samples ??= expand())
+
+  // The edit list: at most one empty edit, then one media edit at rate 1; others are refused by the cutter.
   let editMedia = 0
   let editDelay = 0
+  let editRefusal: string | undefined
   const edts = child(moov, trak, "edts")
   const elst = edts === undefined ? undefined : child(moov, edts, "elst")
   if (elst !== undefined) {
@@ -190,18 +282,16 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
     const width = wide ? 20 : 12
     const count = entries(elst, 8, width)
     let media = 0
-    for (let e = 0; e < count; e++) {
+    for (let e = 0; e < count && editRefusal === undefined; e++) {
       const at = elst.start + 8 + width * e
       const duration = wide ? Number(moov.readBigUInt64BE(at)) : u32(at)
       const time = wide ? Number(moov.readBigInt64BE(at + 8)) : moov.readInt32BE(at + 4)
-      if (moov.readInt32BE(at + (wide ? 16 : 8)) !== 0x10000) unsupported("an edit at another rate")
-      if (time === -1) {
-        if (media > 0 || e > 0) unsupported("an empty edit after another edit")
-        editDelay = duration / movieTimescale
-      } else {
-        if (media++ > 0) unsupported("several edits")
-        editMedia = time
-      }
+      if (moov.readInt32BE(at + (wide ? 16 : 8)) !== 0x10000) editRefusal = "an edit at another rate"
+      else if (time === -1) {
+        if (media > 0 || e > 0) editRefusal = "an empty edit after another edit"
+        else editDelay = duration / movieTimescale
+      } else if (media++ > 0) editRefusal = "several edits"
+      else editMedia = time
     }
   }
   return {
@@ -211,15 +301,38 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
     format,
     timescale,
     n,
-    offset,
-    size,
-    dts,
-    ctts,
-    key,
+    get offset() {
+      return arrays().offset
+    },
+    get size() {
+      return arrays().size
+    },
+    get dts() {
+      return arrays().dts
+    },
+    get ctts() {
+      return arrays().ctts
+    },
+    get shift() {
+      return arrays().shift
+    },
+    get cttsMin() {
+      return arrays().cttsMin
+    },
+    get key() {
+      return arrays().key
+    },
     hasStss: stss !== undefined,
-    sdtp,
+    get sdtp() {
+      return arrays().sdtp
+    },
     editMedia,
-    editDelay
+    editDelay,
+    editRefusal,
+    get indexRefusal() {
+      arrays()
+      return indexRefusal
+    }
   }
 }
 
