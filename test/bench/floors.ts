@@ -22,8 +22,8 @@ import { Effect } from "effect"
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as ClipCheck from "../../packages/node/src/internal/clipCheck.js"
-import { allKeyframes, probeSource } from "../../packages/node/src/internal/ffprobe.js"
+import * as ClipCheck from "../../packages/node/src/internal/media/clipCheck.js"
+import { allKeyframes, probeSource } from "../../packages/node/src/internal/media/ffprobe.js"
 import { resolveBinaries, runRaw } from "./lib/ffmpeg.js"
 import { ensureFixture, fullSpec, quickSpec } from "./lib/fixture.js"
 import { log } from "./lib/log.js"
@@ -59,7 +59,7 @@ const main = async () => {
   const temp = join(dir, "clip.part")
   const journal = join(dir, "index.jsonl")
   const line = `${JSON.stringify({ o: "p", e: { key: "0".repeat(32), videoId: "floors", rallyIndex: 0, sizeBytes: 1 } })}\n`
-  // The exporter's copy-mode arguments (see packages/node/src/internal/ffmpegArgs.ts).
+  // The exporter's copy-mode arguments (see packages/node/src/internal/export/ffmpegArgs.ts).
   const cut = [
     "-nostdin", "-y", "-hide_banner", "-v", "error", "-progress", "pipe:1", "-nostats",
     "-ss", rally.start.toFixed(6), "-i", fixture.path, "-t", (rally.end - rally.start).toFixed(6),

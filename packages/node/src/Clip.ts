@@ -24,7 +24,7 @@ import { Domain, Errors, Exporter } from "@rallycache/core"
 import { Effect, Exit, Queue, Schema, Stream, Take } from "effect"
 import * as NodeCrypto from "node:crypto"
 import * as NodePath from "node:path"
-import { resolveSource } from "./internal/urlSource.js"
+import { resolveSource } from "./internal/media/urlSource.js"
 
 /**
  * What `exportRallyTo` produced.

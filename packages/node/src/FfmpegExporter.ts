@@ -43,9 +43,9 @@ import type { Duration, Effect } from "effect"
 import { Layer } from "effect"
 import type { Ffmpeg, FfmpegNotFound } from "./FfmpegResolver.js"
 import { layer as ffmpegLayer } from "./FfmpegResolver.js"
-import * as internal from "./internal/ffmpegExporter.js"
-import type { ReapResult } from "./internal/runRegistry.js"
-import * as RunRegistry from "./internal/runRegistry.js"
+import * as internal from "./internal/export/ffmpegExporter.js"
+import type { ReapResult } from "./internal/export/runRegistry.js"
+import * as RunRegistry from "./internal/export/runRegistry.js"
 
 /**
  * @since 0.1.0

@@ -31,8 +31,8 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { Config, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { createRequire } from "node:module"
 import * as NodePath from "node:path"
-import * as Probe from "./internal/ffmpegCapabilities.js"
-import { ensureExecutable, run } from "./internal/process.js"
+import * as Probe from "./internal/export/ffmpegCapabilities.js"
+import { ensureExecutable, run } from "./internal/export/process.js"
 
 /**
  * Where a binary came from.

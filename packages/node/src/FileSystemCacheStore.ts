@@ -30,9 +30,9 @@ import type { CacheEvent, Config, Errors, Metrics } from "@rallycache/core"
 import type { Duration, Scope } from "effect"
 import { Effect } from "effect"
 import { Context, Layer } from "effect"
-import * as internal from "./internal/store.js"
-import * as readOnly from "./internal/storeReadOnly.js"
-import type { SyncFs } from "./internal/storeJournal.js"
+import * as internal from "./internal/store/store.js"
+import * as readOnly from "./internal/store/storeReadOnly.js"
+import type { SyncFs } from "./internal/store/storeJournal.js"
 
 /**
  * Paths of the parts of a cache folder.

@@ -9,7 +9,7 @@
 import { Effect } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import * as internal from "./internal/process.js"
+import * as internal from "./internal/export/process.js"
 
 /**
  * Whether the process `pid` is running: it exists (maybe owned by another

@@ -26,7 +26,7 @@ import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { Ffmpeg } from "./FfmpegResolver.js"
-import { run } from "./internal/process.js"
+import { run } from "./internal/export/process.js"
 
 /**
  * @since 0.1.0

@@ -8,8 +8,8 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { FfmpegExporter, FfmpegResolver } from "../src/index.js"
-import { autogroupNice } from "../src/internal/priority.js"
-import { isAlive } from "../src/internal/process.js"
+import { autogroupNice } from "../src/internal/export/priority.js"
+import { isAlive } from "../src/internal/export/process.js"
 import {
   exporterLayer,
   ffprobeJson,

@@ -5,8 +5,8 @@ import { CacheEvent, CacheKey, Config, Domain, Metrics } from "@rallycache/core"
 import type { CacheStore } from "@rallycache/core"
 import { Chunk, Duration, Effect, Equal, Exit, Fiber, Layer, Option, Schema, Scope, Stream, TestClock } from "effect"
 import { FileSystemCacheStore } from "../src/index.js"
-import * as Journal from "../src/internal/storeJournal.js"
-import * as Lock from "../src/internal/storeLock.js"
+import * as Journal from "../src/internal/store/storeJournal.js"
+import * as Lock from "../src/internal/store/storeLock.js"
 import * as Temp from "../../../test/support/temp.js"
 
 const keyOf = (i: number): Domain.CacheKey =>

@@ -3,8 +3,8 @@ import { Effect } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { Ffmpeg } from "../src/FfmpegResolver.js"
-import * as ClipCheck from "../src/internal/clipCheck.js"
-import { run } from "../src/internal/process.js"
+import * as ClipCheck from "../src/internal/media/clipCheck.js"
+import { run } from "../src/internal/export/process.js"
 import { ffprobeJson, Live, tempDir, testVideo } from "./fixtures.js"
 
 /** The first `seconds` of the 6 s test video (keyframes every second), written into `out` with `codec` args, in `format`. */

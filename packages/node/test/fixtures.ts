@@ -9,7 +9,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { FfmpegExporter, FfmpegResolver, SampleVideo } from "../src/index.js"
-import { run } from "../src/internal/process.js"
+import { run } from "../src/internal/export/process.js"
 
 export const fixtureDir = NodePath.join(NodeOs.tmpdir(), "rallycache-fixtures")
 

@@ -18,8 +18,8 @@ import * as NodePath from "node:path"
 import { cases, type CutCase, generateArgs } from "./corpus/corpus.js"
 import { facts } from "./corpus/inspect.js"
 import { FfmpegResolver } from "../src/index.js"
-import { probeSource } from "../src/internal/ffprobe.js"
-import { mp4Probe } from "../src/internal/mp4Probe.js"
+import { probeSource } from "../src/internal/media/ffprobe.js"
+import { mp4Probe } from "../src/internal/media/mp4Probe.js"
 import { exporterLayer } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("in-process")

@@ -16,8 +16,8 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { FfmpegExporter, FfmpegResolver, SampleVideo } from "../src/index.js"
-import { accurateArgs, streamCopyArgs } from "../src/internal/ffmpegArgs.js"
-import { copyPlan, parseKeyframes } from "../src/internal/keyframePlan.js"
+import { accurateArgs, streamCopyArgs } from "../src/internal/export/ffmpegArgs.js"
+import { copyPlan, parseKeyframes } from "../src/internal/export/keyframePlan.js"
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name)

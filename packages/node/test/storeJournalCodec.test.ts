@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Domain } from "@rallycache/core"
 import { Arbitrary, Equal, FastCheck as fc, Schema } from "effect"
-import * as Journal from "../src/internal/storeJournal.js"
+import * as Journal from "../src/internal/store/storeJournal.js"
 
 // The journal codec lists CacheEntry's fields by hand (it is on the start-up
 // path of a 100k-entry index). These properties fail as soon as a field added

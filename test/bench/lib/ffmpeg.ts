@@ -11,7 +11,7 @@ import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync } from "node:fs"
 import { dirname } from "node:path"
-import * as ClipCheck from "../../../packages/node/src/internal/clipCheck.js"
+import * as ClipCheck from "../../../packages/node/src/internal/media/clipCheck.js"
 
 export interface Binaries {
   readonly ffmpeg: string

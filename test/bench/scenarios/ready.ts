@@ -20,7 +20,7 @@ import type { Fixture } from "../lib/fixture.js"
 import { log } from "../lib/log.js"
 import { median, nowMs } from "../lib/stats.js"
 import { rallyNear } from "./export.js"
-import { deprioritize } from "../../../packages/node/src/internal/priority.js"
+import { deprioritize } from "../../../packages/node/src/internal/export/priority.js"
 
 type Variant = "idle" | "preempt" | "noPreempt"
 

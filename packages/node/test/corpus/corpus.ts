@@ -10,7 +10,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { FfmpegResolver } from "../../src/index.js"
-import { run } from "../../src/internal/process.js"
+import { run } from "../../src/internal/export/process.js"
 
 export const width = 160
 export const height = 90

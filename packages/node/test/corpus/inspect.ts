@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import * as NodeChildProcess from "node:child_process"
 import { FfmpegResolver } from "../../src/index.js"
-import { run } from "../../src/internal/process.js"
+import { run } from "../../src/internal/export/process.js"
 
 export interface StreamFacts {
   readonly kind: string

@@ -12,7 +12,7 @@
 import { Domain } from "@rallycache/core"
 import * as NodeFs from "node:fs"
 import type { SourceEntry } from "./ffprobe.js"
-import { keyframeInterval, packetLists, seeksByIndex } from "./keyframePlan.js"
+import { keyframeInterval, packetLists, seeksByIndex } from "../export/keyframePlan.js"
 import { child } from "./mp4Boxes.js"
 import { packetIndexOf } from "./mp4Index.js"
 import { type Movie, ptsOf, readMovie, rememberMovie, type Track } from "./mp4Tracks.js"

@@ -8,7 +8,7 @@ import type { Domain, Exporter } from "@rallycache/core"
 import { Errors } from "@rallycache/core"
 import type { EncodeSettings } from "./ffmpegArgs.js"
 import { accurateArgs, containerFor, editListCodecs, hasEditLists, streamCopyArgs } from "./ffmpegArgs.js"
-import type { SourceEntry } from "./ffprobe.js"
+import type { SourceEntry } from "../media/ffprobe.js"
 import type { Keyframe } from "./keyframePlan.js"
 import { copyPlan, exactPlan, hasLeadingPictures, videoEndOfCopy } from "./keyframePlan.js"
 

@@ -6,10 +6,10 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect } from "effect"
-import * as ClipCheck from "./clipCheck.js"
+import * as ClipCheck from "../media/clipCheck.js"
 import type { Cut } from "./exportPlan.js"
 import { tail } from "./ffmpegOutput.js"
-import type { SourceEntry } from "./ffprobe.js"
+import type { SourceEntry } from "../media/ffprobe.js"
 import { run } from "./process.js"
 
 /** @internal */

@@ -9,10 +9,10 @@ import type { Errors, Exporter } from "@rallycache/core"
 import { Effect } from "effect"
 import type { Cut } from "./exportPlan.js"
 import { ioFailure } from "./exportRun.js"
-import type { SourceEntry } from "./ffprobe.js"
-import { cutMp4, type Mp4CutResult } from "./mp4Cut.js"
-import { Mp4Unsupported } from "./mp4Tracks.js"
-import { isUrl } from "./urlSource.js"
+import type { SourceEntry } from "../media/ffprobe.js"
+import { cutMp4, type Mp4CutResult } from "../media/mp4Cut.js"
+import { Mp4Unsupported } from "../media/mp4Tracks.js"
+import { isUrl } from "../media/urlSource.js"
 
 /** Whether this cut can be tried in process: a copy or exact cut of an mp4/mov source into mp4/mov. @internal */
 export const inProcessEligible = (entry: SourceEntry, cut: Cut): boolean =>

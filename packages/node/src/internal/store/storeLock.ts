@@ -23,7 +23,7 @@
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
-import { isAlive } from "./process.js"
+import { isAlive } from "../export/process.js"
 
 /** Makes this process's locks distinguishable from a previous process with the same pid. */
 const processNonce = Crypto.randomUUID()

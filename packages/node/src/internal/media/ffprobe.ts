@@ -8,9 +8,9 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Domain, Errors } from "@rallycache/core"
 import { Effect, Option } from "effect"
-import type { StreamLayout } from "./ffmpegArgs.js"
-import { truncationOf } from "./ffmpegOutput.js"
-import type { Keyframe } from "./keyframePlan.js"
+import type { StreamLayout } from "../export/ffmpegArgs.js"
+import { truncationOf } from "../export/ffmpegOutput.js"
+import type { Keyframe } from "../export/keyframePlan.js"
 import {
   keyframeInterval,
   packetLists,
@@ -18,9 +18,9 @@ import {
   parseKeyframes,
   parsePackets,
   seeksByIndex
-} from "./keyframePlan.js"
+} from "../export/keyframePlan.js"
 import { readPacketIndex } from "./mp4Index.js"
-import { run } from "./process.js"
+import { run } from "../export/process.js"
 import { isUrl, shownUrl, statUrl } from "./urlSource.js"
 
 /** @internal */
