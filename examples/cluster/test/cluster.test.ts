@@ -4,14 +4,21 @@
  * into a folder of its own) on loopback, one Postgres, generated videos: traffic through the front, a
  * request waiting for a clip while its runner is SIGKILLed (five times), a
  * runner added under traffic, and SIGTERM of the whole cluster. The steps
- * share one cluster and run in order.
+ * share one cluster and run in order; the last one judges the whole run from
+ * the bucket, the index and the lease rows sampled along the way.
  */
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Cluster, pidAlive, type Proc, until, validClip } from "./support.js"
+import { getObject, listObjects, putObject, sweepOnce } from "../../../test/support/bucket.js"
+import { Cluster, type LeaseWatch, pidAlive, type Proc, until, validClip } from "./support.js"
 
 const failoverSeconds = 4
+/** Where the runners' store puts clips (its default prefix). */
+const clipsPrefix = "rallycache/clips/"
+
+const md5 = (bytes: Buffer) => Crypto.createHash("md5").update(bytes).digest("hex")
 
 type Video = Awaited<ReturnType<Cluster["videos"]>>[number]
 
@@ -84,6 +91,13 @@ describe("cluster of runner processes, clips in S3 (real Postgres, as root run a
   let videos: Array<Video>
   let watch: ExportWatch
   let failoverVideo: Promise<Video>
+  let leaseWatch: LeaseWatch
+  /** What a runner that died between its upload and its row leaves: an object no row points at. */
+  const planted = `${clipsPrefix}${Crypto.randomBytes(16).toString("hex")}.${Crypto.randomUUID()}.mp4`
+  /** The MD5 of every clip body the front served. */
+  const served = new Set<string>()
+  /** The key of each failover run and the runner killed while exporting it. */
+  const failoverKeys: Array<{ key: string; victim: string }> = []
   /** Runners killed, and when. */
   const dead = new Map<Proc, number>()
 
@@ -103,11 +117,15 @@ describe("cluster of runner processes, clips in S3 (real Postgres, as root run a
     failoverVideo = cluster.videos(1, 16, { width: 640, height: 360 }).then(([video]) => video!)
     await Promise.all([cluster.startRunner(), cluster.startRunner(), cluster.startRunner()])
     await cluster.startFront()
+    await putObject(cluster.s3!, planted, Crypto.randomBytes(20_000))
     watch = new ExportWatch(cluster)
     watch.start()
+    // After the runners are ready: their store has made the lease table.
+    leaseWatch = cluster.watchLeases()
   })
   afterAll(async () => {
     watch?.stop()
+    await leaseWatch?.stop()
     await cluster?.stop()
   })
 
@@ -120,6 +138,7 @@ describe("cluster of runner processes, clips in S3 (real Postgres, as root run a
       expect(clip.status, `${video.id} clip ${index}: ${clip.body.toString()}`).toBe(200)
       expect(clip.headers.get("content-type")).toContain("video/mp4")
       expect(clip.body.length).toBeGreaterThan(1000)
+      served.add(md5(clip.body))
     }
   }
 
@@ -169,6 +188,8 @@ describe("cluster of runner processes, clips in S3 (real Postgres, as root run a
       const clip = await pending
       const answeredAt = Date.now()
       expect(clip.status, `${video.id}: ${clip.body.toString()}`).toBe(200)
+      served.add(md5(clip.body))
+      failoverKeys.push({ key, victim: owner.name })
       const file = Path.join(cluster.dir, `failover-${run}.mp4`)
       Fs.writeFileSync(file, clip.body)
       expect(validClip(file), file).toBe(true)
@@ -192,14 +213,16 @@ describe("cluster of runner processes, clips in S3 (real Postgres, as root run a
   it("a runner added under traffic takes shards over and nothing is lost", async () => {
     let stop = false
     const failures: Array<string> = []
-    let served = 0
+    let servedCount = 0
     const traffic = (async () => {
       for (let round = 0; !stop; round++) {
         await Promise.all(videos.map(async (video) => {
           const index = round % video.rallies.length
           const clip = await cluster.request("GET", `/api/videos/${video.id}/rallies/${index}/clip`)
-          if (clip.status === 200 && clip.body.length > 1000) served++
-          else failures.push(`${video.id} ${index}: ${clip.status} ${clip.body.toString()}`)
+          if (clip.status === 200 && clip.body.length > 1000) {
+            servedCount++
+            served.add(md5(clip.body))
+          } else failures.push(`${video.id} ${index}: ${clip.status} ${clip.body.toString()}`)
         }))
       }
     })()
@@ -216,7 +239,7 @@ describe("cluster of runner processes, clips in S3 (real Postgres, as root run a
     stop = true
     await traffic
     expect(failures).toEqual([])
-    expect(served).toBeGreaterThan(0)
+    expect(servedCount).toBeGreaterThan(0)
     expect(watch.doubles).toEqual([])
   })
 
@@ -248,9 +271,88 @@ describe("cluster of runner processes, clips in S3 (real Postgres, as root run a
     )
     expect(spans.length).toBeGreaterThan(10)
     expect(overlaps).toEqual([])
-    // The clips were committed to the index, each with its object's ETag.
-    const rows = cluster.sql("SELECT key || ' ' || etag FROM rallycache_clips")
+
+    // One export per key, from the lease rows sampled through the run. A job
+    // starts (`JobStarted`) before it asks for the key's lease, and may wait
+    // there while another runner holds it; so the exports judged are the
+    // spans seen under their own runner's lease, from the moment it was taken.
+    const leases = await leaseWatch.stop()
+    const judged = spans.flatMap((span) => {
+      const own = leases.filter((lease) =>
+        lease.key === span.key && lease.runner === span.runner && lease.seen.some((at) => span.from <= at && at <= span.to)
+      )
+      return own.length === 0 ? [] : [{ ...span, from: Math.max(span.from, Math.min(...own.map((lease) => lease.acquired))) }]
+    })
+    expect(judged.length).toBeGreaterThan(0)
+    // While a row names a runner as the key's holder, no other runner is exporting it.
+    const conflicts = leases.flatMap((lease) =>
+      lease.seen.flatMap((at) =>
+        judged.filter((span) => span.key === lease.key && span.runner !== lease.runner && span.from < at && at < span.to)
+          .map((span) => `${lease.key}: leased by ${lease.runner} at ${at} while ${span.runner} exported it`)
+      )
+    )
+    expect(conflicts).toEqual([])
+    // A key changes hands only after the last moment its previous holder was seen holding it.
+    const handovers = leases.flatMap((lease) =>
+      leases.filter((next) =>
+        next.key === lease.key && next.owner !== lease.owner && next.acquired >= lease.acquired &&
+        next.acquired < Math.max(...lease.seen)
+      ).map((next) => `${lease.key}: ${next.runner} took it while ${lease.runner} held it`)
+    )
+    expect(handovers).toEqual([])
+    // Each failover key: the victim's lease, then a survivor's, taken after the victim was last seen holding it.
+    for (const { key, victim } of failoverKeys) {
+      const held = leases.filter((lease) => lease.key === key)
+      const lost = held.filter((lease) => lease.runner === victim)
+      const taken = held.filter((lease) => lease.runner !== victim)
+      expect(lost.length, `${key}: the lease of ${victim} seen`).toBeGreaterThan(0)
+      expect(taken.length, `${key}: a survivor's lease seen`).toBeGreaterThan(0)
+      const lastHeld = Math.max(...lost.flatMap((lease) => lease.seen))
+      for (const lease of taken) expect(lease.acquired, `${key} taken by ${lease.runner}`).toBeGreaterThanOrEqual(lastHeld)
+    }
+    expect(failoverKeys).toHaveLength(5)
+
+    // Nothing lost, nothing half-written: every committed clip's object is
+    // in the bucket, its ETag and size those of its row, and it decodes.
+    const s3 = cluster.s3!
+    const rows = cluster.sql(
+      "SELECT key || '|' || object_key || '|' || etag || '|' || etag_kind || '|' || bytes FROM rallycache_clips"
+    ).map((line) => {
+      const [key, objectKey, etag, etagKind, bytes] = line.split("|")
+      return { key: key!, objectKey: objectKey!, etag: etag!, etagKind: etagKind!, bytes: Number(bytes) }
+    })
     expect(rows.length).toBeGreaterThan(10)
-    for (const row of rows) expect(row.split(" ")[1], row).toMatch(/\S/)
+    const listed = new Map((await listObjects(s3, clipsPrefix)).map((object) => [object.key, object]))
+    const committed = new Set<string>()
+    for (const row of rows) {
+      expect(row.objectKey.startsWith(`${clipsPrefix}${row.key}.`), row.objectKey).toBe(true)
+      expect(listed.get(row.objectKey)?.bytes, `${row.key}: listed size`).toBe(row.bytes)
+      const object = await getObject(s3, row.objectKey)
+      expect(object.etag, `${row.key}: ETag`).toBe(row.etag)
+      expect(object.body.length, `${row.key}: size`).toBe(row.bytes)
+      // Clips are smaller than a part: sent in one request, their ETag is the MD5 of their bytes.
+      expect(row.etagKind, row.key).toBe("md5")
+      expect(md5(object.body), `${row.key}: MD5 of the bytes`).toBe(row.etag)
+      const file = Path.join(cluster.dir, `object-${row.key}.mp4`)
+      Fs.writeFileSync(file, object.body)
+      expect(validClip(file), `${row.objectKey} decodes`).toBe(true)
+      committed.add(md5(object.body))
+    }
+    // Every body the front served is a committed object's.
+    expect(served.size).toBeGreaterThan(10)
+    expect([...served].filter((digest) => !committed.has(digest))).toEqual([])
+
+    // The sweep deletes every object no row points at (the planted one at least), and nothing else.
+    const referenced = new Set(rows.map((row) => row.objectKey))
+    const orphans = [...listed.keys()].filter((key) => !referenced.has(key)).sort()
+    expect(orphans).toContain(planted)
+    const report = await sweepOnce(s3, cluster.databaseUrl)
+    expect([...report.orphansDeleted].sort()).toEqual(orphans)
+    const left = (await listObjects(s3, clipsPrefix)).map((object) => object.key).sort()
+    expect(left).toEqual([...referenced].sort())
+    console.log(
+      `bucket: ${listed.size} objects, ${rows.length} rows, ${orphans.length} orphan(s) swept, ${served.size} distinct clips served; ` +
+        `leases: ${leases.length} sampled, ${judged.length} of ${spans.length} exports judged, ${failoverKeys.length} failover handovers`
+    )
   })
 })

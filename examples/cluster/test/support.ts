@@ -11,7 +11,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { binDir, freePort, startServer } from "../../../test/support/postgres.js"
-import { startS3 } from "../../../test/support/s3.js"
+import { type S3Server, startS3 } from "../../../test/support/s3.js"
 
 const exampleRoot = Path.resolve(import.meta.dirname, "..")
 // `node --import tsx`, not the tsx binary: that one runs the program in a
@@ -165,9 +165,14 @@ export class Cluster {
     readonly databaseUrl: string,
     private readonly stopServers: () => Promise<void>,
     readonly options: ClusterOptions,
-    /** The `RALLYCACHE_S3_*` variables of the S3 server, when there is one. */
-    readonly s3Env: Record<string, string>
+    /** The S3 server, when there is one. */
+    readonly s3: S3Server | undefined
   ) {}
+
+  /** The `RALLYCACHE_S3_*` variables of the S3 server, when there is one. */
+  get s3Env(): Record<string, string> {
+    return this.s3?.env ?? {}
+  }
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     const [pg, s3] = await Promise.all([startServer(), options.s3 === true ? startS3() : undefined])
@@ -182,7 +187,7 @@ export class Cluster {
         pg.stop()
       }
     }
-    return new Cluster(dir, cacheDir, mediaDir, pg.url, stop, options, s3?.env ?? {})
+    return new Cluster(dir, cacheDir, mediaDir, pg.url, stop, options, s3)
   }
 
   private env(): NodeJS.ProcessEnv {
@@ -215,7 +220,8 @@ export class Cluster {
     const child = spawn(
       command,
       [...args, "--port", String(port), "--cache-dir", this.runnerDir(port), ...(this.options.runnerArgs ?? []), ...extra],
-      { cwd: exampleRoot, env: this.env(), stdio: ["ignore", "pipe", "pipe"] }
+      // The runner id names the store's lease owner (`runner-<port>/<uuid>`), so a lease row tells which runner holds it.
+      { cwd: exampleRoot, env: { ...this.env(), RALLYCACHE_RUNNER_ID: `runner-${port}` }, stdio: ["ignore", "pipe", "pipe"] }
     )
     const proc = new Proc(`runner ${port}`, child)
     proc.cacheDir = this.runnerDir(port)
@@ -281,6 +287,11 @@ export class Cluster {
     return result.stdout.split("\n").filter((line) => line.length > 0)
   }
 
+  /** Samples the lease table every `everyMs` until `stop`, through one psql session. */
+  watchLeases(everyMs = 200): LeaseWatch {
+    return new LeaseWatch(this.databaseUrl, everyMs)
+  }
+
   /** Every ffmpeg/ffprobe the runners have running now. */
   ffmpegs(): Array<number> {
     return this.runners.flatMap((runner) => runner.alive ? runner.descendants() : [])
@@ -301,6 +312,56 @@ export class Cluster {
     } finally {
       Fs.rmSync(this.dir, { recursive: true, force: true })
     }
+  }
+}
+
+/** One lease row as sampled: the runner that held `key` (its proc name), since `acquired`, seen at each of `seen` (database time, epoch ms). */
+export interface SampledLease {
+  readonly key: string
+  readonly owner: string
+  readonly runner: string
+  readonly acquired: number
+  readonly seen: Array<number>
+}
+
+/**
+ * The lease rows of the store (`rallycache_leases`) sampled during a run,
+ * each sample stamped with the database's `now()`. One psql reads the
+ * queries from its stdin, so sampling starts no process per sample.
+ */
+export class LeaseWatch {
+  private readonly child: ChildProcess
+  private readonly timer: NodeJS.Timeout
+  private output = ""
+  private readonly closed: Promise<void>
+
+  constructor(databaseUrl: string, everyMs: number) {
+    this.child = spawn(Path.join(binDir, "psql"), ["-qAt", "-F", "|", databaseUrl], { stdio: ["pipe", "pipe", "ignore"] })
+    this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      this.output += chunk
+    })
+    this.closed = new Promise((resolve) => this.child.once("close", () => resolve()))
+    const query = "SELECT key, owner, (extract(epoch FROM acquired_at) * 1000)::bigint, " +
+      "(extract(epoch FROM now()) * 1000)::bigint FROM rallycache_leases;\n"
+    this.timer = setInterval(() => this.child.stdin!.write(query), everyMs)
+  }
+
+  /** Stop sampling; every lease seen, one entry per (key, owner, acquisition). */
+  async stop(): Promise<Array<SampledLease>> {
+    clearInterval(this.timer)
+    this.child.stdin!.end()
+    await this.closed
+    const leases = new Map<string, SampledLease>()
+    for (const line of this.output.split("\n")) {
+      const [key, owner, acquired, now] = line.split("|")
+      if (key === undefined || owner === undefined || acquired === undefined || now === undefined) continue
+      const id = `${key} ${owner} ${acquired}`
+      const lease = leases.get(id) ??
+        { key, owner, runner: owner.split("/")[0]!.replace(/^runner-/, "runner "), acquired: Number(acquired), seen: [] }
+      lease.seen.push(Number(now))
+      leases.set(id, lease)
+    }
+    return [...leases.values()]
   }
 }
 
