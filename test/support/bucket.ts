@@ -4,7 +4,7 @@
  * that died between its upload and its row leaves behind), and the store's
  * orphan sweep run once, as a runner runs it, with next to no grace.
  */
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import { PgClient } from "@effect/sql-pg"
 import { CacheEvent, Config, Metrics } from "@rallycache/core"
 import { S3CacheStore } from "@rallycache/s3"
@@ -12,17 +12,10 @@ import { Effect, Layer, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { S3Server } from "./s3.js"
+import { clientOf, type S3Server } from "./s3.js"
 
 const withClient = async <A>(s3: S3Server, use: (client: S3Client) => Promise<A>): Promise<A> => {
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: s3.credentials,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED"
-  })
+  const client = clientOf(s3)
   try {
     return await use(client)
   } finally {

@@ -9,6 +9,7 @@
  * `env` gives the `RALLYCACHE_S3_*` variables that `S3CacheStore.layerConfig`
  * reads, for runner processes started by a test.
  */
+import { S3Client } from "@aws-sdk/client-s3"
 import { Effect, type Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -85,3 +86,14 @@ export const startS3 = async (bucket = "rallycache"): Promise<S3Server & { reado
   const server = await start(bucket)
   return { ...server, stop: () => stop(server) }
 }
+
+/** A client of the test server, as the store's layer builds one (path-style, checksums only where required). */
+export const clientOf = (s3: S3Server): S3Client =>
+  new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: s3.credentials,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED"
+  })

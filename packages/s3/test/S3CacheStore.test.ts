@@ -11,23 +11,15 @@ import * as Crypto from "node:crypto"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { startServer } from "../../../test/support/postgres.js"
-import { startS3 } from "../../../test/support/s3.js"
-import { type Env, exportClip, listObjects, newEntry, newKey, putObject, runner, tempDir, writeClip } from "./support.js"
+import { type Env, exportClip, listObjects, newEntry, newKey, putObject, runner, startServers, tempDir, writeClip } from "./support.js"
 
 let env: Env
 let stopAll: () => Promise<void>
 
 beforeAll(async () => {
-  const [pg, s3] = await Promise.all([startServer(), startS3()])
-  env = { s3, databaseUrl: pg.url }
-  stopAll = async () => {
-    try {
-      await s3.stop()
-    } finally {
-      pg.stop()
-    }
-  }
+  const servers = await startServers()
+  env = servers.env
+  stopAll = servers.stop
 })
 
 afterAll(() => stopAll?.())

@@ -13,23 +13,15 @@ import { S3CacheStore } from "@rallycache/s3"
 import { Context, Effect, Layer, Redacted, Stream } from "effect"
 import { spawnSync } from "node:child_process"
 import * as Path from "node:path"
-import { startServer } from "../../../test/support/postgres.js"
-import { startS3 } from "../../../test/support/s3.js"
-import { countingClient, type Env, tempDir } from "./support.js"
+import { countingClient, type Env, startServers, tempDir } from "./support.js"
 
 let env: Env
 let stopAll: () => Promise<void>
 
 beforeAll(async () => {
-  const [pg, s3] = await Promise.all([startServer(), startS3()])
-  env = { s3, databaseUrl: pg.url }
-  stopAll = async () => {
-    try {
-      await s3.stop()
-    } finally {
-      pg.stop()
-    }
-  }
+  const servers = await startServers()
+  env = servers.env
+  stopAll = servers.stop
 })
 
 afterAll(() => stopAll?.())

@@ -3,7 +3,7 @@
  * pool, its own local cache folder, its own S3 client that counts the
  * requests it sends), on the file's one Postgres and one s3rver.
  */
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
+import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3"
 import { PgClient } from "@effect/sql-pg"
 import { SqlClient } from "@effect/sql"
 import { CacheEvent, type CacheStore, Config, type Domain, Metrics } from "@rallycache/core"
@@ -13,7 +13,8 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { S3Server } from "../../../test/support/s3.js"
+import { startServer } from "../../../test/support/postgres.js"
+import { clientOf, type S3Server, startS3 } from "../../../test/support/s3.js"
 
 export const tempDir = (name: string) =>
   Effect.acquireRelease(
@@ -25,14 +26,7 @@ export const newKey = (): Domain.CacheKey => Crypto.randomBytes(16).toString("he
 
 /** An S3 client of the test server that counts the requests it sends. */
 export const countingClient = (s3: S3Server) => {
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: s3.credentials,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED"
-  })
+  const client = clientOf(s3)
   const counter = { requests: 0 }
   client.middlewareStack.add((next) => (args) => {
     counter.requests++
@@ -128,3 +122,18 @@ export const putObject = (s3: S3Server, key: string, body: Buffer) =>
       client.destroy()
     }
   })
+
+/** A real Postgres and a real S3 server for one test file, and how to stop both. */
+export const startServers = async (): Promise<{ readonly env: Env; readonly stop: () => Promise<void> }> => {
+  const [pg, s3] = await Promise.all([startServer(), startS3()])
+  return {
+    env: { s3, databaseUrl: pg.url },
+    stop: async () => {
+      try {
+        await s3.stop()
+      } finally {
+        pg.stop()
+      }
+    }
+  }
+}
