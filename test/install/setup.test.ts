@@ -35,7 +35,7 @@ beforeEach(() => {
   pg = path.join(dir, "pg")
   fs.mkdirSync(bin)
   fs.mkdirSync(pg)
-  for (const tool of ["chromium", "ffmpeg", "ffprobe", "ps"]) fake(path.join(bin, tool))
+  for (const tool of ["chromium", "firefox-esr", "ffmpeg", "ffprobe", "ps", "curl"]) fake(path.join(bin, tool))
   for (const tool of ["initdb", "pg_ctl", "postgres"]) fake(path.join(pg, tool))
 })
 

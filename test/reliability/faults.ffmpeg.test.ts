@@ -102,7 +102,8 @@ describe("ffmpeg faults (fake ffmpeg)", () => {
         cacheDir,
         ffmpeg: { ffmpeg: { ...bins.ffmpeg, path: fake.script }, ffprobe: bins.ffprobe },
         config: { concurrency: 1, maxRetries, retryBaseDelay: baseMs, exportTimeout: timeoutMs },
-        exporter: { timeout: timeoutMs, killGrace: 300 }
+        // The fake ffmpeg is the point: every cut goes through it, none through the in-process cutter.
+        exporter: { timeout: timeoutMs, killGrace: 300, inProcess: false }
       })
 
       yield* Effect.scoped(Effect.gen(function*() {
