@@ -414,7 +414,10 @@ describe("FfmpegExporter", () => {
       yield* Fiber.interrupt(fiber)
       clearInterval(sampler)
       expect(stoppedAt).not.toBeNull()
-      expect(userTicks).toBe(stoppedAt)
+      // The kernel credits the time of the last partial tick when the process exits, so the count
+      // may step by one after the kill; a continued encode would run on for many ticks. The stand-in
+      // that ignores SIGTERM (next test) is the sharp check of "never continued".
+      expect(userTicks).toBeLessThanOrEqual((stoppedAt ?? 0) + 1)
       expect(isAlive(pid)).toBe(false)
       expect(NodeFs.existsSync(request.tempPath)).toBe(false)
     }).pipe(Effect.scoped, Effect.provide(Live)))
