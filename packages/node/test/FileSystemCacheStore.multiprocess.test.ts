@@ -210,10 +210,11 @@ describe("FileSystemCacheStore with several processes", () => {
       for (const name of Fs.readdirSync(tmp)) Fs.rmSync(Path.join(tmp, name))
 
       const repaired = yield* checkConsistent(cacheDir)
-      expect(repaired, `start-up ${JSON.stringify(repaired)}; the lock held ${lockFile}`).toMatchObject({
-        removedLocks: 1,
-        removedTemp: 0
-      })
+      // The key's lock, and any other lock the killed process held at that moment (its touch flush
+      // takes the index lock every 20 ms), are removed; nothing else is.
+      expect(repaired, `start-up ${JSON.stringify(repaired)}; the lock held ${lockFile}`).toMatchObject({ removedTemp: 0 })
+      expect(repaired.removedLocks).toBeGreaterThanOrEqual(1)
+      expect(repaired.removedLocks).toBeLessThanOrEqual(2)
       expect(Fs.readdirSync(locks)).toEqual([])
     }), 120_000)
 })
