@@ -10,8 +10,8 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Option, Scope } from "effect"
-import { Context, Schema } from "effect"
+import type { Option, Scope } from "effect"
+import { Context, Effect, Schema } from "effect"
 import type { CacheKey, Container, EvictionReason, ValidationStatus } from "./Domain.js"
 import { CacheEntry } from "./Domain.js"
 import type { CacheIOError } from "./Errors.js"
@@ -169,3 +169,22 @@ export interface CacheStoreShape {
  * @category tags
  */
 export class CacheStore extends Context.Tag("@rallycache/core/CacheStore")<CacheStore, CacheStoreShape>() {}
+
+/**
+ * Pin `key` in a store's own count of pins for as long as the scope is open:
+ * two pins need two releases, and a key whose count drops to zero leaves the
+ * map. Every store keeps its pins this way.
+ *
+ * @since 0.2.0
+ * @category pins
+ */
+export const pinCounted = (pins: Map<CacheKey, number>, key: CacheKey): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => void pins.set(key, (pins.get(key) ?? 0) + 1)),
+    () =>
+      Effect.sync(() => {
+        const count = (pins.get(key) ?? 1) - 1
+        if (count > 0) pins.set(key, count)
+        else pins.delete(key)
+      })
+  )

@@ -2,7 +2,7 @@ import { Clock, Deferred, Duration, Effect, Option } from "effect"
 import { EntryInvalid, Evicted } from "../CacheEvent.js"
 import type { CacheEventsShape } from "../CacheEvent.js"
 import type { CacheStoreShape, Eviction, NewEntry, Reservation, ReserveResult } from "../CacheStore.js"
-import { clipFileName, makeEntry } from "../CacheStore.js"
+import { clipFileName, makeEntry, pinCounted } from "../CacheStore.js"
 import type { RallyCacheConfig } from "../Config.js"
 import { CacheEntry } from "../Domain.js"
 import type { CacheKey, Container, EvictionReason } from "../Domain.js"
@@ -245,16 +245,7 @@ export const make = ({ config, events, fs, metrics, root }: Deps): CacheStoreSha
     markValidated: (key, status) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         update(key, (entry) => rebuild(entry, { validation: status, validatedAt: now }))),
-    pin: (key) =>
-      Effect.acquireRelease(
-        Effect.sync(() => void pins.set(key, (pins.get(key) ?? 0) + 1)),
-        () =>
-          Effect.sync(() => {
-            const count = (pins.get(key) ?? 0) - 1
-            if (count > 0) pins.set(key, count)
-            else pins.delete(key)
-          })
-      ),
+    pin: (key) => pinCounted(pins, key),
     enforce
   }
 }

@@ -355,20 +355,7 @@ export const make = (
       )
 
     const pin = (key: CacheKey): Effect.Effect<void, never, Scope.Scope> =>
-      Effect.zipRight(
-        Effect.acquireRelease(
-          Effect.sync(() => {
-            pins.set(key, (pins.get(key) ?? 0) + 1)
-          }),
-          () =>
-            Effect.sync(() => {
-              const count = (pins.get(key) ?? 1) - 1
-              if (count <= 0) pins.delete(key)
-              else pins.set(key, count)
-            })
-        ),
-        local.pin(key)
-      )
+      Effect.zipRight(CacheStore.pinCounted(pins, key), local.pin(key))
 
     const { enforce, sweep } = Maintenance.make({
       config,

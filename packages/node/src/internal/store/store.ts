@@ -279,18 +279,7 @@ export const make = (
           if (index.entries.has(key)) appendLocked([{ o: "v", k: key, s: status, t: now }])
         }))
 
-    const pin = (key: CacheKey): Effect.Effect<void, never, Scope.Scope> =>
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          pins.set(key, (pins.get(key) ?? 0) + 1)
-        }),
-        () =>
-          Effect.sync(() => {
-            const count = (pins.get(key) ?? 1) - 1
-            if (count <= 0) pins.delete(key)
-            else pins.set(key, count)
-          })
-      )
+    const pin = (key: CacheKey): Effect.Effect<void, never, Scope.Scope> => CacheStore.pinCounted(pins, key)
 
     const enforce = Effect.gen(function*() {
       yield* refresh
