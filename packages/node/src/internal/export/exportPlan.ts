@@ -96,11 +96,11 @@ export const planCut = (
   const preSeek = layout.seekByIndex
     ? undefined
     : copyPlan(keyframes, rally.start, end, info.duration, false).seek
-  const frame = medianFrameDuration(entry.framePts)
   // The output time before which open-GOP leading pictures are dropped: half a frame before the keyframe.
+  // The frame duration is asked for only then: it is a median over the whole source's frames.
   const leading = (keyframePts: number) => hasLeadingPictures(entry.packets ?? [], keyframes, keyframePts)
   const dropBefore = (keyframePts: number, present: number) =>
-    leading(keyframePts) ? keyframePts - present - frame / 2 : undefined
+    leading(keyframePts) ? keyframePts - present - medianFrameDuration(entry.framePts) / 2 : undefined
   const accurate: Cut = {
     mode: "accurate",
     args: accurateArgs(path, rally.start, end, settings, request.tempPath, preSeek),

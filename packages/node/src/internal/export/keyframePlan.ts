@@ -6,6 +6,7 @@
  * @internal
  */
 import type { StreamCopyCut } from "./ffmpegArgs.js"
+import { decodedMaxima, firstWhere, lastSpaced } from "./keyframeLookup.js"
 
 /** A keyframe of the source's first video stream, times relative to the file's start_time. @internal */
 export interface Keyframe {
@@ -61,13 +62,8 @@ export const copyPlan = (
   // (in dts) for a seek target that both the plain and the heuristic seek
   // resolve to it. With a normal GOP (>= 0.3 s) that is simply the last
   // keyframe at or before `start`.
-  let chosen = -1
-  for (let i = 0; i < keyframes.length; i++) {
-    const k = keyframes[i]!
-    if (k.pts > start + 1e-6) break
-    const next = keyframes[i + 1]
-    if (next === undefined || !videoDelay || next.dts - k.dts > dtsHeuristic + 0.004) chosen = i
-  }
+  const atOrBefore = atOrBeforeCount(keyframes, start)
+  const chosen = atOrBefore === 0 ? -1 : videoDelay ? lastSpaced(keyframes, dtsHeuristic + 0.004)[atOrBefore - 1]! : atOrBefore - 1
   if (chosen < 0) {
     const clipStart = Math.min(keyframes[0]?.pts ?? 0, start)
     return { seek: null, duration: Math.max(clippedEnd, 0.001), clipStart: Math.max(0, clipStart), clipEnd: clippedEnd }
@@ -141,16 +137,9 @@ export const exactPlan = (
   }
 }
 
-/** The first of `n` indices where `holds` (which holds for a suffix of them), or `n`. */
-const firstAtLeast = (n: number, holds: (i: number) => boolean): number => {
-  let lo = 0
-  for (let hi = n; lo < hi;) {
-    const mid = (lo + hi) >>> 1
-    if (holds(mid)) hi = mid
-    else lo = mid + 1
-  }
-  return lo
-}
+/** How many keyframes (sorted by pts) present at or before `time`: a binary search, however long the source. */
+const atOrBeforeCount = (keyframes: ReadonlyArray<Keyframe>, time: number): number =>
+  firstWhere(keyframes.length, (i) => keyframes[i]!.pts > time + 1e-6)
 
 /**
  * Whether pictures lead the keyframe at `keyframePts`: packets decoded after
@@ -162,12 +151,12 @@ const firstAtLeast = (n: number, holds: (i: number) => boolean): number => {
  */
 export const hasLeadingPictures = (packets: ArrayLike<number>, keyframes: ReadonlyArray<Keyframe>, keyframePts: number): boolean => {
   // Both found by binary search: a 2-hour source lists 200,000 packets, and a cut looks at one GOP.
-  const index = firstAtLeast(keyframes.length, (i) => keyframes[i]!.pts >= keyframePts - 1e-6)
+  const index = firstWhere(keyframes.length, (i) => keyframes[i]!.pts >= keyframePts - 1e-6)
   const k = keyframes[index]
   if (k === undefined || Math.abs(k.pts - keyframePts) >= 1e-6) return false
   const nextDts = keyframes[index + 1]?.dts ?? Infinity
   const pairs = packets.length >> 1
-  for (let p = firstAtLeast(pairs, (p) => packets[2 * p + 1]! > k.dts + 1e-9); p < pairs; p++) {
+  for (let p = firstWhere(pairs, (p) => packets[2 * p + 1]! > k.dts + 1e-9); p < pairs; p++) {
     const i = 2 * p
     const dts = packets[i + 1]!
     if (dts >= nextDts - 1e-9) break
@@ -184,8 +173,7 @@ export const hasLeadingPictures = (packets: ArrayLike<number>, keyframes: Readon
  * wanted keyframe.
  */
 const copyPlanByTime = (keyframes: ReadonlyArray<Keyframe>, start: number, clippedEnd: number): CopyPlan => {
-  let chosen = -1
-  for (let i = 0; i < keyframes.length && keyframes[i]!.pts <= start + 1e-6; i++) chosen = i
+  const chosen = atOrBeforeCount(keyframes, start) - 1
   if (chosen <= 0) {
     const clipStart = Math.max(0, Math.min(keyframes[0]?.pts ?? 0, start))
     return { seek: null, duration: Math.max(clippedEnd, 0.001), clipStart, clipEnd: clippedEnd }
@@ -252,14 +240,11 @@ export const videoEndOfCopy = (
   duration: number,
   frameDuration: number
 ): number => {
-  let end = duration
-  for (let i = 0; i + 1 < packets.length; i += 2) {
-    const pts = packets[i]!
-    const dts = packets[i + 1]!
-    if (dts - present >= duration) break
-    end = Math.max(end, pts - present + frameDuration)
-  }
-  return end
+  // The packets copied are those before the first decoded `duration` past `present`; running maxima find it
+  // and the latest presentation among them without walking the list from the source's start.
+  const maxima = decodedMaxima(packets)
+  const copied = firstWhere(maxima.dts.length, (p) => maxima.dts[p]! - present >= duration)
+  return copied === 0 ? duration : Math.max(duration, maxima.pts[copied - 1]! - present + frameDuration)
 }
 
 /**
