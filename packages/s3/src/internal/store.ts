@@ -3,6 +3,8 @@
  * point, clips are objects in a bucket, and a `FileSystemCacheStore` on
  * local disk sits in front as a bounded read-through cache whose paths are
  * the ones handed to the manager. See `S3CacheStore` for the public API.
+ * The leases are `leases`, the downloads `fetch`, the limits and the sweep
+ * `maintenance`.
  *
  * @internal
  */
@@ -10,12 +12,13 @@ import type { S3Client } from "@aws-sdk/client-s3"
 import { CacheEvent, CacheStore, Config, Domain, Errors } from "@rallycache/core"
 import type { Metrics } from "@rallycache/core"
 import { FileSystemCacheStore } from "@rallycache/node"
-import { Clock, Duration, Effect, Exit, Option, Schedule, Scope } from "effect"
+import { Clock, Duration, Effect, Option, Schedule, Scope } from "effect"
 import * as Crypto from "node:crypto"
-import * as Fs from "node:fs"
 import { ioError, logFailure } from "./failures.js"
+import * as Fetch from "./fetch.js"
+import * as Leases from "./leases.js"
 import * as Maintenance from "./maintenance.js"
-import { Mismatch, make as makeObjects } from "./objects.js"
+import { make as makeObjects } from "./objects.js"
 import { type ClipRow, make as makeIndex } from "./sqlIndex.js"
 import type { SqlClient } from "@effect/sql"
 
@@ -85,29 +88,10 @@ export const make = (
       Effect.provideService(Config.CacheConfig, localConfig)
     )
 
-    interface Held {
-      readonly key: CacheKey
-      readonly renewal: Scope.CloseableScope
-    }
-    const held = new Map<string, Held>()
+    const leases = Leases.make({ index, owner, ttl })
+    const { fetchInto, liveRow } = Fetch.make({ config, events, index, objects, local })
     const pins = new Map<CacheKey, number>()
     let touched = new Set<CacheKey>()
-
-    /** Stop renewing the lease of a reservation (and forget it); its row stays. */
-    const stopRenewal = (tempPath: string) =>
-      Effect.suspend(() => {
-        const h = held.get(tempPath)
-        if (h === undefined) return Effect.succeed(Option.none<CacheKey>())
-        held.delete(tempPath)
-        return Effect.as(Scope.close(h.renewal, Exit.void), Option.some(h.key))
-      })
-
-    /** Give the lease of a reservation back. */
-    const releaseHeld = (tempPath: string) =>
-      Effect.flatMap(stopRenewal(tempPath), (key) =>
-        Option.isNone(key)
-          ? Effect.void
-          : index.release(key.value, owner).pipe(Effect.catchAll(logFailure(`lease of ${key.value} not released`))))
 
     const flush = Effect.suspend(() => {
       if (touched.size === 0) return Effect.void
@@ -119,81 +103,7 @@ export const make = (
     })
 
     // On close: give back the leases of exports that never finished, save touches.
-    yield* Effect.addFinalizer(() =>
-      Effect.zipRight(Effect.forEach(Array.from(held.keys()), releaseHeld, { discard: true }), flush)
-    )
-
-    const isExpired = (entry: CacheEntry, now: number) => now - entry.createdAt > Duration.toMillis(config.maxAge)
-
-    /** Remove a row that must not be served (still pointing at its object), then its object. */
-    const dropRow = (row: ClipRow, reason: string) =>
-      index.remove(row.entry.key, row.objectKey).pipe(
-        Effect.flatMap((removed) =>
-          Option.isSome(removed)
-            ? objects.remove([row.objectKey]).pipe(
-              Effect.catchAll(logFailure(`object ${row.objectKey} left for the sweep`)),
-              Effect.zipRight(events.publish(new CacheEvent.EntryInvalid({ key: row.entry.key, reason })))
-            )
-            : Effect.void
-        ),
-        Effect.mapError(ioError("drop", row.entry.key))
-      )
-
-    /**
-     * Download the object of `row` into the local reservation and commit it
-     * there. `None` when the object does not match its row: the row and the
-     * object are removed (the key is exported again).
-     */
-    const fetchInto = (row: ClipRow, reservation: Reservation) =>
-      Effect.suspend(() => {
-        Fs.rmSync(reservation.tempPath, { force: true })
-        return objects.download(row.objectKey, reservation.tempPath, {
-          bytes: row.entry.sizeBytes,
-          etag: row.etag,
-          etagKind: row.etagKind
-        })
-      }).pipe(
-        Effect.flatMap(() =>
-          Effect.try({
-            try: () => Fs.renameSync(reservation.tempPath, reservation.finalPath),
-            catch: ioError("download", reservation.finalPath)
-          })
-        ),
-        Effect.flatMap(() => Effect.map(local.commit(reservation, entryInput(row.entry)), Option.some)),
-        Effect.catchAll((error) =>
-          error instanceof Mismatch
-            ? Effect.as(dropRow(row, `object ${row.objectKey} is damaged: ${error.message}`), Option.none())
-            : Effect.fail(error instanceof Errors.CacheIOError ? error : ioError("download", row.objectKey)(error))
-        )
-      )
-
-    /** A committed, unexpired row of `key`; an expired one is removed on the way. */
-    const liveRow = (key: CacheKey) =>
-      Effect.gen(function*() {
-        const row = yield* index.find(key).pipe(Effect.mapError(ioError("lookup", key)))
-        if (Option.isNone(row)) return Option.none<ClipRow>()
-        if (isExpired(row.value.entry, yield* Clock.currentTimeMillis)) {
-          yield* dropRow(row.value, "older than maxAge")
-          return Option.none<ClipRow>()
-        }
-        return row
-      })
-
-    const renewal = (key: CacheKey) =>
-      Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        yield* index.renew(key, owner, ttl).pipe(
-          Effect.flatMap((ours) =>
-            ours ? Effect.void : Effect.logWarning(`rallycache/s3: the lease of ${key} was taken over`)
-          ),
-          Effect.catchAll(logFailure(`lease of ${key} not renewed`)),
-          Effect.schedule(Schedule.spaced(Duration.millis(Math.max(1, Math.floor(ttl / 3))))),
-          // Forked from an uninterruptible region: the fiber must still stop when its scope closes.
-          Effect.interruptible,
-          Effect.forkIn(scope)
-        )
-        return scope
-      })
+    yield* Effect.addFinalizer(() => Effect.zipRight(leases.releaseAll, flush))
 
     /**
      * Holding the local lock of `key`: serve its committed object, or take
@@ -219,12 +129,7 @@ export const make = (
               return { _tag: "Cached", entry: entry.value } as const
             }
           }
-          return yield* Effect.uninterruptible(
-            Effect.map(renewal(key), (scope) => {
-              held.set(reservation.tempPath, { key, renewal: scope })
-              return { _tag: "Reserved", reservation } as const
-            })
-          )
+          return yield* Effect.as(leases.hold(key, reservation.tempPath), { _tag: "Reserved", reservation } as const)
         }).pipe(
           // Failed or interrupted between the lease and the hand-over: give the key back now, not at its expiry.
           Effect.onError(() => index.release(key, owner).pipe(Effect.ignore))
@@ -249,8 +154,7 @@ export const make = (
 
     const commit = (reservation: Reservation, input: CacheStore.NewEntry) =>
       Effect.gen(function*() {
-        const h = held.get(reservation.tempPath)
-        if (h === undefined || h.key !== reservation.key) {
+        if (leases.keyOf(reservation.tempPath) !== reservation.key) {
           return yield* new Errors.CacheIOError({
             op: "commit",
             path: reservation.finalPath,
@@ -269,7 +173,7 @@ export const make = (
         }, now)
         const row: ClipRow = { entry, objectKey, etag: uploaded.etag, etagKind: uploaded.etagKind }
         // The commit gives the lease back; a renewal running meanwhile would find it gone.
-        yield* stopRenewal(reservation.tempPath)
+        yield* leases.stopRenewal(reservation.tempPath)
         const inserted = yield* index.commit(row, owner).pipe(
           Effect.tapError(() => index.release(reservation.key, owner).pipe(Effect.ignore)),
           Effect.mapError(ioError("commit", reservation.key)),
@@ -283,7 +187,7 @@ export const make = (
         return yield* local.commit(reservation, input)
       })
 
-    const abort = (reservation: Reservation) => Effect.zipRight(releaseHeld(reservation.tempPath), local.abort(reservation))
+    const abort = (reservation: Reservation) => Effect.zipRight(leases.release(reservation.tempPath), local.abort(reservation))
 
     const lookup = (key: CacheKey): Effect.Effect<Option.Option<CacheEntry>> =>
       Effect.flatMap(local.lookup(key), (hit) => {
@@ -398,17 +302,3 @@ export const make = (
       enforce
     } satisfies S3CacheStoreShape
   })
-
-/** What the local commit of a downloaded clip records: the row's entry. */
-const entryInput = (entry: CacheEntry): CacheStore.NewEntry => ({
-  videoId: entry.videoId,
-  rallyIndex: entry.rallyIndex,
-  mode: entry.mode,
-  clipStart: entry.clipStart,
-  clipEnd: entry.clipEnd,
-  firstFrame: entry.firstFrame,
-  leadIn: entry.leadIn,
-  container: entry.container,
-  sizeBytes: entry.sizeBytes,
-  priority: entry.priority
-})
