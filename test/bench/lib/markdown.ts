@@ -112,15 +112,74 @@ export const renderSummary = (figures: ReadonlyArray<Figure>): string => {
   ].join("\n")
 }
 
-export const renderMarkdown = (report: Report): string =>
-  [
+const viewerBrowsers = ["chromium", "firefox"] as const
+const browserTitle: Record<(typeof viewerBrowsers)[number], string> = { chromium: "Chromium", firefox: "Firefox ESR" }
+
+/** "p50 / p99" of a viewer case, ours or (`baseline`) the one-element page's. */
+const viewerPair = (figures: ReadonlyArray<Figure>, browser: string, c: string, baseline: boolean): string =>
+  ["P50Ms", "P99Ms"].map((q) => {
+    const f = find(figures, `viewer.${browser}.${c}${q}`)
+    const v = f === undefined ? null : baseline ? f.baseline : f.value
+    return v === null ? "—" : `${formatNumber(v)} ms`
+  }).join(" / ")
+
+const megabytes = (bytes: number | null | undefined): string =>
+  bytes === null || bytes === undefined || !Number.isFinite(bytes) ? "—" : `${formatNumber(bytes / 1e6)} MB`
+
+/** A viewer case's p99 goal and, per browser measured, whether it held. */
+const viewerGoal = (figures: ReadonlyArray<Figure>, browsers: ReadonlyArray<(typeof viewerBrowsers)[number]>, c: string): string => {
+  const p99 = browsers.map((b) => find(figures, `viewer.${b}.${c}P99Ms`))
+  const goals = [...new Set(p99.flatMap((f) => (f?.goal === undefined || f.goal === null ? [] : [f.goal])))]
+  if (goals.length === 0) return "—"
+  const text = goals.join(" / ")
+  const held = p99.map((f) => f?.held ?? null)
+  const verdict = (h: boolean | null) => (h === null ? "not measured" : h ? "held" : "**missed**")
+  if (held.every((h) => h === held[0])) return held[0] === true ? text : `${text}: ${verdict(held[0] ?? null)}`
+  return `${text}: ${browsers.map((b, i) => `${verdict(held[i] ?? null)} in ${browserTitle[b]}`).join(", ")}`
+}
+
+/**
+ * The viewer scenario's table of the root README (click to first painted
+ * frame, each browser beside its one-element page), or `undefined` when the
+ * scenario did not run.
+ */
+export const renderViewer = (figures: ReadonlyArray<Figure>): string | undefined => {
+  const browsers = viewerBrowsers.filter((b) => figures.some((f) => f.key.startsWith(`viewer.${b}.`)))
+  if (browsers.length === 0) return undefined
+  const rows: Array<[string, string]> = [
+    ["next rally, prepared in the page", "prepared"],
+    ["a rally cached on the server, not prepared", "notPrepared"],
+    ["a miss (still queued on the server)", "miss"]
+  ]
+  const bytes = browsers.map((b) => find(figures, `viewer.${b}.bytesPerSwitch`))
+  const meanClip = bytes.find((f) => typeof f?.baseline === "number")?.baseline
+  const singleBytes = (f: Figure | undefined) => /one-element page: ([\d.]+) MB/.exec(f?.note ?? "")?.[1]
+  return [
+    `| click → first painted frame, p50 / p99 | ${browsers.map((b) => `${browserTitle[b]} | its one-element page`).join(" | ")} | goal (p99) |`,
+    `|---|${browsers.map(() => "---|---|").join("")}---|`,
+    ...rows.map(([title, c]) =>
+      `| ${title} | ${browsers.map((b) => `${viewerPair(figures, b, c, false)} | ${viewerPair(figures, b, c, true)}`).join(" | ")} | ${
+        viewerGoal(figures, browsers, c)
+      } |`
+    ),
+    `| clip bytes per switch (mean clip: ${megabytes(meanClip)}) | ${
+      bytes.map((f) => `${megabytes(f?.value)} | ${singleBytes(f) === undefined ? "—" : `${singleBytes(f)} MB`}`).join(" | ")
+    } | — |`
+  ].join("\n")
+}
+
+export const renderMarkdown = (report: Report): string => {
+  const viewer = renderViewer(report.figures)
+  return [
     `Measured by \`pnpm bench${report.quick ? " --quick" : ""}\` (${report.quick ? "quick" : "full"} run, ${(report.durationMs / 1000).toFixed(0)} s) on ${describeMachine(report.machine)}; load average ${report.loadAtEnd} at the end. Every figure beside a baseline measured in the same run.`,
     "",
     "### Summary (root README)",
     "",
     renderSummary(report.figures),
     "",
+    ...(viewer === undefined ? [] : ["**What a viewer sees** (the `viewer` scenario):", "", viewer, ""]),
     "### Every figure (test/bench/README.md)",
     "",
     renderTable(report.figures)
   ].join("\n")
+}
