@@ -10,7 +10,13 @@ import type { EncodeSettings } from "./ffmpegArgs.js"
 import { accurateArgs, containerFor, editListCodecs, hasEditLists, streamCopyArgs } from "./ffmpegArgs.js"
 import type { SourceEntry } from "../media/ffprobe.js"
 import type { Keyframe } from "./keyframePlan.js"
-import { copyPlan, exactPlan, hasLeadingPictures, videoEndOfCopy } from "./keyframePlan.js"
+import { copyPlan, exactPlan, firstFrameAt, hasLeadingPictures, videoEndOfCopy } from "./keyframePlan.js"
+
+/**
+ * How far before a frame's listed time a re-encode's seek goes: listed times
+ * are rounded to the microsecond, and a seek just after the frame would drop it.
+ */
+const seekMargin = 0.00001
 
 /**
  * Seconds of audio a stream copy keeps: in mp4, a little more than shown
@@ -93,21 +99,26 @@ export const planCut = (
   const info = entry.info
   const layout = entry.layout
   const container = containerFor(layout)
-  const preSeek = layout.seekByIndex
-    ? undefined
-    : copyPlan(keyframes, rally.start, end, info.duration, false).seek
   const frame = medianFrameDuration(entry.framePts)
   // The output time before which open-GOP leading pictures are dropped: half a frame before the keyframe.
   const leading = (keyframePts: number) => hasLeadingPictures(entry.packets ?? [], keyframes, keyframePts)
   const dropBefore = (keyframePts: number, present: number) =>
     leading(keyframePts) ? keyframePts - present - frame / 2 : undefined
+  // A re-encode starts at the rally's first frame itself: started between two frames, ffmpeg's
+  // constant-frame-rate output would show the first frame twice (once in the gap before it).
+  const listed = firstFrameAt(entry.framePts ?? [], rally.start)
+  const first = listed !== undefined && listed < end ? listed : undefined
+  const accurateStart = first ?? rally.start
+  const preSeek = layout.seekByIndex
+    ? undefined
+    : copyPlan(keyframes, accurateStart, end, info.duration, false).seek
   const accurate: Cut = {
     mode: "accurate",
-    args: accurateArgs(path, rally.start, end, settings, request.tempPath, preSeek),
-    clipStart: rally.start,
+    args: accurateArgs(path, Math.max(0, accurateStart - seekMargin), end, settings, request.tempPath, preSeek),
+    clipStart: accurateStart,
     clipEnd: end,
-    presented: end - rally.start,
-    firstFrame: undefined,
+    presented: end - accurateStart,
+    firstFrame: first,
     container: "mp4",
     dropLeading: false
   }

@@ -114,12 +114,9 @@ export const make = (
         }
         const end = Math.min(rally.end, info.duration)
 
-        const layout = entry.layout
-        // Every keyframe (one ffprobe pass per source); accurate mode needs
-        // them only where seeking is a timestamp search.
-        const keyframes = request.mode !== "accurate" || !layout.seekByIndex
-          ? yield* allKeyframes(ffprobe.path, entry)
-          : []
+        // Every keyframe and frame time (one pass per source, kept on the entry): every mode
+        // starts at the rally's first frame, and a timestamp-searched source seeks by keyframe.
+        const keyframes = yield* allKeyframes(ffprobe.path, entry)
         // A file cut short: its index (and duration) promise data that is not
         // there, and a stream copy would mux the partial last packet into a
         // clip whose own index is consistent. Refused for good, not retried.
