@@ -321,6 +321,29 @@ export const cases: ReadonlyArray<Case> = [
     ],
     error: "UnsupportedSource",
     encoders: ["aac", "png"]
+  },
+  {
+    _tag: "Refuse",
+    name: "encrypted mp4 (CENC)",
+    file: "cenc.mp4",
+    args: [
+      "-f",
+      "lavfi",
+      "-i",
+      `color=c=black:s=${width}x${height}:r=${fps}:d=1`,
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-encryption_scheme",
+      "cenc-aes-ctr",
+      "-encryption_key",
+      "00112233445566778899aabbccddeeff",
+      "-encryption_kid",
+      "0123456789abcdef0123456789abcdef"
+    ],
+    error: "UnsupportedSource",
+    encoders: ["libx264"]
   }
 ]
 

@@ -109,7 +109,16 @@ export const frameTolerance = 0.0005
  *
  * @internal
  */
-export const firstFrameAt = (framePts: ArrayLike<number>, start: number): number | undefined => {
+export const firstFrameAt = (framePts: ArrayLike<number>, start: number): number | undefined =>
+  framePts[frameIndexAt(framePts, start)]
+
+/**
+ * Index in `framePts` (sorted) of the first frame at or after `start`
+ * (`framePts.length` when none is).
+ *
+ * @internal
+ */
+export const frameIndexAt = (framePts: ArrayLike<number>, start: number): number => {
   let lo = 0
   let hi = framePts.length
   while (lo < hi) {
@@ -117,7 +126,7 @@ export const firstFrameAt = (framePts: ArrayLike<number>, start: number): number
     if (framePts[mid]! < start - frameTolerance) lo = mid + 1
     else hi = mid
   }
-  return lo < framePts.length ? framePts[lo] : undefined
+  return lo
 }
 
 /**
