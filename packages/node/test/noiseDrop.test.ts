@@ -81,7 +81,8 @@ describe("noise bitstream filter", () => {
       const cut = (ffmpeg: string, mode: Domain.ExportMode) =>
         Effect.gen(function*() {
           const layer = FfmpegExporter.layerWithFfmpeg({ inProcess: false }).pipe(
-            Layer.provide(FfmpegResolver.layerStatic({ ...real, ffmpeg: { ...real.ffmpeg, path: ffmpeg } })),
+            // As FFMPEG_PATH gives it: not measured, so the exporter checks the filter itself.
+            Layer.provide(FfmpegResolver.layerStatic({ ...real, ffmpeg: { path: ffmpeg, source: "env", version: real.ffmpeg.version } })),
             Layer.provide(NodeContext.layer)
           )
           const exporter = Context.get(yield* Layer.build(layer), Exporter.Exporter)

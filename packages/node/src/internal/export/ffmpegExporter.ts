@@ -154,7 +154,7 @@ export const make = (
           const viaFfmpeg = Effect.gen(function*() {
             // Open GOP: the leading pictures are dropped by the noise bitstream filter; a build without its
             // drop expression would keep them, and they decode with errors.
-            if (cut.dropLeading && cut.mode !== "accurate" && !(yield* dropsPackets(ffmpeg.path))) {
+            if (cut.dropLeading && cut.mode !== "accurate" && !(ffmpeg.capabilities?.noiseDrop ?? (yield* dropsPackets(ffmpeg.path)))) {
               fellBack = {
                 to: "accurate",
                 reason: "open GOP: this ffmpeg cannot drop the leading pictures (its noise bitstream filter has no drop expression; ffmpeg 5 or later has)"
