@@ -125,8 +125,11 @@ export const make = (
         const end = Math.min(rally.end, info.duration)
 
         // Every keyframe and frame time (one pass per source, kept on the entry): every mode
-        // starts at the rally's first frame, and a timestamp-searched source seeks by keyframe.
-        const keyframes = yield* allKeyframes(ffprobe.path, entry)
+        // starts at the rally's first frame, and a timestamp-searched source seeks by keyframe. An
+        // accurate cut of a URL seeked by index goes without: the pass would read the whole resource.
+        const keyframes = request.mode !== "accurate" || !entry.layout.seekByIndex || !isUrl(path)
+          ? yield* allKeyframes(ffprobe.path, entry)
+          : []
         // A file cut short: its index (and duration) promise data that is not
         // there, and a stream copy would mux the partial last packet into a
         // clip whose own index is consistent. Refused for good, not retried.
