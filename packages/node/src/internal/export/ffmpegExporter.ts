@@ -31,8 +31,8 @@ export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}):
   mode === "copy"
     ? "copy-kf-v2"
     : mode === "exact"
-    ? `exact-elst-v1+x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}`
-    : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v2`
+    ? `exact-elst-v2+x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}`
+    : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v3`
 
 
 /** @internal */
