@@ -4,9 +4,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { errorLines, runCli, sampleVideo, tempDir, writeJson } from "./support.js"
+import { errorLines, ffmpegPath, runCli, sampleVideo, tempDir, writeJson } from "./support.js"
 
 const expectUsageError = (
   result: { readonly code: number | null; readonly stdout: string; readonly stderr: string },
@@ -75,6 +76,39 @@ describe("rallycache bad input", () => {
       // Nothing was exported by any of these.
       const stats = yield* runCli(["cache", "stats", "--json", "--cache-dir", cacheDir])
       expect(JSON.parse(stats.stdout)["entries"]).toBe(0)
+    }))
+
+  it.live("an encrypted (CENC) mp4: exit 2, one line saying it is encrypted, no clip and no ffmpeg output", () =>
+    Effect.gen(function*() {
+      const video = yield* sampleVideo()
+      const work = tempDir("cli-encrypted")
+      const encrypted = path.join(work, "drm.mp4")
+      const made = spawnSync(yield* ffmpegPath, [
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        video,
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-encryption_scheme",
+        "cenc-aes-ctr",
+        "-encryption_key",
+        "00112233445566778899aabbccddeeff",
+        "-encryption_kid",
+        "0123456789abcdef0123456789abcdef",
+        encrypted
+      ], { encoding: "utf8" })
+      expect(made.status, made.stderr).toBe(0)
+      const rallies = writeJson(work, "r.json", { rallies: [{ start: 1, end: 2 }] })
+      const cacheDir = path.join(work, "cache")
+      expectUsageError(
+        yield* runCli(["export", encrypted, "--rallies", rallies, "--cache-dir", cacheDir]),
+        /^cannot cut .*drm\.mp4: the video is encrypted \(DRM: cenc scheme .*\) and rallycache cannot cut encrypted video/
+      )
+      expect(fs.existsSync(path.join(cacheDir, "clips")) ? fs.readdirSync(path.join(cacheDir, "clips")) : []).toEqual([])
     }))
 
   it.live("--verbose adds the cause after the one-line message", () =>

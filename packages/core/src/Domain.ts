@@ -304,7 +304,7 @@ export class Clip extends Schema.Class<Clip>("Clip")({
   /** Where the clip really begins and ends (copy mode may start up to one GOP early). */
   clipStart: Schema.Number,
   clipEnd: Schema.Number,
-  /** Source time of the first frame a player presents (exact mode: the rally's first frame). */
+  /** Source time of the first frame a player presents (exact and accurate modes: the rally's first frame). */
   firstFrame: Schema.optional(Schema.Number),
   /** Seconds stored before `firstFrame` and hidden by the clip's edit list. */
   leadIn: Schema.optional(Schema.Number),

@@ -21,10 +21,10 @@ describe("Clip", () => {
         expect(clip.path).toBe(output)
         expect(clip.sizeBytes).toBe(NodeFs.statSync(output).size)
         // Cut as asked: copy and exact from the keyframe before the rally (exact hides the lead-in
-        // with an edit list, and names the rally's first frame), accurate from the rally's start.
+        // with an edit list, and names the rally's first frame), accurate from the rally's first frame.
         expect(clip.fellBack).toBeUndefined()
-        expect(clip.clipStart).toBe(mode === "accurate" ? 1.5 : 1)
-        expect(clip.firstFrame).toBe(mode === "exact" ? 1.52 : undefined)
+        expect(clip.clipStart).toBe(mode === "accurate" ? 1.52 : 1)
+        expect(clip.firstFrame).toBe(mode === "copy" ? undefined : 1.52)
         // Frames stored in the file (edit list not applied): the lead-in from the keyframe is there.
         expect(yield* videoDuration(output)).toBeGreaterThanOrEqual(mode === "accurate" ? 1.95 : 2.4)
       }

@@ -78,6 +78,8 @@ describe("FfmpegResolver", () => {
         decoders: ["h264"],
         muxers: [],
         demuxers: ["mov", "mp4", "mpegts"],
+        bsfs: [],
+        noiseDrop: false,
         failed: ["cannot read MPEG-TS (crashed: SIGSEGV)"]
       })
       expect(first.ffprobe.lacks).toEqual(expect.arrayContaining([

@@ -75,11 +75,11 @@ export const frameMd5 = (path: string, at?: number) =>
     return result.stdout.trim()
   })
 
-/** PSNR between the first video frame of `clip` and the first frame of `source` at or after `at`. */
-export const firstFramePsnr = (clip: string, source: string, at: number) =>
+/** PSNR between the video frame `n` (from 0) of `clip` and the first frame of `source` at or after `at`. */
+export const framePsnr = (clip: string, n: number, source: string, at: number) =>
   Effect.gen(function*() {
     const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
-    const graph = `[0:v]trim=end_frame=1,setpts=PTS-STARTPTS[a];[1:v]trim=start=${at},setpts=PTS-STARTPTS,trim=end_frame=1[b];[a][b]psnr`
+    const graph = `[0:v]trim=start_frame=${n}:end_frame=${n + 1},setpts=PTS-STARTPTS[a];[1:v]trim=start=${at},setpts=PTS-STARTPTS,trim=end_frame=1[b];[a][b]psnr`
     const result = yield* run(
       ffmpeg.path,
       ["-nostdin", "-hide_banner", "-i", clip, "-i", source, "-lavfi", graph, "-f", "null", "-"],

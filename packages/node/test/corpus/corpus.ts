@@ -139,6 +139,15 @@ export const cases: ReadonlyArray<Case> = [
     "-f",
     "mpegts"
   ], ["libx264", "aac"], { duration: 3, rally: { start: 1.01, end: 2 }, exactIn: "mp4" }),
+  // The same source, a rally that ends before the wrap (its exact clip once started one frame early).
+  cut("MPEG-TS H.264 + AAC whose timestamps wrap past 2^33, rally before the wrap", "h264-aac-wrap-before.ts", [
+    ...x264(1),
+    ...aac,
+    "-output_ts_offset",
+    String(Math.floor(2 ** 33 / 90000 * 10) / 10 - 2.9),
+    "-f",
+    "mpegts"
+  ], ["libx264", "aac"], { duration: 3, rally: { start: at(7), end: 1.3 }, exactIn: "mp4" }),
   cut("M2TS HEVC + AC-3 starting at 600 s", "hevc-ac3.m2ts", [
     "-c:v",
     "libx265",
@@ -312,6 +321,29 @@ export const cases: ReadonlyArray<Case> = [
     ],
     error: "UnsupportedSource",
     encoders: ["aac", "png"]
+  },
+  {
+    _tag: "Refuse",
+    name: "encrypted mp4 (CENC)",
+    file: "cenc.mp4",
+    args: [
+      "-f",
+      "lavfi",
+      "-i",
+      `color=c=black:s=${width}x${height}:r=${fps}:d=1`,
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-encryption_scheme",
+      "cenc-aes-ctr",
+      "-encryption_key",
+      "00112233445566778899aabbccddeeff",
+      "-encryption_kid",
+      "0123456789abcdef0123456789abcdef"
+    ],
+    error: "UnsupportedSource",
+    encoders: ["libx264"]
   }
 ]
 

@@ -10,7 +10,14 @@ import type { EncodeSettings } from "./ffmpegArgs.js"
 import { accurateArgs, containerFor, editListCodecs, hasEditLists, streamCopyArgs } from "./ffmpegArgs.js"
 import type { SourceEntry } from "../media/ffprobe.js"
 import type { Keyframe } from "./keyframePlan.js"
-import { copyPlan, exactPlan, hasLeadingPictures, videoEndOfCopy } from "./keyframePlan.js"
+import { copyPlan, exactPlan, firstFrameAt, frameIndexAt, hasLeadingPictures, videoEndOfCopy } from "./keyframePlan.js"
+
+/**
+ * How far before a frame's listed time a re-encode's seek and end go: listed
+ * times are rounded to the microsecond, and a seek just after the first frame
+ * would drop it, an end just after the next one would keep it.
+ */
+const seekMargin = 0.00001
 
 /**
  * Seconds of audio a stream copy keeps: in mp4, a little more than shown
@@ -93,21 +100,34 @@ export const planCut = (
   const info = entry.info
   const layout = entry.layout
   const container = containerFor(layout)
-  const preSeek = layout.seekByIndex
-    ? undefined
-    : copyPlan(keyframes, rally.start, end, info.duration, false).seek
+  // The median frame duration is asked for only where a plan needs it: it is a median over the whole source's frames.
+  const frame = () => medianFrameDuration(entry.framePts)
   // The output time before which open-GOP leading pictures are dropped: half a frame before the keyframe.
-  // The frame duration is asked for only then: it is a median over the whole source's frames.
   const leading = (keyframePts: number) => hasLeadingPictures(entry.packets ?? [], keyframes, keyframePts)
   const dropBefore = (keyframePts: number, present: number) =>
-    leading(keyframePts) ? keyframePts - present - medianFrameDuration(entry.framePts) / 2 : undefined
+    leading(keyframePts) ? keyframePts - present - frame() / 2 : undefined
+  // A re-encode starts at the rally's first frame itself: started between two frames, ffmpeg's
+  // constant-frame-rate output would show the first frame twice (once in the gap before it). It ends
+  // where the encoder ends its last frame (one frame duration after it, at most at the next frame),
+  // so the audio lasts as long as the picture.
+  const framePts = entry.framePts ?? []
+  const listed = firstFrameAt(framePts, rally.start)
+  const first = listed !== undefined && listed < end ? listed : undefined
+  const accurateStart = first ?? rally.start
+  const last = framePts[frameIndexAt(framePts, end) - 1]
+  const accurateEnd = first === undefined || last === undefined || last < first
+    ? end
+    : Math.min(last + frame(), firstFrameAt(framePts, end) ?? Infinity, info.duration)
+  const preSeek = layout.seekByIndex
+    ? undefined
+    : copyPlan(keyframes, accurateStart, end, info.duration, false).seek
   const accurate: Cut = {
     mode: "accurate",
-    args: accurateArgs(path, rally.start, end, settings, request.tempPath, preSeek),
-    clipStart: rally.start,
-    clipEnd: end,
-    presented: end - rally.start,
-    firstFrame: undefined,
+    args: accurateArgs(path, Math.max(0, accurateStart - seekMargin), accurateEnd - seekMargin, settings, request.tempPath, preSeek),
+    clipStart: accurateStart,
+    clipEnd: accurateEnd,
+    presented: accurateEnd - accurateStart,
+    firstFrame: first,
     container: "mp4",
     dropLeading: false
   }

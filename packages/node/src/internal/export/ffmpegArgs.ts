@@ -178,6 +178,10 @@ export const accurateArgs = (
   "-t",
   (end - start).toFixed(6),
   ...maps,
+  // Frames keep their times (none repeated to fill a constant rate: a variable-rate source's clip ends with its
+  // audio). `-vsync` is read by every ffmpeg since 2012; `-fps_mode`, its new name, only by 5.1 and later.
+  "-vsync",
+  "vfr",
   "-c:v",
   "libx264",
   "-preset",

@@ -19,6 +19,14 @@ export const Capabilities = Schema.Struct({
   decoders: Schema.Array(Schema.String),
   muxers: Schema.Array(Schema.String),
   demuxers: Schema.Array(Schema.String),
+  /** ffmpeg's bitstream filters (`-bsfs`). */
+  bsfs: Schema.Array(Schema.String),
+  /**
+   * Whether the `noise` bitstream filter takes a `drop` expression (ffmpeg 5
+   * and later, `-h bsf=noise`): what an open-GOP stream copy drops its leading
+   * pictures with.
+   */
+  noiseDrop: Schema.Boolean,
   /** The real runs that failed, each as a phrase ("cannot read MPEG-TS (crashed: SIGSEGV)"). */
   failed: Schema.Array(Schema.String)
 })
@@ -82,8 +90,26 @@ export const lacks = (tool: Tool, capabilities: Capabilities): ReadonlyArray<str
       if (!names.some((name) => have.has(name))) out.push(`${kind.slice(0, -1)} ${describeWant(want)}`)
     }
   }
-  return [...out, ...capabilities.failed]
+  if (tool === "ffmpeg" && !capabilities.noiseDrop) out.push(...capabilities.failed, noDrop)
+  else out.push(...capabilities.failed)
+  return out
 }
+
+const noDrop = "cannot drop packets with the noise bitstream filter (ffmpeg 5 or later): open-GOP copy and exact cuts are re-encoded"
+
+/** The names `-bsfs` prints, one a line after its heading. */
+const parseBsfs = (output: string): Array<string> =>
+  output.split("\n").map((line) => line.trim()).filter((line) => /^[\w-]+$/.test(line))
+
+/** The bitstream filters of `path`, and whether its `noise` filter has the `drop` option. */
+const bitstreamFilters = (path: string) =>
+  Effect.gen(function*() {
+    const listed = yield* run(path, ["-hide_banner", "-bsfs"], { collectStdout: true, stderrLines: 2 })
+    const bsfs = listed.exitCode === 0 ? parseBsfs(listed.stdout) : []
+    if (!bsfs.includes("noise")) return { bsfs, noiseDrop: false }
+    const help = yield* run(path, ["-hide_banner", "-h", "bsf=noise"], { collectStdout: true, stderrLines: 2 })
+    return { bsfs, noiseDrop: help.exitCode === 0 && /^\s*-drop\s/m.test(help.stdout) }
+  }).pipe(Effect.orElseSucceed(() => ({ bsfs: [] as Array<string>, noiseDrop: false })))
 
 /**
  * Names of the second column of `-encoders`, `-muxers`... output, after the
@@ -155,6 +181,7 @@ const probe = (tool: Tool, path: string, ffmpeg: string): Effect.Effect<Capabili
     const found = yield* Effect.forEach(kinds, (kind) => list(path, kind), { concurrency: "unbounded" })
     const get = (kind: string) => found[kinds.indexOf(kind as never)] ?? []
     const failed: Array<string> = []
+    const filters = tool === "ffmpeg" ? yield* bitstreamFilters(path) : { bsfs: [], noiseDrop: false }
     const bytes = yield* sample(ffmpeg)
     if (tool === "ffmpeg") {
       if (Option.isNone(bytes)) failed.push("cannot make an MPEG-TS from a generated picture")
@@ -180,7 +207,14 @@ const probe = (tool: Tool, path: string, ffmpeg: string): Effect.Effect<Capabili
       const read = yield* attempt(path, ["-v", "error", "-show_streams", "-show_format", "-i", "pipe:0"], bytes.value)
       if (Option.isSome(read)) failed.push(`cannot read MPEG-TS (${read.value})`)
     }
-    return { encoders: get("encoders"), decoders: get("decoders"), muxers: get("muxers"), demuxers: get("demuxers"), failed }
+    return {
+      encoders: get("encoders"),
+      decoders: get("decoders"),
+      muxers: get("muxers"),
+      demuxers: get("demuxers"),
+      ...filters,
+      failed
+    }
   })
 
 // ---------------------------------------------------------------------------
@@ -194,7 +228,7 @@ const Entry = Schema.Struct({ version: Schema.String, capabilities: Capabilities
 export type Entry = typeof Entry.Type
 
 const CacheFile = Schema.parseJson(Schema.Struct({
-  version: Schema.Literal(2),
+  version: Schema.Literal(3),
   entries: Schema.Record({ key: Schema.String, value: Entry })
 }))
 
@@ -234,7 +268,7 @@ const writeCache = (file: string, key: string, value: Entry): void => {
     files.set(file, entries)
     NodeFs.mkdirSync(NodePath.dirname(file), { recursive: true })
     const temp = `${file}.${process.pid}.tmp`
-    NodeFs.writeFileSync(temp, Schema.encodeSync(CacheFile)({ version: 2, entries }))
+    NodeFs.writeFileSync(temp, Schema.encodeSync(CacheFile)({ version: 3, entries }))
     NodeFs.renameSync(temp, file)
   } catch {
     // ignored
@@ -290,6 +324,8 @@ export const capabilities = (
             decoders: [],
             muxers: [],
             demuxers: [],
+            bsfs: [],
+            noiseDrop: false,
             failed: [`did not finish its checks within ${Duration.format(probeTimeout)}`]
           })
       })
@@ -297,3 +333,24 @@ export const capabilities = (
   })
 
 const probeTimeout = Duration.seconds(30)
+
+/** Per binary identity, for binaries whose capabilities were not measured (named by `FFMPEG_PATH`, or given to a test). */
+const noiseDrops = new Map<string, boolean>()
+
+/**
+ * Whether the ffmpeg at `path` drops packets with the `noise` bitstream
+ * filter (see `Capabilities.noiseDrop`): from its measured capabilities when
+ * known, else checked once per binary (path, size, modification time).
+ *
+ * @internal
+ */
+export const dropsPackets = (path: string): Effect.Effect<boolean, never, CommandExecutor.CommandExecutor> =>
+  Effect.suspend(() => {
+    const key = identity("ffmpeg", path)
+    const measured = known("ffmpeg", path)?.capabilities.noiseDrop ?? (key === undefined ? undefined : noiseDrops.get(key))
+    if (measured !== undefined) return Effect.succeed(measured)
+    return Effect.map(bitstreamFilters(path), ({ noiseDrop }) => {
+      if (key !== undefined) noiseDrops.set(key, noiseDrop)
+      return noiseDrop
+    })
+  })

@@ -12,9 +12,11 @@ import * as NodePath from "node:path"
 import type { Options } from "../../FfmpegExporter.js"
 import { Ffmpeg } from "../../FfmpegResolver.js"
 import { checkContainer, checkOutput, checkProgress, fsyncDir, fsyncFile } from "./exportCheck.js"
+import { dropsPackets } from "./ffmpegCapabilities.js"
 import type { Cut } from "./exportPlan.js"
 import { planCut, truncatedSource } from "./exportPlan.js"
 import { cutInProcess, inProcessEligible } from "./inProcessCut.js"
+import { mp4Encryption } from "../media/mp4Encryption.js"
 import { mp4Probe } from "../media/mp4Probe.js"
 import { freeBytes, ioFailure, isNoSpace, runFfmpeg as runCut, unlessSpaceCameBack } from "./exportRun.js"
 import type { EncodeSettings } from "./ffmpegArgs.js"
@@ -29,8 +31,8 @@ export const settingsVersion = (mode: Domain.ExportMode, options: Options = {}):
   mode === "copy"
     ? "copy-kf-v2"
     : mode === "exact"
-    ? `exact-elst-v1+x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}`
-    : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v2`
+    ? `exact-elst-v2+x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}`
+    : `x264-${options.preset ?? "veryfast"}-crf${options.crf ?? 20}-aac${options.audioBitrate ?? "128k"}-v3`
 
 
 /** @internal */
@@ -72,6 +74,14 @@ export const make = (
         // An mp4/mov file is opened in process where its streams are named and its tables modelled; else
         // (and for a URL) ffprobe.
         const local = options.inProcess === false || isUrl(path) ? undefined : yield* Effect.sync(() => mp4Probe(path, fingerprint))
+        // mp4Probe names no encrypted sample entry; ffprobe names their original codec and ffmpeg would cut ciphertext.
+        const encrypted = local !== undefined || isUrl(path) ? undefined : yield* Effect.sync(() => mp4Encryption(path))
+        if (encrypted !== undefined) {
+          return yield* new Errors.UnsupportedSource({
+            path,
+            reason: `the video is encrypted (DRM: ${encrypted}) and rallycache cannot cut encrypted video`
+          })
+        }
         const entry = local ?? (yield* probeSource(ffprobe.path, path, fingerprint))
         if (sources.size >= maxSources) {
           const oldest = sources.keys().next()
@@ -114,10 +124,10 @@ export const make = (
         }
         const end = Math.min(rally.end, info.duration)
 
-        const layout = entry.layout
-        // Every keyframe (one ffprobe pass per source); accurate mode needs
-        // them only where seeking is a timestamp search.
-        const keyframes = request.mode !== "accurate" || !layout.seekByIndex
+        // Every keyframe and frame time (one pass per source, kept on the entry): every mode
+        // starts at the rally's first frame, and a timestamp-searched source seeks by keyframe. An
+        // accurate cut of a URL seeked by index goes without: the pass would read the whole resource.
+        const keyframes = request.mode !== "accurate" || !entry.layout.seekByIndex || !isUrl(path)
           ? yield* allKeyframes(ffprobe.path, entry)
           : []
         // A file cut short: its index (and duration) promise data that is not
@@ -145,6 +155,15 @@ export const make = (
           // ffmpeg's stream copy, its presented end trimmed (mp4/mov), falling back to accurate when its
           // edit list is not the one the exact mode needs.
           const viaFfmpeg = Effect.gen(function*() {
+            // Open GOP: the leading pictures are dropped by the noise bitstream filter; a build without its
+            // drop expression would keep them, and they decode with errors.
+            if (cut.dropLeading && cut.mode !== "accurate" && !(ffmpeg.capabilities?.noiseDrop ?? (yield* dropsPackets(ffmpeg.path)))) {
+              fellBack = {
+                to: "accurate",
+                reason: "open GOP: this ffmpeg cannot drop the leading pictures (its noise bitstream filter has no drop expression; ffmpeg 5 or later has)"
+              }
+              cut = accurate
+            }
             let run = yield* runFfmpeg(request, cut)
             if ((cut.container === "mp4" || cut.container === "mov") && cut.mode !== "accurate") {
               const presented = cut.presented

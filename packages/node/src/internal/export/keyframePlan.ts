@@ -100,6 +100,32 @@ export interface ExactPlan extends Omit<StreamCopyCut, "audioDuration"> {
 export const frameTolerance = 0.0005
 
 /**
+ * Source time of the first frame at or after `start` (`framePts` sorted,
+ * relative to the file's start), or `undefined` when none is.
+ *
+ * @internal
+ */
+export const firstFrameAt = (framePts: ArrayLike<number>, start: number): number | undefined =>
+  framePts[frameIndexAt(framePts, start)]
+
+/**
+ * Index in `framePts` (sorted) of the first frame at or after `start`
+ * (`framePts.length` when none is).
+ *
+ * @internal
+ */
+export const frameIndexAt = (framePts: ArrayLike<number>, start: number): number => {
+  let lo = 0
+  let hi = framePts.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (framePts[mid]! < start - frameTolerance) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/**
  * Plan an exact cut of `[start, end]`: present from the first frame at or
  * after `start` (`framePts` sorted, relative to the file's start) and store
  * from the keyframe at or before it. `null` when no frame starts in the rally.
@@ -116,16 +142,8 @@ export const exactPlan = (
   videoDelay = true
 ): ExactPlan | null => {
   const clippedEnd = Math.min(end, sourceDuration)
-  let lo = 0
-  let hi = framePts.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (framePts[mid]! < start - frameTolerance) lo = mid + 1
-    else hi = mid
-  }
-  if (lo >= framePts.length) return null
-  const first = framePts[lo]!
-  if (first >= clippedEnd) return null
+  const first = firstFrameAt(framePts, start)
+  if (first === undefined || first >= clippedEnd) return null
   const keyframe = copyPlan(keyframes, first, clippedEnd, sourceDuration, seekByIndex, videoDelay)
   return {
     videoSeek: keyframe.seek,
