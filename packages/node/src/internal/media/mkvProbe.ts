@@ -214,22 +214,23 @@ export const readMatroska = (fd: number): Matroska | undefined => {
   }
   if (tracks === undefined) throw new MkvUnsupported("no track list")
   if (durationTicks === undefined) throw new MkvUnsupported("Segment Info gives no duration")
-  const tick = timestampScale / 1e9
+  // Seconds as ffprobe prints them (to the microsecond), so both give the same times to the last bit.
+  const seconds = (ticks: number) => Math.round((ticks * timestampScale) / 1000) / 1e6
   const firstPts = new Map<number, number>()
   for (const t of tracks) {
     const first = firstTicks.get(t.number)
     // ffmpeg's demuxer presents every block `CodecDelay` earlier, rounded to the track's ticks.
-    if (first !== undefined) firstPts.set(t.number, (first - Math.round(t.codecDelay / timestampScale)) * tick)
+    if (first !== undefined) firstPts.set(t.number, seconds(first - Math.round(t.codecDelay / timestampScale)))
   }
   return {
     docType: docTypeName,
     timestampScale,
-    duration: durationTicks * tick,
+    duration: seconds(durationTicks),
     tracks,
     firstPts,
     video: videoTrack === undefined
       ? undefined
-      : { pts: Float64Array.from(pts, (t) => t * tick), key: Uint8Array.from(key) }
+      : { pts: Float64Array.from(pts, seconds), key: Uint8Array.from(key) }
   }
 }
 
@@ -264,9 +265,9 @@ export const mkvProbe = (path: string, fingerprint: string): SourceEntry | undef
     const mkv = readMatroska(fd)
     if (mkv === undefined) return undefined
     return entryOf(path, fingerprint, mkv)
-  } catch (error) {
-    if (error instanceof MkvUnsupported || error instanceof RangeError) return undefined
-    throw error
+  } catch {
+    // MkvUnsupported, a read past a malformed header's bounds, an I/O error: ffprobe opens it, or says what is wrong.
+    return undefined
   } finally {
     if (fd !== undefined) NodeFs.closeSync(fd)
   }

@@ -1,0 +1,251 @@
+/**
+ * Matroska/WebM sources opened without ffprobe (`mkvProbe`): for every
+ * mkv/webm case of the media corpus (and a two-language source made from
+ * them), the entry read in process equals the one ffprobe's two runs and its
+ * packet list give, field by field; an exporter whose ffprobe cannot run
+ * opens and cuts them, and its clips present the same decoded frames and
+ * audio samples as the clips of an exporter that opened them with ffprobe.
+ * A truncated or malformed file is refused (left to ffprobe), never a crash.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Domain, Exporter } from "@rallycache/core"
+import { Effect, Exit, Layer, ManagedRuntime, Schema } from "effect"
+import * as NodeChildProcess from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { cases, type CutCase, generateArgs } from "./corpus/corpus.js"
+import { FfmpegExporter, FfmpegResolver } from "../src/index.js"
+import { allKeyframes, probeSource, type SourceEntry } from "../src/internal/media/ffprobe.js"
+import { mkvProbe, readMatroska } from "../src/internal/media/mkvProbe.js"
+import { exporterLayer, Live } from "./fixtures.js"
+
+const videoId = Schema.decodeSync(Domain.VideoId)("in-process-mkv")
+/** An exporter whose ffprobe cannot start: whatever it opens, it opens in process. */
+const withoutFfprobe = ManagedRuntime.make(
+  FfmpegExporter.layerWithFfmpeg().pipe(
+    Layer.provideMerge(
+      Layer.effect(
+        FfmpegResolver.Ffmpeg,
+        Effect.map(FfmpegResolver.Ffmpeg, (found) => ({
+          ...found,
+          ffprobe: { ...found.ffprobe, path: NodePath.join(NodeOs.tmpdir(), "rallycache-no-ffprobe-here") }
+        }))
+      ).pipe(Layer.provide(Live))
+    ),
+    Layer.provideMerge(NodeContext.layer)
+  )
+)
+const inProcess = ManagedRuntime.make(exporterLayer())
+const viaFfmpeg = ManagedRuntime.make(exporterLayer({ inProcess: false }))
+
+const mkvCases = cases.filter((c): c is CutCase => c._tag === "Cut" && /\.(mkv|webm)$/.test(c.file))
+/** Two audio tracks with their languages, Opus and AC-3, beside VP9: made by a stream copy of two corpus files. */
+const twoLanguages = "vp9-opus-ac3-eng-fra.mkv"
+
+const ffmpeg = (args: ReadonlyArray<string>) =>
+  new Promise<string>((resolve, reject) =>
+    NodeChildProcess.execFile(
+      "ffmpeg",
+      ["-nostdin", "-hide_banner", "-v", "error", ...args],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => error === null ? resolve(stdout) : reject(new Error(`${error.message} ${stderr}`))
+    )
+  )
+const ffprobeStreams = (path: string) =>
+  new Promise<Array<Record<string, unknown>>>((resolve, reject) =>
+    NodeChildProcess.execFile(
+      "ffprobe",
+      ["-v", "error", "-show_entries", "stream=codec_type,width,height:stream_tags=language", "-of", "json", path],
+      (error, stdout) =>
+        error === null ? resolve((JSON.parse(stdout) as { streams: Array<Record<string, unknown>> }).streams) : reject(error)
+    )
+  )
+
+let dir = ""
+const made: Array<{ name: string; file: string; rally: CutCase["rally"]; audioTracks: number }> = []
+
+beforeAll(async () => {
+  dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "rallycache-inprocess-mkv-"))
+  const encoders = await ffmpeg(["-encoders"])
+  await Promise.all(mkvCases.map(async (c) => {
+    if (c.encoders.some((e) => !new RegExp(`\\s${e}\\s`).test(encoders))) {
+      console.warn(`in-process mkv: ${c.name} skipped, the installed ffmpeg cannot make it`)
+      return
+    }
+    await ffmpeg(["-y", ...generateArgs(c, NodePath.join(dir, c.file), dir)])
+    made.push({ name: c.name, file: c.file, rally: c.rally, audioTracks: c.audioTracks })
+  }))
+  if (made.some((c) => c.file === "vp9-opus.webm") && made.some((c) => c.file === "h264-ac3.mkv")) {
+    await ffmpeg([
+      "-y",
+      "-i",
+      NodePath.join(dir, "vp9-opus.webm"),
+      "-i",
+      NodePath.join(dir, "h264-ac3.mkv"),
+      "-map",
+      "0:v",
+      "-map",
+      "0:a",
+      "-map",
+      "1:a",
+      "-c",
+      "copy",
+      "-metadata:s:a:0",
+      "language=eng",
+      "-metadata:s:a:1",
+      "language=fra",
+      NodePath.join(dir, twoLanguages)
+    ])
+    made.push({ name: "mkv VP9 + Opus (eng) + AC-3 (fra)", file: twoLanguages, rally: mkvCases[0]!.rally, audioTracks: 2 })
+  }
+  made.sort((a, b) => a.file.localeCompare(b.file))
+}, 180_000)
+
+afterAll(async () => {
+  await withoutFfprobe.dispose()
+  await inProcess.dispose()
+  await viaFfmpeg.dispose()
+  if (dir !== "") NodeFs.rmSync(dir, { recursive: true, force: true })
+})
+
+/** ffprobe's entry of `path`, with the packet list of its whole-file pass. */
+const ffprobeEntry = (path: string) =>
+  viaFfmpeg.runPromise(Effect.gen(function*() {
+    const { ffprobe } = yield* FfmpegResolver.Ffmpeg
+    const entry = yield* probeSource(ffprobe.path, path, "f")
+    yield* allKeyframes(ffprobe.path, entry)
+    return entry
+  }))
+
+const closeArrays = (mine: ArrayLike<number> | undefined, theirs: ArrayLike<number> | undefined, say: string) => {
+  expect(mine?.length, say).toBe(theirs?.length)
+  for (let i = 0; i < (theirs?.length ?? 0); i++) expect(mine![i]!, `${say}[${i}]`).toBeCloseTo(theirs![i]!, 6)
+}
+
+const cut = (runtime: typeof inProcess, file: string, rally: CutCase["rally"], mode: Domain.ExportMode, tag: string) =>
+  runtime.runPromise(Effect.gen(function*() {
+    const exporter = yield* Exporter.Exporter
+    const source = NodePath.join(dir, file)
+    const info = yield* exporter.probe(source)
+    const out = NodePath.join(dir, "clips", `${file}.${mode}.${tag}.clip`)
+    const result = yield* exporter.export({
+      source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
+      rally: new Domain.Rally({ index: 0, ...rally }),
+      mode,
+      priority: "high",
+      tempPath: NodePath.join(dir, "tmp", `${file}.${mode}.${tag}.part`),
+      outputPath: out
+    })
+    const verified = yield* exporter.verify(out)
+    return { out, result, verified }
+  }))
+
+/** Per-frame hashes of the decoded stream (edit lists applied, as a player shows it); no timestamps. */
+const hashes = async (path: string, map: string) =>
+  (await ffmpeg(["-i", path, "-map", map, "-f", "framemd5", "-"]))
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => line.split(",").slice(3).join(",").trim())
+
+describe("opening a Matroska/WebM source without ffprobe", () => {
+  it("reads what ffprobe reads: streams, duration, start, frame rate, every packet's times and keyframes", async () => {
+    expect(made.length).toBeGreaterThan(0)
+    for (const c of made) {
+      const path = NodePath.join(dir, c.file)
+      const mine: SourceEntry | undefined = mkvProbe(path, "f")
+      expect(mine, c.name).toBeDefined()
+      const theirs = await ffprobeEntry(path)
+      expect(mine!.layout, c.name).toEqual(theirs.layout)
+      expect(mine!.format, c.name).toBe(theirs.format)
+      expect(mine!.startTime, c.name).toBeCloseTo(theirs.startTime, 6)
+      expect(mine!.info.duration, c.name).toBeCloseTo(theirs.info.duration, 6)
+      expect(mine!.info.frameRate ?? 0, c.name).toBeCloseTo(theirs.info.frameRate ?? 0, 3)
+      expect([mine!.info.hasVideo, mine!.info.hasAudio], c.name).toEqual([theirs.info.hasVideo, theirs.info.hasAudio])
+      expect(mine!.info.keyframeInterval, c.name).toBe(theirs.info.keyframeInterval)
+      closeArrays(mine!.keyframes?.flatMap((k) => [k.pts, k.dts]), theirs.keyframes?.flatMap((k) => [k.pts, k.dts]), `${c.name} keyframes`)
+      closeArrays(mine!.framePts, theirs.framePts, `${c.name} frame times`)
+      closeArrays(mine!.packets, theirs.packets, `${c.name} packets`)
+      expect(mine!.truncated, c.name).toBeUndefined()
+
+      // The track list: sizes and languages as ffprobe lists them.
+      const fd = NodeFs.openSync(path, "r")
+      const mkv = (() => {
+        try {
+          return readMatroska(fd)!
+        } finally {
+          NodeFs.closeSync(fd)
+        }
+      })()
+      const streams = await ffprobeStreams(path)
+      expect(mkv.tracks.map((t) => t.type === 1 ? "video" : t.type === 2 ? "audio" : "other"), c.name)
+        .toEqual(streams.map((s) => s["codec_type"]))
+      for (const [i, t] of mkv.tracks.entries()) {
+        const s = streams[i]!
+        if (t.type === 1) expect([t.width, t.height], c.name).toEqual([s["width"], s["height"]])
+        // ffprobe leaves "und" (undetermined) out.
+        expect(t.language, c.name).toBe((s["tags"] as Record<string, string> | undefined)?.["language"] ?? "und")
+      }
+      if (c.file === twoLanguages) expect(mkv.tracks.map((t) => t.language)).toEqual(["und", "eng", "fra"])
+      if (/opus/.test(c.file)) expect(mkv.tracks.find((t) => t.codec === "opus")?.codecDelay).toBeGreaterThan(0)
+    }
+  }, 120_000)
+
+  for (const mode of ["copy", "exact"] as const) {
+    it(`${mode}: an exporter without ffprobe cuts them as one that opened them with ffprobe`, async () => {
+      for (const c of made) {
+        const [mine, theirs] = await Promise.all([
+          cut(withoutFfprobe, c.file, c.rally, mode, "in-process"),
+          cut(viaFfmpeg, c.file, c.rally, mode, "ffprobe")
+        ])
+        // The clip is ffmpeg's either way (Matroska sources are not cut in process): no refusal to report.
+        expect(mine.result, c.name).toEqual(theirs.result)
+        expect(mine.result.cutBy, c.name).toBe("ffmpeg")
+        expect(mine.result.inProcessRefused, c.name).toBeUndefined()
+        expect(mine.verified, c.name).toEqual({ _tag: "Valid" })
+        for (const map of ["0:v:0", ...Array.from({ length: c.audioTracks }, (_, a) => `0:a:${a}`)]) {
+          const [a, b] = await Promise.all([hashes(mine.out, map), hashes(theirs.out, map)])
+          expect(a.length, `${c.name} ${map}`).toBeGreaterThan(0)
+          expect(a, `${c.name} ${map}`).toEqual(b)
+        }
+      }
+    }, 120_000)
+  }
+})
+
+describe("a truncated or malformed Matroska/WebM source", () => {
+  it("is refused by the in-process reader at every cut and left to ffprobe, never a crash", async () => {
+    const source = NodePath.join(dir, made.find((c) => c.file.endsWith(".webm"))?.file ?? made[0]!.file)
+    const whole = NodeFs.readFileSync(source)
+    const part = NodePath.join(dir, "cut-short.webm")
+    // Every length, in steps that land in the header, the track list, clusters and the cues.
+    for (let length = 1; length < whole.length; length += 211) {
+      NodeFs.writeFileSync(part, whole.subarray(0, length))
+      expect(mkvProbe(part, "f"), `cut at ${length} of ${whole.length} bytes`).toBeUndefined()
+    }
+    // Bytes overwritten anywhere: read or refused, never thrown.
+    let seed = 7
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+    for (let round = 0; round < 300; round++) {
+      const bad = Buffer.from(whole)
+      for (let k = 0; k < 4; k++) bad[Math.floor(random() * bad.length)] = Math.floor(random() * 256)
+      NodeFs.writeFileSync(part, bad)
+      expect(() => mkvProbe(part, "f")).not.toThrow()
+    }
+
+    // Half a file: the exporter opens it with ffprobe, as it did before (the same answer), and an exporter
+    // without ffprobe cannot open it at all, so the in-process reader did not take it.
+    NodeFs.writeFileSync(part, whole.subarray(0, whole.length >> 1))
+    const open = (runtime: typeof inProcess) =>
+      runtime.runPromiseExit(Effect.flatMap(Exporter.Exporter, (exporter) => exporter.probe(part)))
+    const [mine, theirs, none] = await Promise.all([open(inProcess), open(viaFfmpeg), open(withoutFfprobe)])
+    expect(Exit.isSuccess(mine)).toBe(Exit.isSuccess(theirs))
+    if (Exit.isSuccess(mine) && Exit.isSuccess(theirs)) expect(mine.value.duration).toBe(theirs.value.duration)
+    expect(Exit.isFailure(none)).toBe(true)
+    if (Exit.isFailure(none) && none.cause._tag === "Fail") {
+      expect(none.cause.error._tag).toBe("SourceUnreadable")
+      expect(String(none.cause.error.message)).toMatch(/ffprobe/)
+    }
+  }, 60_000)
+})
