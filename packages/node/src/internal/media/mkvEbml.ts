@@ -101,6 +101,12 @@ export class EbmlFile {
 
   /** `length` bytes from `at` (a view valid until the next read); throws when the file ends first. */
   bytes(at: number, length: number): Buffer {
+    const offset = this.ensure(at, length)
+    return this.window.subarray(offset, offset + length)
+  }
+
+  /** Where `length` bytes from `at` start in the window, read first when it does not hold them. */
+  private ensure(at: number, length: number): number {
     if (at < 0 || at + length > this.size) throw new MkvUnsupported(`the file ends at byte ${this.size}, inside an element at byte ${at}`)
     if (at < this.windowAt || at + length > this.windowAt + this.windowLength) {
       if (length > this.window.length) this.window = Buffer.alloc(length)
@@ -108,20 +114,35 @@ export class EbmlFile {
       this.windowAt = at
       if (this.windowLength < length) throw new MkvUnsupported(`cannot read ${length} bytes at byte ${at}`)
     }
-    return this.window.subarray(at - this.windowAt, at - this.windowAt + length)
+    return at - this.windowAt
   }
 
   /** The element whose header starts at `at`, inside a parent ending at `parentEnd`. */
   element(at: number, parentEnd: number): Element {
-    const head = this.bytes(at, Math.min(12, this.size - at))
-    const id = vint(head, 0, true)
+    const available = Math.min(12, this.size - at)
+    const offset = this.ensure(at, available)
+    const limit = offset + available
+    const id = vint(this.window, offset, limit, true)
     if (id.length > 4) throw new MkvUnsupported(`a malformed element ID at byte ${at}`)
-    const size = vint(head, id.length, false)
+    const size = vint(this.window, offset + id.length, limit, false)
     const start = at + id.length + size.length
     const unknownSize = size.value < 0
     const end = unknownSize ? parentEnd : start + size.value
     if (end > parentEnd) throw new MkvUnsupported(`an element at byte ${at} overruns its parent (the file is cut short or malformed)`)
     return { id: id.value, at, start, end, unknownSize }
+  }
+
+  /**
+   * The header of the (Simple)Block whose data is `[start, end)`: its track
+   * number, its timestamp relative to the cluster's, and its flags.
+   */
+  blockHeader(start: number, end: number): { readonly track: number; readonly time: number; readonly flags: number } {
+    const available = Math.min(end - start, 12)
+    const offset = this.ensure(start, available)
+    const track = vint(this.window, offset, offset + available, false)
+    if (track.length + 3 > available) throw new MkvUnsupported(`a block at byte ${start} is cut short`)
+    const at = offset + track.length
+    return { track: track.value, time: this.window.readInt16BE(at), flags: this.window[at + 2]! }
   }
 
   /** The children of `[from, to)`, in order. */
@@ -163,12 +184,17 @@ export class EbmlFile {
   }
 }
 
-/** An EBML variable-length integer at `at`: with its marker (IDs) or without (sizes; -1 for "unknown"). @internal */
-export const vint = (buffer: Buffer, at: number, keepMarker: boolean): { value: number; length: number } => {
-  const first = buffer[at]
-  if (first === undefined || first === 0) throw new MkvUnsupported("a malformed or cut short element header")
+/**
+ * An EBML variable-length integer at `at` (bytes up to `limit`): with its
+ * marker (IDs) or without (sizes; -1 for "unknown").
+ *
+ * @internal
+ */
+export const vint = (buffer: Buffer, at: number, limit: number, keepMarker: boolean): { value: number; length: number } => {
+  const first = at < limit ? buffer[at]! : 0
+  if (first === 0) throw new MkvUnsupported("a malformed or cut short element header")
   const length = Math.clz32(first) - 23
-  if (at + length > buffer.length) throw new MkvUnsupported("an element header is cut short")
+  if (at + length > limit) throw new MkvUnsupported("an element header is cut short")
   let value = keepMarker ? first : first & (0xff >> length)
   let allOnes = value === 0xff >> length
   for (let i = 1; i < length; i++) {

@@ -16,7 +16,7 @@ import { Domain } from "@rallycache/core"
 import * as NodeFs from "node:fs"
 import { keyframeInterval, packetLists, seeksByIndex } from "../export/keyframePlan.js"
 import type { SourceEntry } from "./ffprobe.js"
-import { EbmlFile, type Element, Id, isTopLevel, MkvUnsupported, vint } from "./mkvEbml.js"
+import { EbmlFile, type Element, Id, isTopLevel, MkvUnsupported } from "./mkvEbml.js"
 
 /** ffprobe's format_name for every Matroska/WebM file. */
 const formatName = "matroska,webm"
@@ -157,16 +157,15 @@ export const readMatroska = (fd: number): Matroska | undefined => {
   const key: Array<number> = []
 
   const block = (at: number, end: number, clusterTime: number, keyframe: boolean | undefined) => {
-    const head = file.bytes(at, Math.min(end - at, 12))
-    const track = vint(head, 0, false)
-    if (track.length + 3 > head.length) throw new MkvUnsupported(`a block at byte ${at} is cut short`)
-    const ticks = clusterTime + head.readInt16BE(track.length)
-    const flags = head[track.length + 2]!
+    const head = file.blockHeader(at, end)
+    const ticks = clusterTime + head.time
+    const flags = head.flags
+    const track = head.track
     // Decode order: a track's first presented packet is among its first few (reordering is bounded).
-    const count = seen.get(track.value) ?? 0
-    seen.set(track.value, count + 1)
-    if (count < 64 && ticks < (firstTicks.get(track.value) ?? Infinity)) firstTicks.set(track.value, ticks)
-    if (track.value !== videoTrack?.number) return
+    const count = seen.get(track) ?? 0
+    seen.set(track, count + 1)
+    if (count < 64 && ticks < (firstTicks.get(track) ?? Infinity)) firstTicks.set(track, ticks)
+    if (track !== videoTrack?.number) return
     if ((flags & 0x06) !== 0) throw new MkvUnsupported("laced video blocks")
     pts.push(ticks)
     key.push((keyframe ?? (flags & 0x80) !== 0) ? 1 : 0)
@@ -273,6 +272,19 @@ export const mkvProbe = (path: string, fingerprint: string): SourceEntry | undef
   }
 }
 
+/** `num / den` as the nearest fraction whose terms are at most `max` (ffmpeg's `av_reduce` of a frame duration). */
+const reduced = (num: number, den: number, max: number): number => {
+  let [pn, pd, qn, qd] = [0, 1, 1, 0]
+  for (let n = num, d = den; d !== 0;) {
+    const x = Math.floor(n / d)
+    const [rn, rd] = [x * qn + pn, x * qd + pd]
+    if (rn > max || rd > max) break
+    ;[pn, pd, qn, qd] = [qn, qd, rn, rd]
+    ;[n, d] = [d, n - x * d]
+  }
+  return qn / qd
+}
+
 const entryOf = (path: string, fingerprint: string, mkv: Matroska): SourceEntry | undefined => {
   const videos = mkv.tracks.filter((t) => t.type === 1)
   const audios = mkv.tracks.filter((t) => t.type === 2)
@@ -287,7 +299,7 @@ const entryOf = (path: string, fingerprint: string, mkv: Matroska): SourceEntry 
   const lists = packetLists({ pts: list.pts, dts, key: list.key }, startTime)
   const span = lists.framePts.length > 1 ? lists.framePts[lists.framePts.length - 1]! - lists.framePts[0]! : 0
   const frameRate = video.defaultDuration > 0
-    ? 1e9 / video.defaultDuration
+    ? reduced(1e9, video.defaultDuration, 30000)
     : span > 0
     ? (lists.framePts.length - 1) / span
     : null
