@@ -97,6 +97,10 @@ beforeAll(async () => {
       "language=eng",
       "-metadata:s:a:1",
       "language=fra",
+      "-metadata:s:v:0",
+      "stereo_mode=left_right",
+      "-color_primaries",
+      "bt709",
       NodePath.join(dir, twoLanguages)
     ])
     made.push({ name: "mkv VP9 + Opus (eng) + AC-3 (fra)", file: twoLanguages, rally: mkvCases[0]!.rally, audioTracks: 2 })
@@ -218,8 +222,22 @@ describe("opening a Matroska/WebM source without ffprobe", () => {
         // ffprobe leaves "und" (undetermined) out.
         expect(t.language, c.name).toBe((s["tags"] as Record<string, string> | undefined)?.["language"] ?? "und")
       }
-      if (c.file === twoLanguages) expect(mkv.tracks.map((t) => t.language)).toEqual(["und", "eng", "fra"])
-      if (/opus/.test(c.file)) expect(mkv.tracks.find((t) => t.codec === "opus")?.codecDelay).toBeGreaterThan(0)
+      if (c.file === twoLanguages) {
+        expect(mkv.tracks.map((t) => t.language)).toEqual(["und", "eng", "fra"])
+        // Matroska's StereoMode 1 is side by side, left eye first; the primaries make a Colour element.
+        expect([mkv.tracks[0]!.stereoMode, mkv.tracks[0]!.hasColour]).toEqual([1, true])
+      } else {
+        expect(mkv.tracks[0]!.stereoMode, c.name).toBeUndefined()
+      }
+      const opus = mkv.tracks.find((t) => t.codec === "opus")
+      if (opus !== undefined) {
+        // Opus: its header is the codec configuration, 6.5 ms of pre-skip and 80 ms of pre-roll, as ffmpeg writes them.
+        expect(opus.codecPrivate?.subarray(0, 8).toString("latin1"), c.name).toBe("OpusHead")
+        expect([opus.codecDelay, opus.seekPreRoll], c.name).toEqual([6_500_000, 80_000_000])
+      }
+      const h264 = mkv.tracks.find((t) => t.codec === "h264")
+      // H.264: an avcC record (version 1, then the profile of the SPS).
+      if (h264 !== undefined) expect(h264.codecPrivate?.[0], c.name).toBe(1)
     }
   }, 120_000)
 
