@@ -1,11 +1,15 @@
 /**
- * Matroska/WebM sources opened without ffprobe (`mkvProbe`): for every
- * mkv/webm case of the media corpus (and a two-language source made from
- * them), the entry read in process equals the one ffprobe's two runs and its
- * packet list give, field by field; an exporter whose ffprobe cannot run
- * opens and cuts them, and its clips present the same decoded frames and
- * audio samples as the clips of an exporter that opened them with ffprobe.
- * A truncated or malformed file is refused (left to ffprobe), never a crash.
+ * Matroska/WebM sources opened without ffprobe (`mkvProbe`) and cut in
+ * process into webm/mkv (`mkvCut`): for every mkv/webm case of the media
+ * corpus (and a two-language source and VP8 sources made here), the entry
+ * read in process equals the one ffprobe's two runs and its packet list
+ * give, field by field; an exporter whose ffprobe cannot run opens and cuts
+ * them, and its clips present the same decoded frames and audio samples as
+ * the clips of an exporter that opened them with ffprobe and cut them with
+ * ffmpeg. A webm copy clip is written in process (same streams, cues and
+ * packet times as ffmpeg's); mp4 clips of these sources stay ffmpeg's. A
+ * truncated or malformed file is refused (left to ffprobe and ffmpeg),
+ * never a crash.
  */
 import { NodeContext } from "@effect/platform-node"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -18,7 +22,9 @@ import * as NodePath from "node:path"
 import { cases, type CutCase, generateArgs } from "./corpus/corpus.js"
 import { FfmpegExporter, FfmpegResolver } from "../src/index.js"
 import { allKeyframes, probeSource, type SourceEntry } from "../src/internal/media/ffprobe.js"
+import { EbmlFile, Id } from "../src/internal/media/mkvEbml.js"
 import { mkvProbe, readMatroska } from "../src/internal/media/mkvProbe.js"
+import { facts } from "./corpus/inspect.js"
 import { exporterLayer, Live } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("in-process-mkv")
@@ -44,6 +50,7 @@ const mkvCases = cases.filter((c): c is CutCase => c._tag === "Cut" && /\.(mkv|w
 /** Two audio tracks with their languages, Opus and AC-3, beside VP9: made by a stream copy of two corpus files. */
 const twoLanguages = "vp9-opus-ac3-eng-fra.mkv"
 const vp8Vorbis = "vp8-vorbis.webm"
+const vp8Opus = "vp8-opus.webm"
 
 const ffmpeg = (args: ReadonlyArray<string>) =>
   new Promise<string>((resolve, reject) =>
@@ -105,9 +112,9 @@ beforeAll(async () => {
     ])
     made.push({ name: "mkv VP9 + Opus (eng) + AC-3 (fra)", file: twoLanguages, rally: mkvCases[0]!.rally, audioTracks: 2 })
   }
-  // VP8 + Vorbis do not fit mp4: their copy clip is a webm, whose audio end comes from the packet list.
-  if (/\slibvpx\s/.test(encoders) && /\slibvorbis\s/.test(encoders)) {
-    await ffmpeg([
+  // VP8 does not fit mp4: the copy clip is a webm (cut in process), whose audio end comes from the packet list.
+  const vp8 = (audio: ReadonlyArray<string>, file: string, name: string) =>
+    ffmpeg([
       "-y",
       "-f",
       "lavfi",
@@ -116,7 +123,7 @@ beforeAll(async () => {
       "-f",
       "lavfi",
       "-i",
-      "sine=frequency=440:duration=4",
+      "sine=frequency=440:sample_rate=48000:duration=4",
       "-c:v",
       "libvpx",
       "-deadline",
@@ -127,13 +134,14 @@ beforeAll(async () => {
       "25",
       "-b:v",
       "200k",
-      "-c:a",
-      "libvorbis",
-      "-q:a",
-      "2",
-      NodePath.join(dir, vp8Vorbis)
-    ])
-    made.push({ name: "webm VP8 + Vorbis (a webm clip)", file: vp8Vorbis, rally: mkvCases[0]!.rally, audioTracks: 1 })
+      ...audio,
+      NodePath.join(dir, file)
+    ]).then(() => made.push({ name, file, rally: mkvCases[0]!.rally, audioTracks: 1 }))
+  if (/\slibvpx\s/.test(encoders) && /\slibopus\s/.test(encoders)) {
+    await vp8(["-c:a", "libopus", "-b:a", "48k"], vp8Opus, "webm VP8 + Opus (a webm clip)")
+  }
+  if (/\slibvpx\s/.test(encoders) && /\slibvorbis\s/.test(encoders)) {
+    await vp8(["-c:a", "libvorbis", "-q:a", "2"], vp8Vorbis, "webm VP8 + Vorbis (a webm clip)")
   }
   made.sort((a, b) => a.file.localeCompare(b.file))
 }, 180_000)
@@ -176,6 +184,24 @@ const cut = (runtime: typeof inProcess, file: string, rally: CutCase["rally"], m
     const verified = yield* exporter.verify(out)
     return { out, result, verified }
   }))
+
+/** The CueTime of every CuePoint of a Matroska file, in order. */
+const cueTimes = (path: string): Array<number> => {
+  const fd = NodeFs.openSync(path, "r")
+  try {
+    const file = new EbmlFile(fd)
+    const header = file.element(0, file.size)
+    const segment = file.element(header.end, file.size)
+    const cues = file.children(segment.start, segment.end).find((e) => e.id === Id.Cues)
+    if (cues === undefined) return []
+    return file.children(cues.start, cues.end).filter((e) => e.id === Id.CuePoint).map((point) => {
+      const time = file.children(point.start, point.end).find((e) => e.id === Id.CueTime)
+      return time === undefined ? -1 : file.uint(time)
+    })
+  } finally {
+    NodeFs.closeSync(fd)
+  }
+}
 
 /** Per-frame hashes of the decoded stream (edit lists applied, as a player shows it); no timestamps. */
 const hashes = async (path: string, map: string) =>
@@ -248,12 +274,27 @@ describe("opening a Matroska/WebM source without ffprobe", () => {
           cut(withoutFfprobe, c.file, c.rally, mode, "in-process"),
           cut(viaFfmpeg, c.file, c.rally, mode, "ffprobe")
         ])
-        // The clip is ffmpeg's either way (Matroska sources are not cut in process): no refusal to report.
-        expect(mine.result, c.name).toEqual(theirs.result)
-        expect(mine.result.cutBy, c.name).toBe("ffmpeg")
+        // A webm/mkv copy clip is cut in process; an mp4 clip of these sources (and every exact clip) is ffmpeg's.
+        const inProcessClip = mode === "copy" && theirs.result.container !== undefined
+        expect(theirs.result.cutBy, c.name).toBe("ffmpeg")
+        expect(mine.result.cutBy, c.name).toBe(inProcessClip ? "in-process" : "ffmpeg")
         expect(mine.result.inProcessRefused, c.name).toBeUndefined()
+        expect({ ...mine.result, sizeBytes: 0, cutBy: "" }, c.name).toEqual({ ...theirs.result, sizeBytes: 0, cutBy: "" })
         expect(mine.verified, c.name).toEqual({ _tag: "Valid" })
         if (c.file === vp8Vorbis && mode === "copy") expect(mine.result.container).toBe("webm")
+        if (inProcessClip) {
+          const [mineFacts, theirFacts] = await Promise.all([
+            viaFfmpeg.runPromise(facts(mine.out)),
+            viaFfmpeg.runPromise(facts(theirs.out))
+          ])
+          expect(mineFacts.streams, c.name).toEqual(theirFacts.streams)
+          // Seekable: a cue per keyframe, where ffmpeg puts them; the same packets at the same times.
+          expect(cueTimes(mine.out), c.name).toEqual(cueTimes(theirs.out))
+          expect(cueTimes(mine.out).length, c.name).toBeGreaterThan(0)
+          const [a, b] = [mkvProbe(mine.out, "f")!, mkvProbe(theirs.out, "f")!]
+          expect(a.packets, c.name).toEqual(b.packets)
+          expect(a.startTime, c.name).toBe(b.startTime)
+        }
         for (const map of ["0:v:0", ...Array.from({ length: c.audioTracks }, (_, a) => `0:a:${a}`)]) {
           const [a, b] = await Promise.all([hashes(mine.out, map), hashes(theirs.out, map)])
           expect(a.length, `${c.name} ${map}`).toBeGreaterThan(0)
@@ -262,6 +303,22 @@ describe("opening a Matroska/WebM source without ffprobe", () => {
       }
     }, 120_000)
   }
+})
+
+describe("in-process Matroska/WebM cuts that are refused", () => {
+  it("a rally whose last kept Opus packet carries discard padding is cut by ffmpeg, saying why", async () => {
+    if (!made.some((c) => c.file === vp8Opus)) return
+    // ffmpeg writes the stream's last packet in a block group with DiscardPadding, which a SimpleBlock cannot carry.
+    const rally = { start: 2.5, end: 4 }
+    const [mine, theirs] = await Promise.all([
+      cut(withoutFfprobe, vp8Opus, rally, "copy", "padding"),
+      cut(viaFfmpeg, vp8Opus, rally, "copy", "padding-ffmpeg")
+    ])
+    expect(mine.result.cutBy).toBe("ffmpeg")
+    expect(mine.result.inProcessRefused).toMatch(/side data/)
+    expect({ ...mine.result, inProcessRefused: undefined }).toEqual({ ...theirs.result, inProcessRefused: undefined })
+    expect(mine.verified).toEqual({ _tag: "Valid" })
+  }, 60_000)
 })
 
 describe("a truncated or malformed Matroska/WebM source", () => {
@@ -296,6 +353,22 @@ describe("a truncated or malformed Matroska/WebM source", () => {
     if (Exit.isFailure(none) && none.cause._tag === "Fail") {
       expect(none.cause.error._tag).toBe("SourceUnreadable")
       expect(String(none.cause.error.message)).toMatch(/ffprobe/)
+    }
+    // A webm copy clip of a source ffprobe opened: the in-process cutter refuses it (nothing of its own to cut
+    // from), ffmpeg cuts it as it would without the cutter.
+    if (made.some((c) => c.file === vp8Vorbis)) {
+      const half = NodePath.join(dir, "vp8-half.webm")
+      const bytes = NodeFs.readFileSync(NodePath.join(dir, vp8Vorbis))
+      NodeFs.writeFileSync(half, bytes.subarray(0, Math.floor(bytes.length * 0.6)))
+      expect(mkvProbe(half, "f")).toBeUndefined()
+      const rally = { start: 0.5, end: 1.5 }
+      const [refused, plain] = await Promise.all([
+        cut(inProcess, "vp8-half.webm", rally, "copy", "half"),
+        cut(viaFfmpeg, "vp8-half.webm", rally, "copy", "half-ffmpeg")
+      ])
+      expect(refused.result.cutBy).toBe("ffmpeg")
+      expect(refused.result.inProcessRefused).toMatch(/not opened in process/)
+      expect({ ...refused.result, inProcessRefused: undefined }).toEqual(plain.result)
     }
   }, 60_000)
 })

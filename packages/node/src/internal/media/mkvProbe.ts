@@ -77,6 +77,11 @@ export interface Matroska {
   readonly firstPts: ReadonlyMap<number, number>
   /** The first video track's packets in decode order: pts (seconds), keyframe flag. */
   readonly video: { readonly pts: Float64Array; readonly key: Uint8Array } | undefined
+  /** Where the Segment's data starts, and the Tracks element (header included) as it lies in the file. */
+  readonly segmentStart: number
+  readonly tracksAt: { readonly at: number; readonly end: number }
+  /** Every Cluster: where its header starts and its timestamp (ticks), in file order. */
+  readonly clusters: { readonly at: Float64Array; readonly time: Float64Array }
 }
 
 /** Whether the file at `fd` starts with an EBML header. */
@@ -151,6 +156,9 @@ export const readMatroska = (fd: number): Matroska | undefined => {
   let durationTicks: number | undefined
   let tracks: Array<MkvTrack> | undefined
   let videoTrack: MkvTrack | undefined
+  let tracksAt: { at: number; end: number } | undefined
+  const clusterAt: Array<number> = []
+  const clusterTime: Array<number> = []
   const firstTicks = new Map<number, number>()
   const seen = new Map<number, number>()
   const pts: Array<number> = []
@@ -172,19 +180,22 @@ export const readMatroska = (fd: number): Matroska | undefined => {
   }
 
   const cluster = (e: Element) => {
-    let clusterTime: number | undefined
+    let time: number | undefined
     for (let at = e.start; at < e.end;) {
       const c = file.element(at, e.end)
       if (e.unknownSize && isTopLevel(c.id)) return c.at
       if (c.unknownSize) throw new MkvUnsupported(`an element of unknown size inside a cluster at byte ${c.at}`)
-      if (c.id === Id.Timestamp) clusterTime = file.uint(c)
-      else if (c.id === Id.SimpleBlock || c.id === Id.BlockGroup) {
-        if (clusterTime === undefined) throw new MkvUnsupported(`a cluster at byte ${e.at} has no timestamp before its blocks`)
-        if (c.id === Id.SimpleBlock) block(c.start, c.end, clusterTime, undefined)
+      if (c.id === Id.Timestamp) {
+        time = file.uint(c)
+        clusterAt.push(e.at)
+        clusterTime.push(time)
+      } else if (c.id === Id.SimpleBlock || c.id === Id.BlockGroup) {
+        if (time === undefined) throw new MkvUnsupported(`a cluster at byte ${e.at} has no timestamp before its blocks`)
+        if (c.id === Id.SimpleBlock) block(c.start, c.end, time, undefined)
         else {
           const parts = file.children(c.start, c.end)
           const inner = parts.find((p) => p.id === Id.Block)
-          if (inner !== undefined) block(inner.start, inner.end, clusterTime, !parts.some((p) => p.id === Id.ReferenceBlock))
+          if (inner !== undefined) block(inner.start, inner.end, time, !parts.some((p) => p.id === Id.ReferenceBlock))
         }
       }
       at = c.end
@@ -207,11 +218,12 @@ export const readMatroska = (fd: number): Matroska | undefined => {
       }
     } else if (e.id === Id.Tracks) {
       tracks = file.children(e.start, e.end).filter((t) => t.id === Id.TrackEntry).map((t) => readTrack(file, t))
+      tracksAt = { at: e.at, end: e.end }
       videoTrack = tracks.find((t) => t.type === 1)
     }
     at = e.end
   }
-  if (tracks === undefined) throw new MkvUnsupported("no track list")
+  if (tracks === undefined || tracksAt === undefined) throw new MkvUnsupported("no track list")
   if (durationTicks === undefined) throw new MkvUnsupported("Segment Info gives no duration")
   // Seconds as ffprobe prints them (to the microsecond), so both give the same times to the last bit.
   const seconds = (ticks: number) => Math.round((ticks * timestampScale) / 1000) / 1e6
@@ -229,9 +241,18 @@ export const readMatroska = (fd: number): Matroska | undefined => {
     firstPts,
     video: videoTrack === undefined
       ? undefined
-      : { pts: Float64Array.from(pts, seconds), key: Uint8Array.from(key) }
+      : { pts: Float64Array.from(pts, seconds), key: Uint8Array.from(key) },
+    segmentStart: segment.start,
+    tracksAt,
+    clusters: { at: Float64Array.from(clusterAt), time: Float64Array.from(clusterTime) }
   }
 }
+
+/** The file read when each entry was opened: a cut reads only the clusters of its rally. */
+const opened = new WeakMap<SourceEntry, Matroska>()
+
+/** The Matroska structure `entry` was opened from, or `undefined` when `mkvProbe` did not open it. @internal */
+export const matroskaOf = (entry: SourceEntry): Matroska | undefined => opened.get(entry)
 
 /**
  * Decode times of packets that carry only presentation times: with frames
@@ -263,7 +284,9 @@ export const mkvProbe = (path: string, fingerprint: string): SourceEntry | undef
     fd = NodeFs.openSync(path, "r")
     const mkv = readMatroska(fd)
     if (mkv === undefined) return undefined
-    return entryOf(path, fingerprint, mkv)
+    const entry = entryOf(path, fingerprint, mkv)
+    if (entry !== undefined) opened.set(entry, mkv)
+    return entry
   } catch {
     // MkvUnsupported, a read past a malformed header's bounds, an I/O error: ffprobe opens it, or says what is wrong.
     return undefined
