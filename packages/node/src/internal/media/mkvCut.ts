@@ -234,10 +234,8 @@ export const cutMkv = async (
     const tracks = Buffer.from(file.bytes(mkv.tracksAt.at, mkv.tracksAt.end - mkv.tracksAt.at))
     const lastVideo = kept.filter((b) => b.track === video.number).at(-1)
     const frameTicks = video.defaultDuration / scale
-    const durationTicks = Math.max(
-      lastVideo === undefined ? 0 : lastVideo.time + frameTicks,
-      ...kept.map((b) => b.time)
-    )
+    let durationTicks = lastVideo === undefined ? 0 : lastVideo.time + frameTicks
+    for (const b of kept) durationTicks = Math.max(durationTicks, b.time)
     const info = element(
       Id.Info,
       Buffer.concat([
