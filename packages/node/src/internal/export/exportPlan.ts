@@ -24,7 +24,7 @@ const seekMargin = 0.00001
  * (the edit list ends both streams together); elsewhere, up to the end of
  * the last video frame the copy keeps.
  */
-const audioDurationOf = (entry: SourceEntry, container: Domain.Container, present: number, duration: number): number => {
+export const audioDurationOf = (entry: SourceEntry, container: Domain.Container, present: number, duration: number): number => {
   if (hasEditLists(container)) return duration + 0.25
   const frame = entry.info.keyframeInterval === null ? 0.04 : medianFrameDuration(entry.framePts)
   return videoEndOfCopy(entry.packets ?? [], present, duration, frame)

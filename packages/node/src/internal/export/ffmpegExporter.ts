@@ -17,6 +17,7 @@ import type { Cut } from "./exportPlan.js"
 import { planCut, truncatedSource } from "./exportPlan.js"
 import { cutInProcess, inProcessEligible } from "./inProcessCut.js"
 import { mp4Encryption } from "../media/mp4Encryption.js"
+import { mkvProbe } from "../media/mkvProbe.js"
 import { mp4Probe } from "../media/mp4Probe.js"
 import { freeBytes, ioFailure, isNoSpace, runFfmpeg as runCut, unlessSpaceCameBack } from "./exportRun.js"
 import type { EncodeSettings } from "./ffmpegArgs.js"
@@ -71,9 +72,11 @@ export const make = (
         const cacheKey = `${path}\u0000${fingerprint}`
         const known = sources.get(cacheKey)
         if (known !== undefined) return known
-        // An mp4/mov file is opened in process where its streams are named and its tables modelled; else
-        // (and for a URL) ffprobe.
-        const local = options.inProcess === false || isUrl(path) ? undefined : yield* Effect.sync(() => mp4Probe(path, fingerprint))
+        // An mp4/mov or Matroska/WebM file is opened in process where its streams are named and its packet
+        // list modelled; else (and for a URL) ffprobe.
+        const local = options.inProcess === false || isUrl(path)
+          ? undefined
+          : yield* Effect.sync(() => mkvProbe(path, fingerprint) ?? mp4Probe(path, fingerprint))
         // mp4Probe names no encrypted sample entry; ffprobe names their original codec and ffmpeg would cut ciphertext.
         const encrypted = local !== undefined || isUrl(path) ? undefined : yield* Effect.sync(() => mp4Encryption(path))
         if (encrypted !== undefined) {

@@ -1,5 +1,5 @@
 /**
- * The choice between the in-process cutter (`mp4Cut`) and ffmpeg for one
+ * The choice between the in-process cutters (`mp4Cut`, `mkvCut`) and ffmpeg for one
  * planned stream-copy cut, and the in-process run itself as an Effect
  * (interruptible between pieces, I/O errors typed as ffmpeg's are).
  *
@@ -7,22 +7,31 @@
  */
 import type { Errors, Exporter } from "@rallycache/core"
 import { Effect } from "effect"
-import type { Cut } from "./exportPlan.js"
+import { audioDurationOf, type Cut } from "./exportPlan.js"
 import { ioFailure } from "./exportRun.js"
 import type { SourceEntry } from "../media/ffprobe.js"
+import { cutMkv, type MkvCutResult } from "../media/mkvCut.js"
+import { MkvUnsupported } from "../media/mkvEbml.js"
 import { cutMp4, type Mp4CutResult } from "../media/mp4Cut.js"
 import { Mp4Unsupported } from "../media/mp4Tracks.js"
 import { isUrl } from "../media/urlSource.js"
 
-/** Whether this cut can be tried in process: a copy or exact cut of an mp4/mov source into mp4/mov. @internal */
+/**
+ * Whether this cut can be tried in process: a copy or exact cut of an
+ * mp4/mov source into mp4/mov, or a copy cut of a Matroska/WebM source into
+ * Matroska/WebM. @internal
+ */
 export const inProcessEligible = (entry: SourceEntry, cut: Cut): boolean =>
   (cut.mode === "copy" || cut.mode === "exact") &&
   (cut.container === "mp4" || String(cut.container) === "mov") &&
-  entry.format.split(",").includes("mov")
+  entry.format.split(",").includes("mov") ||
+  cut.mode === "copy" && matroskaClip(cut) && entry.format === "matroska,webm"
+
+const matroskaClip = (cut: Cut) => cut.container === "webm" || cut.container === "mkv"
 
 /** The in-process cut wrote the clip, or refused the source (nothing written) and ffmpeg is to cut it. @internal */
 export type InProcessOutcome =
-  | { readonly _tag: "Cut"; readonly result: Mp4CutResult }
+  | { readonly _tag: "Cut"; readonly result: Mp4CutResult | MkvCutResult }
   | { readonly _tag: "Refused"; readonly reason: string }
 
 /**
@@ -41,8 +50,17 @@ export const cutInProcess = (
 
 const cutLocal = (entry: SourceEntry, request: Exporter.ExportRequest, cut: Cut) =>
   Effect.tryPromise({
-    try: (signal) =>
-      cutMp4(entry.path, request.tempPath, {
+    try: (signal): Promise<Mp4CutResult | MkvCutResult> =>
+      matroskaClip(cut)
+        ? cut.dropLeading
+          ? Promise.reject(new MkvUnsupported("its keyframe has leading pictures to drop"))
+          : cutMkv(entry.path, request.tempPath, {
+            keyframe: cut.clipStart,
+            presented: cut.presented,
+            audioDuration: audioDurationOf(entry, cut.container, cut.clipStart, cut.presented),
+            docType: cut.container === "webm" ? "webm" : "matroska"
+          }, entry, signal)
+        : cutMp4(entry.path, request.tempPath, {
         keyframe: cut.clipStart,
         present: cut.firstFrame ?? cut.clipStart,
         presented: cut.presented,
@@ -52,7 +70,7 @@ const cutLocal = (entry: SourceEntry, request: Exporter.ExportRequest, cut: Cut)
   }).pipe(
     Effect.map((result): InProcessOutcome => ({ _tag: "Cut", result })),
     Effect.catchAll((error) =>
-      error instanceof Mp4Unsupported
+      error instanceof Mp4Unsupported || error instanceof MkvUnsupported
         ? Effect.succeed<InProcessOutcome>({ _tag: "Refused", reason: error.message })
         : Effect.fail(ioFailure("the in-process cut failed", error instanceof Error ? error : { message: String(error) }))
     )
