@@ -338,7 +338,7 @@ const moovOf = (movie: Movie, kept: ReadonlyArray<Kept>, presentedUnits: number,
     else if (b.type === "trak") {
       const k = kept.find((k) => k.track.trak === b)
       if (k !== undefined) parts.push(trakOf(movie, k, presentedUnits, co64))
-    } else if (b.type !== "iods") parts.push(copyBox(movie.moov, b))
+    } else if (b.type !== "iods" && b.type !== "mvex") parts.push(copyBox(movie.moov, b))
   }
   return box("moov", ...parts)
 }
