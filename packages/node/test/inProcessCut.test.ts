@@ -34,10 +34,23 @@ const viaFfmpeg = ManagedRuntime.make(exporterLayer({ inProcess: false }))
 /** The corpus cases in mp4/mov, a source derived from another after it. */
 const mp4Cases = cases.filter((c): c is CutCase => c._tag === "Cut" && /\.(mp4|mov|m4v)$/.test(c.file))
   .sort((a, b) => Number(a.derivedFrom !== undefined) - Number(b.derivedFrom !== undefined))
-/** Corpus sources stream-copied into fragmented mp4 as recorders write it: a fragment per keyframe, empty moov. */
-const fragmentedCopies: ReadonlyArray<CutCase> = mp4Cases
-  .filter((c) => c.file === "h264-aac.mp4" || c.file === "h264-2audio.mp4")
-  .map((c) => ({ ...c, name: `${c.name}, fragmented`, file: c.file.replace(".mp4", "-fragmented.mp4"), derivedFrom: c.file }))
+/**
+ * Corpus sources stream-copied into fragmented mp4 as recorders write it (a fragment per keyframe, empty moov),
+ * one with a sidx indexing the fragments.
+ */
+const fragmentedCopies: ReadonlyArray<CutCase & { readonly movflags: string }> = [
+  ["h264-aac.mp4", "", "frag_keyframe+empty_moov"],
+  ["h264-2audio.mp4", "", "frag_keyframe+empty_moov"],
+  ["h264-aac.mp4", "sidx", "frag_keyframe+empty_moov+default_base_moof+global_sidx"]
+].flatMap(([file, tag, movflags]) =>
+  mp4Cases.filter((c) => c.file === file).map((c) => ({
+    ...c,
+    name: `${c.name}, fragmented${tag === "" ? "" : ` with a ${tag}`}`,
+    file: c.file.replace(".mp4", `-fragmented${tag === "" ? "" : `-${tag}`}.mp4`),
+    derivedFrom: c.file,
+    movflags: movflags!
+  }))
+)
 const fragmented = fragmentedCopies[0]!.file
 
 const ffmpeg = (args: ReadonlyArray<string>) =>
@@ -78,7 +91,7 @@ beforeAll(async () => {
         "-c",
         "copy",
         "-movflags",
-        "frag_keyframe+empty_moov",
+        c.movflags,
         NodePath.join(dir, c.file)
       ])
     }
