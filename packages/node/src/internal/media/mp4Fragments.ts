@@ -18,7 +18,7 @@
  * @internal
  */
 import * as NodeFs from "node:fs"
-import { type Box, boxesIn, child, Mp4Unsupported } from "./mp4Boxes.js"
+import { type Box, boxesIn, child, headerAt, Mp4Unsupported } from "./mp4Boxes.js"
 import type { Movie, Track } from "./mp4Tracks.js"
 
 /** A top-level box of the file, by offset and total size. @internal */
@@ -42,18 +42,36 @@ interface Defaults {
   readonly flags: number
 }
 
-/** A track's samples as they are read, fragment by fragment. */
-interface Growing {
-  readonly audio: boolean
-  readonly defaults: Defaults
-  readonly offset: Array<number>
-  readonly size: Array<number>
-  readonly dts: Array<number>
-  readonly ctts: Array<number>
-  readonly key: Array<number>
-  hasCtts: boolean
+/** A track's samples as they are read, fragment by fragment, in typed arrays grown by doubling. */
+class Growing {
+  n = 0
+  offset = new Float64Array(1024)
+  size = new Uint32Array(1024)
+  dts = new Float64Array(1024)
+  ctts = new Int32Array(1024)
+  key = new Uint8Array(1024)
+  hasCtts = false
   /** The decode time after the last sample read. */
-  end: number
+  end = 0
+  constructor(readonly audio: boolean, readonly defaults: Defaults) {}
+
+  /** Room for `more` samples. */
+  reserve(more: number): void {
+    const need = this.n + more
+    if (need <= this.offset.length) return
+    let room = this.offset.length
+    while (room < need) room *= 2
+    const grow = <A extends Float64Array | Uint32Array | Int32Array | Uint8Array>(old: A, make: (n: number) => A): A => {
+      const next = make(room)
+      next.set(old.subarray(0, this.n) as never)
+      return next
+    }
+    this.offset = grow(this.offset, (n) => new Float64Array(n))
+    this.size = grow(this.size, (n) => new Uint32Array(n))
+    this.dts = grow(this.dts, (n) => new Float64Array(n))
+    this.ctts = grow(this.ctts, (n) => new Int32Array(n))
+    this.key = grow(this.key, (n) => new Uint8Array(n))
+  }
 }
 
 // tfhd flags
@@ -94,9 +112,14 @@ const defaultsOf = (moov: Buffer, top: ReadonlyArray<Box>): Map<number, Defaults
   return out
 }
 
-/** Parse one track fragment of the `moof` at file offset `moofAt` (held in `buf`). */
+/**
+ * Parse one track fragment of the `moof` at file offset `moofAt` (held in
+ * `buf`), whose data starts at `implicit` unless its header says otherwise;
+ * returns where its data ends (the next fragment's implicit base).
+ */
 const readTraf = (
   buf: Buffer,
+  view: DataView,
   traf: Box,
   moofAt: number,
   implicit: number,
@@ -104,13 +127,14 @@ const readTraf = (
   total: { samples: number }
 ): number => {
   const tfhd = child(buf, traf, "tfhd") ?? unsupported("a traf without tfhd")
-  const flags = buf.readUInt32BE(tfhd.start) & 0xffffff
-  const t = tracks.get(buf.readUInt32BE(tfhd.start + 4)) ?? unsupported("a fragment of a track the moov does not declare")
+  if (tfhd.end - tfhd.start < 8) unsupported("a tfhd box cut short")
+  const flags = view.getUint32(tfhd.start) & 0xffffff
+  const t = tracks.get(view.getUint32(tfhd.start + 4)) ?? unsupported("a fragment of a track the moov does not declare")
   let at = tfhd.start + 8
   const field = (present: boolean, width: 4 | 8): number | undefined => {
     if (!present) return undefined
     if (at + width > tfhd.end) unsupported("a tfhd box cut short")
-    const value = width === 8 ? Number(buf.readBigUInt64BE(at)) : buf.readUInt32BE(at)
+    const value = width === 8 ? Number(view.getBigUint64(at)) : view.getUint32(at)
     at += width
     return value
   }
@@ -123,7 +147,7 @@ const readTraf = (
 
   const tfdt = child(buf, traf, "tfdt")
   if (tfdt !== undefined) {
-    const decodeTime = buf.readUInt8(tfdt.start) === 1 ? Number(buf.readBigUInt64BE(tfdt.start + 4)) : buf.readUInt32BE(tfdt.start + 4)
+    const decodeTime = view.getUint8(tfdt.start) === 1 ? Number(view.getBigUint64(tfdt.start + 4)) : view.getUint32(tfdt.start + 4)
     // ffmpeg marks samples decoded before the previous fragment's end to be discarded after decoding.
     if (decodeTime < t.end) unsupported("fragments that overlap in time")
     t.end = decodeTime
@@ -133,11 +157,12 @@ const readTraf = (
   for (const trun of boxesIn(buf, traf.start, traf.end)) {
     if (trun.type !== "trun") continue
     if (description !== 1) unsupported("a fragment of another sample description")
-    const runFlags = buf.readUInt32BE(trun.start) & 0xffffff
-    const count = buf.readUInt32BE(trun.start + 4)
+    if (trun.end - trun.start < 8) unsupported("a trun box cut short")
+    const runFlags = view.getUint32(trun.start) & 0xffffff
+    const count = view.getUint32(trun.start + 4)
     let p = trun.start + 8
     if ((runFlags & dataOffset) !== 0) {
-      next = base + buf.readInt32BE(p)
+      next = base + view.getInt32(p)
       p += 4
     } else if (!first) {
       // ffmpeg reads such a run from the fragment's base, the format from the previous run's end.
@@ -146,34 +171,57 @@ const readTraf = (
     first = false
     let flagsOfFirst = sampleDefaultFlags
     if ((runFlags & firstFlags) !== 0) {
-      flagsOfFirst = buf.readUInt32BE(p)
+      flagsOfFirst = view.getUint32(p)
       p += 4
     }
-    const width = 4 * [sampleDuration, sampleSize, sampleFlags, sampleCts].filter((f) => (runFlags & f) !== 0).length
+    const hasDuration = (runFlags & sampleDuration) !== 0
+    const hasSize = (runFlags & sampleSize) !== 0
+    const hasFlags = (runFlags & sampleFlags) !== 0
+    const hasCts = (runFlags & sampleCts) !== 0
+    const width = 4 * (Number(hasDuration) + Number(hasSize) + Number(hasFlags) + Number(hasCts))
     if (p + count * width > trun.end) unsupported("a trun box cut short")
     total.samples += count
     if (total.samples > maxSamples) unsupported(`more than ${maxSamples} samples`)
-    if ((runFlags & sampleCts) !== 0) t.hasCtts = true
-    for (let i = 0; i < count; i++) {
+    if (hasCts) t.hasCtts = true
+    t.reserve(count)
+    const { ctts, dts, key, offset, size: sizes } = t
+    let n = t.n
+    let clock = t.end
+    let bad = false
+    for (let i = 0; i < count; i++, n++) {
       let d = duration
       let s = size
       let f = i === 0 ? flagsOfFirst : sampleDefaultFlags
       let cts = 0
-      if ((runFlags & sampleDuration) !== 0) d = buf.readUInt32BE((p += 4) - 4)
-      if ((runFlags & sampleSize) !== 0) s = buf.readUInt32BE((p += 4) - 4)
-      if ((runFlags & sampleFlags) !== 0) f = buf.readUInt32BE((p += 4) - 4)
-      // ffmpeg reads the offset signed whatever the trun's version.
-      if ((runFlags & sampleCts) !== 0) cts = buf.readInt32BE((p += 4) - 4)
-      if (cts < 0) unsupported("negative composition offsets in a fragmented mp4")
-      if (s === 0) unsupported("a sample of zero bytes")
-      t.offset.push(next)
-      t.size.push(s)
-      t.dts.push(t.end)
-      t.ctts.push(cts)
-      t.key.push(t.audio || (f & notKey) === 0 ? 1 : 0)
+      if (hasDuration) {
+        d = view.getUint32(p)
+        p += 4
+      }
+      if (hasSize) {
+        s = view.getUint32(p)
+        p += 4
+      }
+      if (hasFlags) {
+        f = view.getUint32(p)
+        p += 4
+      }
+      if (hasCts) {
+        // ffmpeg reads the offset signed whatever the trun's version.
+        cts = view.getInt32(p)
+        p += 4
+      }
+      bad ||= cts < 0 || s === 0
+      offset[n] = next
+      sizes[n] = s
+      dts[n] = clock
+      ctts[n] = cts
+      key[n] = t.audio || (f & notKey) === 0 ? 1 : 0
       next += s
-      t.end += d
+      clock += d
     }
+    if (bad) unsupported("negative composition offsets or empty samples in a fragmented mp4")
+    t.n = n
+    t.end = clock
   }
   return next
 }
@@ -209,10 +257,15 @@ const checkSidx = (buf: Buffer, sidxAt: number, trackOfMoof: Map<number, Map<num
   }
 }
 
+/** Bytes read at once while walking the fragments: a moof and the header of the mdat after it, most often. */
+const chunk = 8 * 1024
+
 /**
- * Every track's samples from the fragments of the file open at `fd`: `moofs`
- * and `sidxs` are the top-level boxes found by the header walk. `audioIds`
- * are the tracks whose every sample is a keyframe, as ffmpeg takes them.
+ * Every track's samples from the fragments of the file open at `fd`,
+ * walking its top-level boxes from the first `moof` (one read per fragment
+ * most often: the moof and the next box's header). `sidxs` are the `sidx`
+ * boxes found before it; `audioIds` the tracks whose every sample is a
+ * keyframe, as ffmpeg takes them.
  *
  * @internal
  */
@@ -220,62 +273,78 @@ export const readFragments = (
   fd: number,
   moov: Buffer,
   top: ReadonlyArray<Box>,
-  moofs: ReadonlyArray<TopBox>,
+  firstMoof: number,
   sidxs: ReadonlyArray<TopBox>,
   audioIds: ReadonlySet<number>
 ): Map<number, FragmentSamples> => {
+  const fileSize = NodeFs.fstatSync(fd).size
   const tracks = new Map<number, Growing>()
-  for (const [id, defaults] of defaultsOf(moov, top)) {
-    tracks.set(id, { audio: audioIds.has(id), defaults, offset: [], size: [], dts: [], ctts: [], key: [], hasCtts: false, end: 0 })
-  }
+  for (const [id, defaults] of defaultsOf(moov, top)) tracks.set(id, new Growing(audioIds.has(id), defaults))
   const total = { samples: 0 }
   // Per moof offset, the decode time each track's fragment starts at (for the sidx check).
   const times = new Map<number, Map<number, number>>()
-  for (const moof of moofs) {
-    if (moof.size > maxMoof) unsupported(`a ${moof.size}-byte moof box`)
-    const buf = Buffer.allocUnsafe(moof.size)
-    if (NodeFs.readSync(fd, buf, 0, moof.size, moof.at) < moof.size) unsupported("a moof box cut short")
-    const [box] = boxesIn(buf, 0, buf.length, moof.at)
-    const starts = new Map<number, number>()
-    let implicit = moof.at
-    for (const traf of boxesIn(buf, box!.start, box!.end, moof.at)) {
-      if (traf.type !== "traf") continue
-      const tfhd = child(buf, traf, "tfhd")
-      const t = tfhd === undefined ? undefined : tracks.get(buf.readUInt32BE(tfhd.start + 4))
-      const before = t?.dts.length ?? 0
-      implicit = readTraf(buf, traf, moof.at, implicit, tracks, total)
-      if (t !== undefined && t.dts.length > before) starts.set(buf.readUInt32BE(tfhd!.start + 4), t.dts[before]!)
+  let buf = Buffer.allocUnsafe(chunk)
+  let bufAt = 0
+  let bufLength = 0
+  /** The bytes [at, at + length) of the file, in `buf` (read when not there yet); false past the end. */
+  const hold = (at: number, length: number): boolean => {
+    if (at + length > fileSize) return false
+    if (at >= bufAt && at + length <= bufAt + bufLength) return true
+    // The box and the next one's header, and no more than a chunk otherwise: an mdat's payload is never read.
+    if (length + 16 > buf.length) buf = Buffer.allocUnsafe(length + 16)
+    bufAt = at
+    bufLength = NodeFs.readSync(fd, buf, 0, Math.min(Math.max(chunk, length + 16), fileSize - at), at)
+    return bufLength >= length
+  }
+  for (let at = firstMoof; at + 8 <= fileSize;) {
+    if (!hold(at, Math.min(16, fileSize - at))) break
+    const { header, size, type } = headerAt(buf.subarray(at - bufAt, at - bufAt + 16), 0, fileSize - at)
+    if (!/^[\x20-\x7e]{4}$/.test(type) || size < header) unsupported(`no mp4 box at byte ${at}`)
+    if (type === "moov") unsupported("a moov after the fragments")
+    if (type === "moof") {
+      if (size > maxMoof) unsupported(`a ${size}-byte moof box`)
+      // A fragment cut short holds no sample that is all there: the file ends before it.
+      if (!hold(at, size)) break
+      const moof = buf.subarray(at - bufAt, at - bufAt + size)
+      const view = new DataView(moof.buffer, moof.byteOffset, moof.byteLength)
+      const starts = sidxs.length === 0 ? undefined : new Map<number, number>()
+      let implicit = at
+      for (const traf of boxesIn(moof, header, size, at)) {
+        if (traf.type !== "traf") continue
+        const tfhd = child(moof, traf, "tfhd")
+        const id = tfhd === undefined ? -1 : view.getUint32(tfhd.start + 4)
+        const before = tracks.get(id)?.n ?? 0
+        implicit = readTraf(moof, view, traf, at, implicit, tracks, total)
+        const t = tracks.get(id)
+        if (starts !== undefined && t !== undefined && t.n > before) starts.set(id, t.dts[before]!)
+      }
+      if (starts !== undefined) times.set(at, starts)
     }
-    times.set(moof.at, starts)
+    at += size
   }
   for (const sidx of sidxs) {
     if (sidx.size > maxMoof) unsupported(`a ${sidx.size}-byte sidx box`)
-    const buf = Buffer.allocUnsafe(sidx.size)
-    if (NodeFs.readSync(fd, buf, 0, sidx.size, sidx.at) < sidx.size) unsupported("a sidx box cut short")
-    checkSidx(buf, sidx.at, times)
+    const bytes = Buffer.allocUnsafe(sidx.size)
+    if (NodeFs.readSync(fd, bytes, 0, sidx.size, sidx.at) < sidx.size) unsupported("a sidx box cut short")
+    checkSidx(bytes, sidx.at, times)
   }
 
   const out = new Map<number, FragmentSamples>()
   for (const [id, t] of tracks) {
-    const n = t.dts.length
+    const n = t.n
     const dts = new Float64Array(n + 1)
-    dts.set(t.dts)
+    dts.set(t.dts.subarray(0, n))
     dts[n] = t.end
-    let cttsMin = 0
-    let ctts: Int32Array | undefined
-    if (t.hasCtts) {
-      ctts = Int32Array.from(t.ctts)
-      cttsMin = n === 0 ? 0 : Math.min(...ctts.subarray(0, Math.min(n, 1 << 16)))
-      for (let i = 1 << 16; i < n; i++) cttsMin = Math.min(cttsMin, ctts[i]!)
-    }
+    let cttsMin = t.hasCtts && n > 0 ? Infinity : 0
+    for (let i = 0; i < n && t.hasCtts; i++) cttsMin = Math.min(cttsMin, t.ctts[i]!)
     out.set(id, {
       n,
-      offset: Float64Array.from(t.offset),
-      size: Uint32Array.from(t.size),
+      offset: t.offset.slice(0, n),
+      size: t.size.slice(0, n),
       dts,
-      ctts,
+      ctts: t.hasCtts ? t.ctts.slice(0, n) : undefined,
       cttsMin,
-      key: Uint8Array.from(t.key)
+      key: t.key.slice(0, n)
     })
   }
   return out
@@ -318,13 +387,13 @@ const fragmentedTrack = (track: Track, samples: FragmentSamples): Track => {
 export const fragmentedMovie = (
   fd: number,
   movie: Movie,
-  moofs: ReadonlyArray<TopBox>,
+  firstMoof: number,
   sidxs: ReadonlyArray<TopBox>
 ): Movie => {
   const audioIds = new Set(movie.tracks.filter((t) => t.handler === "soun").map((t) => t.id))
   let samples: Map<number, FragmentSamples>
   try {
-    samples = readFragments(fd, movie.moov, movie.top, moofs, sidxs, audioIds)
+    samples = readFragments(fd, movie.moov, movie.top, firstMoof, sidxs, audioIds)
   } catch (error) {
     if (error instanceof Mp4Unsupported) throw error
     // A box or table that reads out of range: a malformed file, left to ffmpeg (which gives its typed errors).

@@ -81,24 +81,31 @@ export interface Movie {
 const maxMoov = 128 * 1024 * 1024
 const maxSamples = 1 << 23
 
-/** The `ftyp` and `moov` payloads, and where the `moof` and `sidx` boxes lie, reading box headers only. */
+/**
+ * The `ftyp` and `moov` payloads, reading box headers only; for a fragmented
+ * file, where its first `moof` lies and the `sidx` boxes before it (the
+ * fragments are walked by `mp4Fragments`).
+ */
 const readTop = (fd: number, size: number): {
   ftyp: Buffer | undefined
   moov: Buffer
-  moofs: Array<TopBox>
+  firstMoof: number | undefined
   sidxs: Array<TopBox>
 } => {
   const head = Buffer.alloc(16)
   let ftyp: Buffer | undefined
   let moov: Buffer | undefined
-  const moofs: Array<TopBox> = []
+  let firstMoof: number | undefined
   const sidxs: Array<TopBox> = []
   for (let at = 0; at + 8 <= size;) {
     const got = NodeFs.readSync(fd, head, 0, 16, at)
     const { header, size: boxSize, type } = headerAt(head.subarray(0, got), 0, size - at)
     if (!/^[\x20-\x7e]{4}$/.test(type) || boxSize < header) unsupported(`no mp4 box at byte ${at}`)
-    // A fragment cut short holds no sample that is all there: the file ends before it.
-    if (type === "moof" && at + boxSize <= size) moofs.push({ at, size: boxSize })
+    if (type === "moof") {
+      if (moov === undefined) unsupported("a moof before the moov")
+      firstMoof = at
+      break
+    }
     if (type === "sidx" && at + boxSize <= size) sidxs.push({ at, size: boxSize })
     if (type === "ftyp" || type === "moov") {
       if (at + boxSize > size) unsupported(`the ${type} box is cut short`)
@@ -110,7 +117,7 @@ const readTop = (fd: number, size: number): {
     }
     at += boxSize
   }
-  return { ftyp, moov: moov ?? unsupported("no moov box"), moofs, sidxs }
+  return { ftyp, moov: moov ?? unsupported("no moov box"), firstMoof, sidxs }
 }
 
 const need = (moov: Buffer, parent: Box, type: string): Box => child(moov, parent, type) ?? unsupported(`no ${type} box`)
@@ -357,14 +364,17 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
  */
 export const readMovie = (fd: number): Movie => {
   const fileSize = NodeFs.fstatSync(fd).size
-  const { ftyp, moofs, moov, sidxs } = readTop(fd, fileSize)
+  const { firstMoof, ftyp, moov, sidxs } = readTop(fd, fileSize)
   const top = boxesIn(moov, 0, moov.length)
   const mvhd = top.find((b) => b.type === "mvhd") ?? unsupported("no mvhd box")
   const { duration: movieDuration, timescale: movieTimescale } = timing(moov, mvhd)
   if (movieTimescale === 0) unsupported("a zero movie timescale")
   const tracks = top.filter((b) => b.type === "trak").map((trak) => trackOf(moov, trak, movieTimescale))
-  if (!top.some((b) => b.type === "mvex")) return { ftyp, moov, top, movieTimescale, movieDuration, tracks, fileSize }
-  return fragmentedMovie(fd, { ftyp, moov, top, movieTimescale, movieDuration, tracks, fileSize }, moofs, sidxs)
+  const movie = { ftyp, moov, top, movieTimescale, movieDuration, tracks, fileSize }
+  const mvex = top.some((b) => b.type === "mvex")
+  if (firstMoof !== undefined && !mvex) unsupported("fragments without an mvex box")
+  // Declared fragmented but every sample in the moov: read as progressive, as ffmpeg does.
+  return firstMoof === undefined ? movie : fragmentedMovie(fd, movie, firstMoof, sidxs)
 }
 
 const movies = new WeakMap<object, Movie>()
