@@ -35,12 +35,14 @@ const viaFfmpeg = ManagedRuntime.make(exporterLayer({ inProcess: false }))
 const mp4Cases = cases.filter((c): c is CutCase => c._tag === "Cut" && /\.(mp4|mov|m4v)$/.test(c.file))
   .sort((a, b) => Number(a.derivedFrom !== undefined) - Number(b.derivedFrom !== undefined))
 /**
- * Corpus sources stream-copied into fragmented mp4 as recorders write it (a fragment per keyframe, empty moov),
- * one with a sidx indexing the fragments.
+ * Corpus sources stream-copied into fragmented mp4 as recorders write it (a fragment per keyframe, empty moov):
+ * two audio tracks with languages, rotation, HDR, and one with a sidx indexing the fragments.
  */
 const fragmentedCopies: ReadonlyArray<CutCase & { readonly movflags: string }> = [
   ["h264-aac.mp4", "", "frag_keyframe+empty_moov"],
   ["h264-2audio.mp4", "", "frag_keyframe+empty_moov"],
+  ["h264-rot90.mp4", "", "frag_keyframe+empty_moov"],
+  ["hevc10-hvc1.mp4", "", "frag_keyframe+empty_moov"],
   ["h264-aac.mp4", "sidx", "frag_keyframe+empty_moov+default_base_moof+global_sidx"]
 ].flatMap(([file, tag, movflags]) =>
   mp4Cases.filter((c) => c.file === file).map((c) => ({

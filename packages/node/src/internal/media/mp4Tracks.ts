@@ -21,7 +21,8 @@
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import { type Box, boxesIn, child, headerAt, Mp4Unsupported, timing } from "./mp4Boxes.js"
-import { fragmentedMovie, type TopBox } from "./mp4Fragments.js"
+import { fragmentedMovie } from "./mp4FragmentedMovie.js"
+import type { TopBox } from "./mp4Fragments.js"
 
 export { Mp4Unsupported } from "./mp4Boxes.js"
 
