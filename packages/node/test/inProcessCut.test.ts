@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Domain, Exporter } from "@rallycache/core"
-import { Effect, Exit, Schema } from "effect"
+import { Effect, Exit, FastCheck, Schema } from "effect"
 import { ManagedRuntime } from "effect"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -272,6 +272,31 @@ describe("in-process mp4/mov cuts", () => {
       // A typed error (ffmpeg's own reading of the broken file), never a defect.
       expect(exit.cause._tag).toBe("Fail")
     }
+  }, 60_000)
+
+  it("a fragmented mp4 with corrupted bytes in its fragments is opened or left to ffprobe, cut or refused before writing", async () => {
+    const bytes = NodeFs.readFileSync(NodePath.join(dir, fragmented))
+    const fragments = bytes.indexOf("moof") - 4
+    const path = NodePath.join(dir, "corrupt-fragmented.mp4")
+    const out = NodePath.join(dir, "corrupt.mp4")
+    const change = FastCheck.tuple(FastCheck.integer({ min: fragments, max: bytes.length - 1 }), FastCheck.integer({ min: 0, max: 255 }))
+    await FastCheck.assert(
+      FastCheck.asyncProperty(FastCheck.array(change, { minLength: 1, maxLength: 3 }), async (changes) => {
+        const copy = Buffer.from(bytes)
+        for (const [at, value] of changes) copy[at] = value
+        NodeFs.writeFileSync(path, copy)
+        NodeFs.rmSync(out, { force: true })
+        const entry = mp4Probe(path, "f")
+        try {
+          await cutMp4(path, out, { keyframe: 1, present: 1.32, presented: 1.1, startTime: entry?.startTime ?? 0 }, undefined, entry)
+          expect(NodeFs.statSync(out).size).toBeGreaterThan(0)
+        } catch (error) {
+          expect(error).toBeInstanceOf(Mp4Unsupported)
+          expect(NodeFs.existsSync(out)).toBe(false)
+        }
+      }),
+      { numRuns: 300 }
+    )
   }, 60_000)
 
   it("cuts a fragmented mp4 cut short in process up to its last whole fragment, and refuses rallies past it", async () => {

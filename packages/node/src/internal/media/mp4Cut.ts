@@ -61,29 +61,25 @@ const layout = (kept: ReadonlyArray<Kept>): { runs: Array<Run>; bytes: number } 
   return { runs: out, bytes }
 }
 
-const piece = 4 * 1024 * 1024
-
 /**
- * Cut `plan` out of the mp4/mov at `source` into a new file at `output`
- * (see the module's description). Rejects with `Mp4Unsupported` for a
- * source it does not model, before writing anything; `signal` stops the
- * copy between pieces.
- *
- * @internal
+ * Everything written before the media data (ftyp, moov, mdat header), the
+ * byte runs to copy after it, and where they start. Synchronous; any error
+ * here (a table that reads or writes out of range) is a source the cutter
+ * does not model, so it rejects with `Mp4Unsupported` before a byte is
+ * written.
  */
-export const cutMp4 = async (
-  source: string,
-  output: string,
-  plan: Mp4CutPlan,
-  signal?: AbortSignal,
-  /** The source's probe entry: its tables are read once per entry (see `movieFor`). */
-  owner?: object
-): Promise<Mp4CutResult> => {
-  const input = await NodeFs.promises.open(source, "r")
+const prepare = (
+  owner: object | undefined,
+  fd: number,
+  plan: Mp4CutPlan
+): { base: number; bytes: number; copies: Array<Run>; head: Buffer; kept: Array<Kept> } => {
   try {
-    const movie = movieFor(owner, input.fd)
+    const movie = movieFor(owner, fd)
     const kept = keep(movie, plan)
     const { bytes, runs: copies } = layout(kept)
+    // A sample past the end of the file (a file cut short, a broken table): nothing is written.
+    const last = copies[copies.length - 1]
+    if (last !== undefined && last.end > movie.fileSize) unsupported(`samples past the end of the file (byte ${movie.fileSize})`)
     const ftyp = movie.ftyp ?? unsupported("no ftyp box")
     const presentedUnits = Math.max(1, Math.round(plan.presented * movie.movieTimescale))
     const wideData = bytes + 16 > 0xffffffff
@@ -101,10 +97,37 @@ export const cutMp4 = async (
     const header = wideData
       ? Buffer.concat([u32(1), Buffer.from("mdat", "latin1"), u64(bytes + 16)])
       : Buffer.concat([u32(bytes + 8), Buffer.from("mdat", "latin1")])
+    return { base, bytes, copies, head: Buffer.concat([ftyp, moov, header]), kept }
+  } catch (error) {
+    if (error instanceof Mp4Unsupported) throw error
+    throw new Mp4Unsupported(`a layout the cutter cannot read or write (${error instanceof Error ? error.message : String(error)})`)
+  }
+}
 
+const piece = 4 * 1024 * 1024
+
+/**
+ * Cut `plan` out of the mp4/mov at `source` into a new file at `output`
+ * (see the module's description). Rejects with `Mp4Unsupported` for a
+ * source it does not model (malformed tables included), before writing
+ * anything; `signal` stops the copy between pieces.
+ *
+ * @internal
+ */
+export const cutMp4 = async (
+  source: string,
+  output: string,
+  plan: Mp4CutPlan,
+  signal?: AbortSignal,
+  /** The source's probe entry: its tables are read once per entry (see `movieFor`). */
+  owner?: object
+): Promise<Mp4CutResult> => {
+  const input = await NodeFs.promises.open(source, "r")
+  try {
+    const { base, bytes, copies, head, kept } = prepare(owner, input.fd, plan)
     const out = await NodeFs.promises.open(output, "w")
     try {
-      await out.write(Buffer.concat([ftyp, moov, header]))
+      await out.write(head)
       const buffer = Buffer.allocUnsafe(Math.min(piece, Math.max(bytes, 1)))
       for (const run of copies) {
         for (let at = run.from; at < run.end;) {

@@ -152,6 +152,8 @@ const readTraf = (
     const decodeTime = view.getUint8(tfdt.start) === 1 ? Number(view.getBigUint64(tfdt.start + 4)) : view.getUint32(tfdt.start + 4)
     // ffmpeg marks samples decoded before the previous fragment's end to be discarded after decoding.
     if (decodeTime < t.end) unsupported("fragments that overlap in time")
+    // The gap becomes the previous sample's duration, a 32-bit field of the clip's tables.
+    if (t.n > 0 && decodeTime - t.end > 0x7fffffff) unsupported("a gap of more than 2^31 ticks between fragments")
     t.end = decodeTime
   }
   let next = base
