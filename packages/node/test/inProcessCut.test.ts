@@ -11,8 +11,8 @@
  * is refused cleanly.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Domain, Exporter } from "@rallycache/core"
-import { Effect, Exit, FastCheck, Schema } from "effect"
+import { Domain, Exporter, Metrics, RallyCache } from "@rallycache/core"
+import { Chunk, Effect, Exit, FastCheck, Fiber, Schema, Stream } from "effect"
 import { ManagedRuntime } from "effect"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -20,7 +20,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { cases, type CutCase, generateArgs } from "./corpus/corpus.js"
 import { facts } from "./corpus/inspect.js"
-import { FfmpegResolver } from "../src/index.js"
+import { FfmpegResolver, NodeRallyCache } from "../src/index.js"
 import { probeSource } from "../src/internal/media/ffprobe.js"
 import { cutMp4 } from "../src/internal/media/mp4Cut.js"
 import { mp4Probe } from "../src/internal/media/mp4Probe.js"
@@ -271,6 +271,40 @@ describe("in-process mp4/mov cuts", () => {
     } else {
       // A typed error (ffmpeg's own reading of the broken file), never a defect.
       expect(exit.cause._tag).toBe("Fail")
+    }
+  }, 60_000)
+
+  it("a cache opening a fragmented recording cuts its rallies in process (default exact mode): no refusal event, counted as in-process", async () => {
+    const cacheDir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "rallycache-inprocess-cache-"))
+    try {
+      const program = Effect.gen(function*() {
+        const cache = yield* RallyCache.RallyCache
+        let ready = 0
+        const events = yield* cache.events.pipe(
+          Stream.takeUntil((e) => e._tag === "ClipReady" && ++ready === 2),
+          Stream.runCollect,
+          Effect.fork
+        )
+        // The forked fiber subscribes before it first waits for an event.
+        yield* Effect.yieldNow()
+        const video = yield* cache.openVideo({
+          path: NodePath.join(dir, "h264-aac-frag.mp4"),
+          rallies: [{ start: 0.5, end: 1.3 }, { start: 1.34, end: 2.5 }]
+        })
+        const clips = [yield* cache.getClip(video.source.id, 0), yield* cache.getClip(video.source.id, 1)]
+        const seen = Chunk.toReadonlyArray(yield* Fiber.join(events)).map((e) => e._tag)
+        const snapshot = yield* (yield* Metrics.Metrics).snapshot
+        return { clips, snapshot, seen }
+      })
+      const { clips, seen, snapshot } = await Effect.runPromise(
+        program.pipe(Effect.provide(NodeRallyCache.layer({ cacheDir, maxBytes: 64 * 1024 * 1024 })), Effect.scoped)
+      )
+      expect(clips.map((c) => c.sizeBytes > 0)).toEqual([true, true])
+      expect([snapshot.inProcessCuts, snapshot.inProcessRefusals ?? 0]).toEqual([2, 0])
+      expect(seen.filter((tag) => tag === "ClipReady")).toHaveLength(2)
+      expect(seen).not.toContain("InProcessCutRefused")
+    } finally {
+      NodeFs.rmSync(cacheDir, { recursive: true, force: true })
     }
   }, 60_000)
 
