@@ -10,7 +10,8 @@
  * a stream copy shows the source's frames in order from its first (open GOP:
  * nothing that decodes with errors), A/V sync as the source's (beeping
  * audio); their mp4/mov cuts are also made by ffmpeg, the in-process cutter's
- * fallback.
+ * fallback. Copy and exact clips of mp4/mov sources (fragmented ones too) must
+ * be the in-process cutter's.
  * Each clip is graded by the mode asked for: an exact clip must be a stream
  * copy (from a source keyframe, the lead-in hidden by its edit list), never a
  * re-encode, unless its case names why that source falls back to accurate.
@@ -112,6 +113,10 @@ describe("media corpus", () => {
         for (const { byFfmpeg, mode } of runs) {
           const { out, result } = yield* cutOne(c, mode, byFfmpeg)
           const say = (what: string) => problems.push(`${mode}${byFfmpeg ? " (ffmpeg)" : ""}: ${what}`)
+          // A stream copy of an mp4/mov source (fragmented included) is the in-process cutter's, never a refusal.
+          if (!byFfmpeg && mode !== "accurate" && /\.(mp4|mov)$/.test(c.file) && result.fellBack === undefined) {
+            if (result.cutBy !== "in-process") say(`cut by ${result.cutBy} (${result.inProcessRefused})`)
+          }
           const decoded = yield* decodeErrors(out)
           if (decoded.exitCode !== 0 || decoded.stderr.length > 0) say(`decode: ${decoded.stderr.join(" | ")}`)
 

@@ -5,11 +5,14 @@
  * same decoded video frames and the same decoded audio samples (per-frame
  * hashes of `ffmpeg -f framemd5`, every track), keeps the same streams,
  * languages, rotation, pixel format and colour tags, and passes the deep
- * check. Fragmented sources are refused and cut by ffmpeg, saying why.
+ * check. Fragmented sources (the corpus's, and stream copies of corpus
+ * sources with `frag_keyframe+empty_moov`, several audio tracks among them)
+ * are opened and cut in process the same way; a malformed or truncated one
+ * is refused cleanly.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Domain, Exporter } from "@rallycache/core"
-import { Effect, Exit, Schema } from "effect"
+import { Domain, Exporter, Metrics, RallyCache } from "@rallycache/core"
+import { Chunk, Effect, Exit, FastCheck, Fiber, Schema, Stream } from "effect"
 import { ManagedRuntime } from "effect"
 import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
@@ -17,9 +20,11 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { cases, type CutCase, generateArgs } from "./corpus/corpus.js"
 import { facts } from "./corpus/inspect.js"
-import { FfmpegResolver } from "../src/index.js"
+import { FfmpegResolver, NodeRallyCache } from "../src/index.js"
 import { probeSource } from "../src/internal/media/ffprobe.js"
+import { cutMp4 } from "../src/internal/media/mp4Cut.js"
 import { mp4Probe } from "../src/internal/media/mp4Probe.js"
+import { Mp4Unsupported } from "../src/internal/media/mp4Tracks.js"
 import { exporterLayer } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("in-process")
@@ -29,9 +34,26 @@ const viaFfmpeg = ManagedRuntime.make(exporterLayer({ inProcess: false }))
 /** The corpus cases in mp4/mov, a source derived from another after it. */
 const mp4Cases = cases.filter((c): c is CutCase => c._tag === "Cut" && /\.(mp4|mov|m4v)$/.test(c.file))
   .sort((a, b) => Number(a.derivedFrom !== undefined) - Number(b.derivedFrom !== undefined))
-const fragmented = "h264-aac-fragmented.mp4"
-/** Sources the in-process cutter refuses (ffmpeg cuts them). */
-const refusedLayout = /frag/
+/**
+ * Corpus sources stream-copied into fragmented mp4 as recorders write it (a fragment per keyframe, empty moov):
+ * two audio tracks with languages, rotation, HDR, and one with a sidx indexing the fragments.
+ */
+const fragmentedCopies: ReadonlyArray<CutCase & { readonly movflags: string }> = [
+  ["h264-aac.mp4", "", "frag_keyframe+empty_moov"],
+  ["h264-2audio.mp4", "", "frag_keyframe+empty_moov"],
+  ["h264-rot90.mp4", "", "frag_keyframe+empty_moov"],
+  ["hevc10-hvc1.mp4", "", "frag_keyframe+empty_moov"],
+  ["h264-aac.mp4", "sidx", "frag_keyframe+empty_moov+default_base_moof+global_sidx"]
+].flatMap(([file, tag, movflags]) =>
+  mp4Cases.filter((c) => c.file === file).map((c) => ({
+    ...c,
+    name: `${c.name}, fragmented${tag === "" ? "" : ` with a ${tag}`}`,
+    file: c.file.replace(".mp4", `-fragmented${tag === "" ? "" : `-${tag}`}.mp4`),
+    derivedFrom: c.file,
+    movflags: movflags!
+  }))
+)
+const fragmented = fragmentedCopies[0]!.file
 
 const ffmpeg = (args: ReadonlyArray<string>) =>
   new Promise<string>((resolve, reject) =>
@@ -59,16 +81,23 @@ beforeAll(async () => {
   const base = mp4Cases.filter((c) => c.derivedFrom === undefined)
   for (let i = 0; i < base.length; i += 2) await Promise.all(base.slice(i, i + 2).map(make))
   for (const c of mp4Cases.filter((c) => c.derivedFrom !== undefined)) await make(c)
-  await ffmpeg([
-    "-y",
-    "-i",
-    NodePath.join(dir, "h264-aac.mp4"),
-    "-c",
-    "copy",
-    "-movflags",
-    "frag_keyframe+empty_moov",
-    NodePath.join(dir, fragmented)
-  ])
+  for (const c of fragmentedCopies) {
+    if (mp4Cases.some((b) => b.file === c.derivedFrom && skipped.has(b.name))) skipped.add(c.name)
+    else {
+      await ffmpeg([
+        "-y",
+        "-i",
+        NodePath.join(dir, c.derivedFrom!),
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        "-movflags",
+        c.movflags,
+        NodePath.join(dir, c.file)
+      ])
+    }
+  }
 }, 180_000)
 
 afterAll(async () => {
@@ -104,12 +133,12 @@ const hashes = async (path: string, map: string) =>
 
 describe("opening an mp4/mov without ffprobe", () => {
   it("reads what ffprobe reads: duration, start, streams, frame rate, keyframes", async () => {
-    for (const c of mp4Cases) {
+    for (const c of [...mp4Cases, ...fragmentedCopies]) {
       if (skipped.has(c.name)) continue
       const path = NodePath.join(dir, c.file)
       const mine = mp4Probe(path, "f")
-      // ProRes (its packet list is not modelled in process) and fragments are opened by ffprobe.
-      if (/prores|frag/.test(c.file)) {
+      // ProRes (its packet list is not modelled in process) is opened by ffprobe.
+      if (/prores/.test(c.file)) {
         expect(mine, c.name).toBeUndefined()
         continue
       }
@@ -133,7 +162,7 @@ describe("opening an mp4/mov without ffprobe", () => {
 })
 
 describe("in-process mp4/mov cuts", () => {
-  for (const c of mp4Cases) {
+  for (const c of [...mp4Cases, ...fragmentedCopies]) {
     for (const mode of ["copy", "exact"] as const) {
       it(`${c.name}, ${mode}: the frames and audio samples of ffmpeg's stream copy`, async () => {
         if (skipped.has(c.name)) {
@@ -150,11 +179,6 @@ describe("in-process mp4/mov cuts", () => {
           (theirs.result.container === undefined || String(theirs.result.container) === "mov")
         if (!copied) {
           expect(mine.result.cutBy).toBe("ffmpeg")
-          return
-        }
-        if (refusedLayout.test(c.file)) {
-          expect(mine.result.cutBy).toBe("ffmpeg")
-          expect(mine.result.inProcessRefused).toMatch(/fragmented/)
           return
         }
         expect(mine.result.inProcessRefused).toBeUndefined()
@@ -214,11 +238,123 @@ describe("in-process mp4/mov cuts", () => {
     }
   }, 60_000)
 
-  it("refuses a fragmented mp4 and lets ffmpeg cut it, saying why", async () => {
-    const rally = { start: 1.5, end: 3.2 }
-    const { result, verified } = await cut(inProcess, fragmented, rally, "exact", "fragmented")
-    expect(result.cutBy).toBe("ffmpeg")
-    expect(result.inProcessRefused).toMatch(/fragmented/)
+  it("refuses a fragmented mp4 whose track run is malformed, and ffmpeg cuts or refuses it with a typed error", async () => {
+    const source = NodePath.join(dir, fragmented)
+    const bytes = NodeFs.readFileSync(source)
+    // The second fragment's first track run claims far more samples than it holds.
+    const second = bytes.indexOf("moof", bytes.indexOf("moof") + 4)
+    const trun = bytes.indexOf("trun", second)
+    const broken = NodePath.join(dir, "broken-trun-fragmented.mp4")
+    const copy = Buffer.from(bytes)
+    copy.writeUInt32BE(0x0fffffff, trun + 8)
+    NodeFs.writeFileSync(broken, copy)
+    expect(mp4Probe(broken, "f")).toBeUndefined()
+    await expect(cutMp4(broken, NodePath.join(dir, "broken.mp4"), { keyframe: 0, present: 0, presented: 1, startTime: 0 }))
+      .rejects.toBeInstanceOf(Mp4Unsupported)
+    expect(NodeFs.existsSync(NodePath.join(dir, "broken.mp4"))).toBe(false)
+
+    const exit = await inProcess.runPromiseExit(Effect.gen(function*() {
+      const exporter = yield* Exporter.Exporter
+      const info = yield* exporter.probe(broken)
+      return yield* exporter.export({
+        source: new Domain.VideoSource({ id: videoId, path: broken, fingerprint: info.fingerprint }),
+        rally: new Domain.Rally({ index: 0, start: 0.5, end: 1.5 }),
+        mode: "exact",
+        priority: "high",
+        tempPath: NodePath.join(dir, "tmp", "broken.part"),
+        outputPath: NodePath.join(dir, "clips", "broken.mp4")
+      })
+    }))
+    if (Exit.isSuccess(exit)) {
+      expect(exit.value.cutBy).toBe("ffmpeg")
+      expect(exit.value.inProcessRefused).toMatch(/trun/)
+    } else {
+      // A typed error (ffmpeg's own reading of the broken file), never a defect.
+      expect(exit.cause._tag).toBe("Fail")
+    }
+  }, 60_000)
+
+  it("a cache opening a fragmented recording cuts its rallies in process (default exact mode): no refusal event, counted as in-process", async () => {
+    const cacheDir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "rallycache-inprocess-cache-"))
+    try {
+      const program = Effect.gen(function*() {
+        const cache = yield* RallyCache.RallyCache
+        let ready = 0
+        const events = yield* cache.events.pipe(
+          Stream.takeUntil((e) => e._tag === "ClipReady" && ++ready === 2),
+          Stream.runCollect,
+          Effect.fork
+        )
+        // The forked fiber subscribes before it first waits for an event.
+        yield* Effect.yieldNow()
+        const video = yield* cache.openVideo({
+          path: NodePath.join(dir, "h264-aac-frag.mp4"),
+          rallies: [{ start: 0.5, end: 1.3 }, { start: 1.34, end: 2.5 }]
+        })
+        const clips = [yield* cache.getClip(video.source.id, 0), yield* cache.getClip(video.source.id, 1)]
+        const seen = Chunk.toReadonlyArray(yield* Fiber.join(events)).map((e) => e._tag)
+        const snapshot = yield* (yield* Metrics.Metrics).snapshot
+        return { clips, snapshot, seen }
+      })
+      const { clips, seen, snapshot } = await Effect.runPromise(
+        program.pipe(Effect.provide(NodeRallyCache.layer({ cacheDir, maxBytes: 64 * 1024 * 1024 })), Effect.scoped)
+      )
+      expect(clips.map((c) => c.sizeBytes > 0)).toEqual([true, true])
+      expect([snapshot.inProcessCuts, snapshot.inProcessRefusals ?? 0]).toEqual([2, 0])
+      expect(seen.filter((tag) => tag === "ClipReady")).toHaveLength(2)
+      expect(seen).not.toContain("InProcessCutRefused")
+    } finally {
+      NodeFs.rmSync(cacheDir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  it("a fragmented mp4 with corrupted bytes in its fragments is opened or left to ffprobe, cut or refused before writing", async () => {
+    const bytes = NodeFs.readFileSync(NodePath.join(dir, fragmented))
+    const fragments = bytes.indexOf("moof") - 4
+    const path = NodePath.join(dir, "corrupt-fragmented.mp4")
+    const out = NodePath.join(dir, "corrupt.mp4")
+    const change = FastCheck.tuple(FastCheck.integer({ min: fragments, max: bytes.length - 1 }), FastCheck.integer({ min: 0, max: 255 }))
+    await FastCheck.assert(
+      FastCheck.asyncProperty(FastCheck.array(change, { minLength: 1, maxLength: 3 }), async (changes) => {
+        const copy = Buffer.from(bytes)
+        for (const [at, value] of changes) copy[at] = value
+        NodeFs.writeFileSync(path, copy)
+        NodeFs.rmSync(out, { force: true })
+        const entry = mp4Probe(path, "f")
+        try {
+          await cutMp4(path, out, { keyframe: 1, present: 1.32, presented: 1.1, startTime: entry?.startTime ?? 0 }, undefined, entry)
+          expect(NodeFs.statSync(out).size).toBeGreaterThan(0)
+        } catch (error) {
+          expect(error).toBeInstanceOf(Mp4Unsupported)
+          expect(NodeFs.existsSync(out)).toBe(false)
+        }
+      }),
+      { numRuns: 300 }
+    )
+  }, 60_000)
+
+  it("cuts a fragmented mp4 cut short in process up to its last whole fragment, and refuses rallies past it", async () => {
+    const bytes = NodeFs.readFileSync(NodePath.join(dir, fragmented))
+    const short = NodePath.join(dir, "short-fragmented.mp4")
+    // Cut inside the last fragment's media data (its keyframe first): its moof is whole, its samples are not there.
+    NodeFs.writeFileSync(short, bytes.subarray(0, bytes.lastIndexOf("mdat") + 100))
+    const entry = mp4Probe(short, "f")
+    expect(entry?.truncated).toBeDefined()
+    const { result, verified } = await cut(inProcess, "short-fragmented.mp4", { start: 0.5, end: 1.2 }, "exact", "short")
+    expect(result.cutBy).toBe("in-process")
     expect(verified).toEqual({ _tag: "Valid" })
+    const past = await inProcess.runPromiseExit(Effect.gen(function*() {
+      const exporter = yield* Exporter.Exporter
+      const info = yield* exporter.probe(short)
+      return yield* exporter.export({
+        source: new Domain.VideoSource({ id: videoId, path: short, fingerprint: info.fingerprint }),
+        rally: new Domain.Rally({ index: 0, start: 3, end: 3.9 }),
+        mode: "exact",
+        priority: "high",
+        tempPath: NodePath.join(dir, "tmp", "short.part"),
+        outputPath: NodePath.join(dir, "clips", "short-past.mp4")
+      })
+    }))
+    expect(Exit.isFailure(past) && past.cause._tag === "Fail").toBe(true)
   }, 60_000)
 })

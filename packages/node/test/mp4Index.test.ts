@@ -145,7 +145,7 @@ describe("mp4Index", () => {
       )
     }).pipe(Effect.scoped, Effect.provide(Live)), 120_000)
 
-  it.live("moov at the front or the end; fragmented and several video tracks are left to ffprobe", () =>
+  it.live("moov at the front or the end, fragmented (explicit or moof-relative base offsets); several video tracks are left to ffprobe", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir("mp4index")
       const input = [...video(4), ...audio(4), ...x264(3), ...aac]
@@ -155,7 +155,16 @@ describe("mp4Index", () => {
       expect(moovAt(front)).toBeLessThan(moovAt(end))
       yield* same(front)
       yield* same(end)
-      yield* leftToFfprobe(yield* make(dir, "frag.mp4", [...input, "-movflags", "+frag_keyframe+empty_moov"]), /fragmented/)
+      yield* same(yield* make(dir, "frag.mp4", [...input, "-movflags", "+frag_keyframe+empty_moov"]))
+      yield* same(yield* make(dir, "frag-moof.mp4", [...input, "-movflags", "+frag_keyframe+empty_moov+default_base_moof"]))
+      // A sidx indexing every fragment (with absolute base offsets ffmpeg's muxer misplaces them: moof-relative here).
+      yield* same(
+        yield* make(dir, "frag-sidx.mp4", [...input, "-movflags", "+frag_keyframe+empty_moov+default_base_moof+global_sidx"])
+      )
+      // Several fragments of a few frames each, the keyframes among them.
+      yield* same(yield* make(dir, "frag-short.mp4", [...input, "-movflags", "+empty_moov", "-frag_duration", "300000"]))
+      // The first fragment's samples in the moov, the others in fragments: left to ffprobe.
+      yield* leftToFfprobe(yield* make(dir, "frag-moov.mp4", [...input, "-movflags", "+frag_keyframe"]), /both in the moov/)
       yield* leftToFfprobe(
         yield* make(dir, "two.mp4", [...video(4), ...video(4), "-map", "0:v", "-map", "1:v", ...x264(0)]),
         /several video tracks/

@@ -17,6 +17,9 @@ export interface Box {
 /** A box whose size does not fit where it lies; the message says which and where. @internal */
 export class BoxError extends Error {}
 
+/** A layout the in-process reader does not model; the message says which. @internal */
+export class Mp4Unsupported extends Error {}
+
 /**
  * The header at `at` in `buffer`: type, total size and header length. A
  * size of 0 means "to the end of the parent", `room` bytes from `at`. Throws

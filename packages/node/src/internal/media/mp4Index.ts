@@ -8,9 +8,11 @@
  * It replays what ffmpeg's mov demuxer does with the tables (the index it
  * builds here, then its rewrite of it for a single edit: `mp4IndexEdit`),
  * so its answer is what ffprobe prints for `-select_streams v:0
- * -show_entries packet=pts_time,dts_time,flags`, to the microsecond. Whatever it does not model exactly (fragments,
- * several or empty edits, several video tracks, partial sync samples, codecs
- * it was not checked on...) is `Unsupported`: the caller then asks ffprobe.
+ * -show_entries packet=pts_time,dts_time,flags`, to the microsecond. A
+ * fragmented file's tables come from its `moof`s (`mp4Fragments`). Whatever
+ * it does not model exactly (several or empty edits, several video tracks,
+ * partial sync samples, codecs it was not checked on...) is `Unsupported`:
+ * the caller then asks ffprobe.
  *
  * @internal
  */
@@ -88,7 +90,8 @@ const indexOf = (movie: Movie): PacketIndex => {
   // Without an edit ffmpeg keeps every sample with its own times.
   let kept: Int32Array | undefined
   let dts: ArrayLike<number> = table.dts
-  const edts = child(moov, video.trak, "edts")
+  // A fragmented track's edit list (refused unless it changes nothing) is not ffmpeg's mov_fix_index.
+  const edts = video.fragmented === true ? undefined : child(moov, video.trak, "edts")
   const elst = edts === undefined ? undefined : child(moov, edts, "elst")
   const edits = elst === undefined ? 0 : moov.readUInt32BE(elst.start + 4)
   if (elst !== undefined && edits > 0) {

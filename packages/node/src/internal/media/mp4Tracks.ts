@@ -9,7 +9,9 @@
  * list (`mp4Index`) and the cutter share the `Movie` read when the source
  * is opened (`movieFor`), held in typed arrays.
  *
- * Layouts it does not model (fragments, several sample descriptions) throw
+ * A fragmented file's samples are read from its `moof`s (`mp4Fragments`)
+ * into the same arrays. Layouts it does not model (several sample
+ * descriptions, samples both in the moov and in fragments...) throw
  * `Mp4Unsupported`: the caller then leaves the file to ffmpeg. Edit lists
  * the cutter does not model (several media edits, edits at another rate)
  * are a track's `editRefusal`.
@@ -18,10 +20,11 @@
  */
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
-import { type Box, boxesIn, child, headerAt, timing } from "./mp4Boxes.js"
+import { type Box, boxesIn, child, headerAt, Mp4Unsupported, timing } from "./mp4Boxes.js"
+import { fragmentedMovie } from "./mp4FragmentedMovie.js"
+import type { TopBox } from "./mp4Fragments.js"
 
-/** A layout this reader does not model; the message says which. @internal */
-export class Mp4Unsupported extends Error {}
+export { Mp4Unsupported } from "./mp4Boxes.js"
 
 const unsupported = (reason: string): never => {
   throw new Mp4Unsupported(reason)
@@ -57,6 +60,8 @@ export interface Track {
   readonly editRefusal: string | undefined
   /** Why ffmpeg's index of this track may differ from the one `mp4Index` replays from these tables. */
   readonly indexRefusal: string | undefined
+  /** Read from the fragments of a fragmented file (`mp4Fragments`): ffmpeg applies no edit list to it. */
+  readonly fragmented?: true
 }
 
 /** A track's per-sample arrays (see `Track`). */
@@ -77,16 +82,32 @@ export interface Movie {
 const maxMoov = 128 * 1024 * 1024
 const maxSamples = 1 << 23
 
-/** The `ftyp` and `moov` payloads, reading box headers only; fragments are refused. */
-const readTop = (fd: number, size: number): { ftyp: Buffer | undefined; moov: Buffer } => {
+/**
+ * The `ftyp` and `moov` payloads, reading box headers only; for a fragmented
+ * file, where its first `moof` lies and the `sidx` boxes before it (the
+ * fragments are walked by `mp4Fragments`).
+ */
+const readTop = (fd: number, size: number): {
+  ftyp: Buffer | undefined
+  moov: Buffer
+  firstMoof: number | undefined
+  sidxs: Array<TopBox>
+} => {
   const head = Buffer.alloc(16)
   let ftyp: Buffer | undefined
   let moov: Buffer | undefined
+  let firstMoof: number | undefined
+  const sidxs: Array<TopBox> = []
   for (let at = 0; at + 8 <= size;) {
     const got = NodeFs.readSync(fd, head, 0, 16, at)
     const { header, size: boxSize, type } = headerAt(head.subarray(0, got), 0, size - at)
     if (!/^[\x20-\x7e]{4}$/.test(type) || boxSize < header) unsupported(`no mp4 box at byte ${at}`)
-    if (type === "moof") unsupported("a fragmented mp4")
+    if (type === "moof") {
+      if (moov === undefined) unsupported("a moof before the moov")
+      firstMoof = at
+      break
+    }
+    if (type === "sidx" && at + boxSize <= size) sidxs.push({ at, size: boxSize })
     if (type === "ftyp" || type === "moov") {
       if (at + boxSize > size) unsupported(`the ${type} box is cut short`)
       if (boxSize > maxMoov) unsupported(`a ${boxSize}-byte ${type} box`)
@@ -97,7 +118,7 @@ const readTop = (fd: number, size: number): { ftyp: Buffer | undefined; moov: Bu
     }
     at += boxSize
   }
-  return { ftyp, moov: moov ?? unsupported("no moov box") }
+  return { ftyp, moov: moov ?? unsupported("no moov box"), firstMoof, sidxs }
 }
 
 const need = (moov: Buffer, parent: Box, type: string): Box => child(moov, parent, type) ?? unsupported(`no ${type} box`)
@@ -344,14 +365,17 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
  */
 export const readMovie = (fd: number): Movie => {
   const fileSize = NodeFs.fstatSync(fd).size
-  const { ftyp, moov } = readTop(fd, fileSize)
+  const { firstMoof, ftyp, moov, sidxs } = readTop(fd, fileSize)
   const top = boxesIn(moov, 0, moov.length)
-  if (top.some((b) => b.type === "mvex")) unsupported("a fragmented mp4 (mvex)")
   const mvhd = top.find((b) => b.type === "mvhd") ?? unsupported("no mvhd box")
   const { duration: movieDuration, timescale: movieTimescale } = timing(moov, mvhd)
   if (movieTimescale === 0) unsupported("a zero movie timescale")
   const tracks = top.filter((b) => b.type === "trak").map((trak) => trackOf(moov, trak, movieTimescale))
-  return { ftyp, moov, top, movieTimescale, movieDuration, tracks, fileSize }
+  const movie = { ftyp, moov, top, movieTimescale, movieDuration, tracks, fileSize }
+  const mvex = top.some((b) => b.type === "mvex")
+  if (firstMoof !== undefined && !mvex) unsupported("fragments without an mvex box")
+  // Declared fragmented but every sample in the moov: read as progressive, as ffmpeg does.
+  return firstMoof === undefined ? movie : fragmentedMovie(fd, movie, firstMoof, sidxs)
 }
 
 const movies = new WeakMap<object, Movie>()
