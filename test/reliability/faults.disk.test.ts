@@ -25,7 +25,7 @@ import {
   Faults,
   faultyFs,
   faultyPlatformFs,
-  mediaCheck,
+  mediaCheckOnce,
   nodeStack,
   reloadCheck,
   report,
@@ -116,7 +116,7 @@ describe("disk faults (ENOSPC / EIO)", () => {
                 totals.requests++
                 if (Exit.isSuccess(exit)) {
                   totals.served++
-                  const check = mediaCheck(ffmpeg, ffprobe, exit.value.path)
+                  const check = mediaCheckOnce(ffmpeg, ffprobe, exit.value.path)
                   if (!check.ok) totals.partialServed.push(`${exit.value.path}: ${check.detail}`)
                   return
                 }
@@ -151,7 +151,7 @@ describe("disk faults (ENOSPC / EIO)", () => {
               Effect.map((exit) => {
                 totals.recoveryRequests++
                 if (Exit.isFailure(exit)) totals.recoveryFailures.push(`${index}: ${Cause.pretty(exit.cause).split("\n")[0]}`)
-                else if (!mediaCheck(ffmpeg, ffprobe, exit.value.path).ok) totals.recoveryFailures.push(`${index}: not playable`)
+                else if (!mediaCheckOnce(ffmpeg, ffprobe, exit.value.path).ok) totals.recoveryFailures.push(`${index}: not playable`)
               })
             ), { concurrency: 3, discard: true })
         }))
