@@ -209,9 +209,17 @@ export const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv =>
   return { ...env, NO_COLOR: "1", ...extra }
 }
 
-/** Start the CLI (tsx, not `pnpm rallycache`: pnpm adds a warning line to stderr). */
+/**
+ * Start the CLI the way `pnpm rallycache` does: `scripts/rallycache.mjs`
+ * (which rebuilds a stale bundle, then runs it), without pnpm itself, which
+ * adds a warning line to stderr.
+ */
 export const spawnCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): ChildProcess =>
-  spawn(tsx, [cliBin, ...args], { cwd: repoRoot, env: cliEnv(env), stdio: ["ignore", "pipe", "pipe"] })
+  spawn(process.execPath, [NodePath.join(repoRoot, "scripts", "rallycache.mjs"), ...args], {
+    cwd: repoRoot,
+    env: cliEnv(env),
+    stdio: ["ignore", "pipe", "pipe"]
+  })
 
 /** The command as published: the package's `bin`, bundled by `pnpm build` (the run's global set-up). */
 export const cliBundle = NodePath.join(repoRoot, "packages", "cli", "dist", "bundle", "rallycache.js")
