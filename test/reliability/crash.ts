@@ -1,8 +1,10 @@
 /**
  * The body of the crash-safety files (`crash.cli*.test.ts`): `rallycache
  * export` (accurate mode, so ffmpeg works long enough to be caught
- * mid-encode) on a small generated video, SIGKILLed at a random moment, many
- * times in a row in one cache folder. Split in files of their own cache
+ * mid-encode) on a small generated video, SIGKILLed many times in a row in
+ * one cache folder: every other kill at a random moment of the whole export,
+ * the others at a random moment while one of its encodes runs (so that some
+ * kills land mid-encode however loaded the machine is). Split in files of their own cache
  * folder and seed so that vitest runs them side by side. After each kill:
  * - no ffmpeg of the dead CLI stays alive;
  * - the next start (`cache verify --deep`) removes no invalid entry: no
@@ -103,9 +105,17 @@ export const killsInARow = (options: {
       const done = collect(child)
       let exited = false
       void done.then(() => (exited = true))
-      const delay = random.int(30, Math.max(400, Math.round(fullMs * 1.1)))
-      figures.delaysMs.push(delay)
-      yield* Effect.sleep(delay)
+      const spawnedAt = Date.now()
+      if (i % 2 === 0) {
+        // At a random moment of the whole export: start-up, probe, encodes, commits.
+        yield* Effect.sleep(random.int(30, Math.max(400, Math.round(fullMs * 1.1))))
+      } else {
+        // While an encode runs, whatever the machine's load makes of the timings: once an ffmpeg of
+        // this export is seen, a random moment of the next 400 ms.
+        yield* waitUntil(() => exited || ffmpegIn(cacheDir).length > 0, fullMs * 3)
+        yield* Effect.sleep(random.int(0, 400))
+      }
+      figures.delaysMs.push(Date.now() - spawnedAt)
       if (ffmpegIn(cacheDir).length > 0) figures.killsWithFfmpegRunning++
       if (exited) figures.finishedBeforeKill++
       child.kill("SIGKILL")
