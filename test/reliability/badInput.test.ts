@@ -188,9 +188,9 @@ describe("bad input: rallies files", () => {
         ["export", video, "--rallies", NodePath.join(inputs, file), "--cache-dir", NodePath.join(parent, "cache"), "--out", NodePath.join(parent, "out"), "--json"]
       const names = Object.keys(corpus)
       const results = yield* Effect.forEach(names, (name) => cli.run(args(name)), { concurrency: 4 })
-      // And a few through tsx, the way `pnpm rallycache` starts it.
-      const viaTsx = ["nan.json", "reversed.json", "invalid-utf8.json", "deep.json"]
-      const tsxResults = yield* Effect.forEach(viaTsx, (name) => runCli(args(name)), { concurrency: 2 })
+      // And a few the way `pnpm rallycache` starts it (scripts/rallycache.mjs).
+      const viaScript = ["nan.json", "reversed.json", "invalid-utf8.json", "deep.json"]
+      const scriptResults = yield* Effect.forEach(viaScript, (name) => runCli(args(name)), { concurrency: 2 })
       const problems: Array<string> = []
       const check = (label: string, result: { code: number | null; stdout: string; stderr: string }) => {
         const lines = errorLines({ ...result, signal: null })
@@ -200,12 +200,12 @@ describe("bad input: rallies files", () => {
         if (result.stdout.trim().length > 0) problems.push(`${label}: stdout ${JSON.stringify(result.stdout.slice(0, 100))}`)
       }
       results.forEach((result, i) => check(names[i]!, result))
-      tsxResults.forEach((result, i) => check(`${viaTsx[i]!} (tsx)`, result))
+      scriptResults.forEach((result, i) => check(`${viaScript[i]!} (pnpm rallycache)`, result))
       const after = snapshot(parent)
       report("badInput.corpus", {
         files: names.length,
-        cliRuns: names.length + viaTsx.length,
-        exit2: [...results, ...tsxResults].filter((r) => r.code === 2).length,
+        cliRuns: names.length + viaScript.length,
+        exit2: [...results, ...scriptResults].filter((r) => r.code === 2).length,
         problems: problems.length,
         written: after.length - before.length,
         messages: Object.fromEntries(results.map((r, i) => [names[i]!, errorLines({ ...r, signal: null })[0] ?? ""]))

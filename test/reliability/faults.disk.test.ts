@@ -14,15 +14,18 @@
  * - once the faults stop, the same running instance serves every rally.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { RallyCache } from "@rallycache/core"
-import { Cause, Context, Effect, Exit, Layer, Option } from "effect"
+import { CacheEvent, CacheKey, Config, Metrics, RallyCache } from "@rallycache/core"
+import type { CacheStore, Domain } from "@rallycache/core"
+import { FileSystemCacheStore } from "@rallycache/node"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Scope, TestClock } from "effect"
 import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 import {
   binaries,
   Faults,
   faultyFs,
   faultyPlatformFs,
-  mediaCheck,
+  mediaCheckOnce,
   nodeStack,
   reloadCheck,
   report,
@@ -66,7 +69,7 @@ describe("disk faults (ENOSPC / EIO)", () => {
         "platform.rename"
       ]))
       // The durability steps are under fire in every run, whatever the seed draws. (The store's own
-      // rename, of a compaction, is not: the fault phase rarely compacts, so it is drawn at random only.)
+      // rename, of a compaction, is drawn at random only here: the next test aims at it.)
       const durability = ["write", "fsync", "platform.fsync", "platform.rename"]
       for (const op of durability) faults.certain.add(op)
       faults.rate = 0.08
@@ -113,7 +116,7 @@ describe("disk faults (ENOSPC / EIO)", () => {
                 totals.requests++
                 if (Exit.isSuccess(exit)) {
                   totals.served++
-                  const check = mediaCheck(ffmpeg, ffprobe, exit.value.path)
+                  const check = mediaCheckOnce(ffmpeg, ffprobe, exit.value.path)
                   if (!check.ok) totals.partialServed.push(`${exit.value.path}: ${check.detail}`)
                   return
                 }
@@ -148,7 +151,7 @@ describe("disk faults (ENOSPC / EIO)", () => {
               Effect.map((exit) => {
                 totals.recoveryRequests++
                 if (Exit.isFailure(exit)) totals.recoveryFailures.push(`${index}: ${Cause.pretty(exit.cause).split("\n")[0]}`)
-                else if (!mediaCheck(ffmpeg, ffprobe, exit.value.path).ok) totals.recoveryFailures.push(`${index}: not playable`)
+                else if (!mediaCheckOnce(ffmpeg, ffprobe, exit.value.path).ok) totals.recoveryFailures.push(`${index}: not playable`)
               })
             ), { concurrency: 3, discard: true })
         }))
@@ -184,4 +187,114 @@ describe("disk faults (ENOSPC / EIO)", () => {
       for (const op of durability) expect(faults.injected.get(op) ?? 0, `${op} faults injected`).toBeGreaterThan(0)
       NodeFs.rmSync(cacheDir, { recursive: true, force: true })
     }), { timeout: size(600_000, 1_800_000) })
+
+  it.effect("a compaction whose rename fails leaves the old journal whole: the operation that asked for it stands, no entry is lost, the next start is clean, the next compaction runs", () =>
+    Effect.gen(function*() {
+      const cacheDir = tempDir("compact")
+      const faults = new Faults(seed, new Set(["rename"]))
+      faults.rate = 1
+      const attempts: Array<string> = []
+      const faulty = faultyFs(faults)
+      // Every rename the store tries (a commit of a clip in its own container renames too: none here).
+      const fs: FileSystemCacheStore.SyncFs = {
+        ...faulty,
+        renameSync: (from, to) => {
+          attempts.push(`${NodePath.basename(String(from))} -> ${NodePath.basename(String(to))}`)
+          return faulty.renameSync(from, to)
+        }
+      }
+      const services = Layer.mergeAll(Config.CacheConfig.layer(), CacheEvent.CacheEvents.layer(), Metrics.layer).pipe(Layer.orDie)
+      const open = (withFaults: boolean) =>
+        Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const store = yield* FileSystemCacheStore.make({
+            cacheDir,
+            compactMinLines: 8,
+            compactFactor: 2,
+            ...(withFaults ? { fs } : {})
+          }).pipe(Scope.extend(scope), Effect.provide(services))
+          return { store, close: Scope.close(scope, Exit.void) }
+        })
+      const keyOf = (i: number): Domain.CacheKey =>
+        CacheKey.make({ fingerprint: "compact-fault", start: i, end: i + 1, mode: "copy", settingsVersion: "v1" })
+      const put = (store: CacheStore.CacheStoreShape, i: number) =>
+        Effect.gen(function*() {
+          const reserved = yield* store.reserve(keyOf(i))
+          if (reserved._tag !== "Reserved") throw new Error(`key ${i} was already cached`)
+          NodeFs.writeFileSync(reserved.reservation.tempPath, Buffer.alloc(100 + i, i))
+          NodeFs.renameSync(reserved.reservation.tempPath, reserved.reservation.finalPath)
+          return yield* store.commit(reserved.reservation, {
+            videoId: "compact" as Domain.VideoId,
+            rallyIndex: i,
+            mode: "copy",
+            clipStart: i,
+            clipEnd: i + 1,
+            sizeBytes: 100 + i,
+            priority: "normal"
+          })
+        })
+      const seen = (entries: ReadonlyArray<Domain.CacheEntry>) =>
+        entries.map((e) => `${e.key} ${e.sizeBytes} ${e.accessedAt}`).sort()
+      const leftovers = () => NodeFs.readdirSync(cacheDir).filter((name) => name.endsWith(".tmp"))
+
+      const a = yield* open(true)
+      const journal = a.store.layout.journal
+      for (let i = 0; i < 3; i++) yield* put(a.store, i)
+      const inode = NodeFs.statSync(journal).ino
+      expect(attempts).toEqual([])
+
+      // Touches until the journal holds more than 8 lines and 2 per entry: the flush that appends
+      // them asks for a compaction, whose rename fails.
+      faults.enabled = true
+      for (let round = 0; round < 6 && attempts.length === 0; round++) {
+        yield* TestClock.adjust(Duration.seconds(1))
+        for (let i = 0; i < 3; i++) yield* a.store.touch(keyOf(i))
+        yield* a.store.flush
+      }
+      expect(attempts.length, "a compaction was attempted").toBeGreaterThan(0)
+      expect(attempts.every((attempt) => attempt.endsWith(` -> ${NodePath.basename(journal)}`))).toBe(true)
+      expect(faults.injected.get("rename")).toBe(attempts.length)
+      // The old journal is still in place, its temp copy removed, and it holds the touches of the flush.
+      expect(NodeFs.statSync(journal).ino).toBe(inode)
+      expect(leftovers()).toEqual([])
+      const expected = seen(yield* a.store.list)
+      expect(expected.length).toBe(3)
+      const lastTouch = yield* TestClock.currentTimeMillis
+      for (const entry of yield* a.store.list) expect(entry.accessedAt).toBe(lastTouch)
+
+      // Still failing: a commit stands (its record is durable), and so does its entry.
+      const failedBefore = attempts.length
+      yield* put(a.store, 3)
+      expect(attempts.length, "the next append tries again").toBeGreaterThan(failedBefore)
+      expect(NodeFs.statSync(journal).ino).toBe(inode)
+      const withFourth = seen(yield* a.store.list)
+      expect(withFourth.length).toBe(4)
+
+      // A restart (another process, no faults) reads every entry from the old journal, drops none,
+      // skips no line; it compacts, as the journal is due.
+      const b = yield* open(false)
+      expect(b.store.startup).toMatchObject({ entries: 4, dropped: [], removedUnknown: 0, removedTemp: 0, skippedLines: 0 })
+      expect(seen(yield* b.store.list)).toEqual(withFourth)
+      yield* b.close
+
+      // Faults gone: the first instance follows the new journal and its own next compaction works.
+      faults.enabled = false
+      yield* put(a.store, 4)
+      for (let round = 0; round < 6; round++) {
+        yield* TestClock.adjust(Duration.seconds(1))
+        for (let i = 0; i < 5; i++) yield* a.store.touch(keyOf(i))
+        yield* a.store.flush
+      }
+      expect(NodeFs.statSync(journal).ino).not.toBe(inode)
+      expect(NodeFs.readFileSync(journal, "utf8").trim().split("\n").length).toBeLessThanOrEqual(1 + 2 * 5)
+      const final = seen(yield* a.store.list)
+      expect(final.length).toBe(5)
+      yield* a.close
+      const c = yield* open(false)
+      expect(c.store.startup).toMatchObject({ entries: 5, dropped: [], skippedLines: 0 })
+      expect(seen(yield* c.store.list)).toEqual(final)
+      yield* c.close
+      expect(leftovers()).toEqual([])
+      NodeFs.rmSync(cacheDir, { recursive: true, force: true })
+    }))
 })

@@ -14,7 +14,7 @@ import {
   ffmpegIn,
   forceGc,
   heapMiB,
-  mediaCheck,
+  mediaCheckOnce,
   nodeStack,
   reloadCheck,
   report,
@@ -102,7 +102,7 @@ describe("load (real ffmpeg)", () => {
                 yield* Effect.addFinalizer(() => Effect.sync(() => leased.set(clip.key, (leased.get(clip.key) ?? 1) - 1)))
                 yield* Effect.sleep(hold)
                 // Still whole at the end of the "response".
-                const check = mediaCheck(bins.ffmpeg.path, bins.ffprobe.path, clip.path)
+                const check = mediaCheckOnce(bins.ffmpeg.path, bins.ffprobe.path, clip.path)
                 if (!check.ok) figures.leaseViolations.push(`${clip.key}: not playable at the end of its lease`)
               })))
               if (Exit.isFailure(exit)) figures.failures.push(String(exit.cause))

@@ -21,7 +21,9 @@ const shared = (media: boolean) =>
       globalSetup: [
         fileURLToPath(new URL("./build.ts", import.meta.url)),
         ...(media ? [fileURLToPath(new URL("./media.ts", import.meta.url))] : [])
-      ]
+      ],
+      // `RALLYCACHE_TEST_CPU=cpu.jsonl pnpm test`: the CPU of each test file, one JSON line each.
+      setupFiles: process.env["RALLYCACHE_TEST_CPU"] === undefined ? [] : [fileURLToPath(new URL("./cpu.ts", import.meta.url))]
     }
   })
 

@@ -100,29 +100,38 @@ export class Proc {
 
   /** The pids of this process's descendants (ffmpeg, ffprobe). */
   descendants(): Array<number> {
-    const children = new Map<number, Array<number>>()
-    for (const entry of Fs.readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue
-      try {
-        const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-        const list = children.get(ppid) ?? []
-        list.push(Number(entry))
-        children.set(ppid, list)
-      } catch {
-        // gone meanwhile
-      }
-    }
-    const out: Array<number> = []
-    const walk = (pid: number) => {
-      for (const child of children.get(pid) ?? []) {
-        out.push(child)
-        walk(child)
-      }
-    }
-    walk(this.pid)
-    return out
+    return descendantsIn(childrenByParent(), this.pid)
   }
+}
+
+/** Each process's children, from one scan of /proc. */
+const childrenByParent = (): Map<number, Array<number>> => {
+  const children = new Map<number, Array<number>>()
+  for (const entry of Fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = Fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      const list = children.get(ppid) ?? []
+      list.push(Number(entry))
+      children.set(ppid, list)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children
+}
+
+const descendantsIn = (children: ReadonlyMap<number, ReadonlyArray<number>>, pid: number): Array<number> => {
+  const out: Array<number> = []
+  const walk = (parent: number) => {
+    for (const child of children.get(parent) ?? []) {
+      out.push(child)
+      walk(child)
+    }
+  }
+  walk(pid)
+  return out
 }
 
 export const pidAlive = (pid: number): boolean => {
@@ -294,7 +303,9 @@ export class Cluster {
 
   /** Every ffmpeg/ffprobe the runners have running now. */
   ffmpegs(): Array<number> {
-    return this.runners.flatMap((runner) => runner.alive ? runner.descendants() : [])
+    // One scan of /proc for all runners: the export watch calls this every 100 ms.
+    const children = childrenByParent()
+    return this.runners.flatMap((runner) => runner.alive ? descendantsIn(children, runner.pid) : [])
   }
 
   /** SIGTERM everything, wait for the exits, stop Postgres, remove the folders. */

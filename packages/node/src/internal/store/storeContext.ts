@@ -177,10 +177,10 @@ export const makeContext = (
         )
       )
 
-    /** Append under the (held) index lock, compacting when the journal has grown. */
+    /** Append under the (held) index lock, compacting when the journal has grown (a failed compaction fails nothing). */
     const appendLocked = (records: ReadonlyArray<Journal.JournalRecord>): void => {
       Journal.append(fs, dirs.journal, index, records)
-      if (Journal.compactionDue(index, compactMinLines, compactFactor)) Journal.compact(fs, dirs.journal, index)
+      Journal.compactIfDue(fs, dirs.journal, index, compactMinLines, compactFactor)
     }
 
     const refresh = Effect.try({

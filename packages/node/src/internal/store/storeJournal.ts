@@ -294,7 +294,10 @@ export const append = (fs: SyncFs, path: string, index: Index, records: Readonly
 /**
  * Rewrite the journal as one put per entry (temp file, fsync, rename, fsync
  * of the folder). The caller holds the index lock. A crash at any point
- * leaves either the old journal or the new one, both complete.
+ * leaves either the old journal or the new one, both complete; so does a
+ * failure (the error is thrown): before the rename the temp file is removed
+ * and `index` still describes the old journal, after it `index` describes
+ * the new one.
  */
 export const compact = (fs: SyncFs, path: string, index: Index): void => {
   refresh(fs, path, index)
@@ -302,6 +305,7 @@ export const compact = (fs: SyncFs, path: string, index: Index): void => {
   let body = encodeRecord({ o: "h", v: formatVersion }) + "\n"
   for (const entry of index.entries.values()) body += encodeRecord({ o: "p", e: entry }) + "\n"
   const buffer = Buffer.from(body, "utf8")
+  let renamed = false
   try {
     const fd = fs.openSync(tempPath, "w")
     try {
@@ -310,22 +314,47 @@ export const compact = (fs: SyncFs, path: string, index: Index): void => {
       fs.fsyncSync(fd)
       const stat = fs.fstatSync(fd)
       fs.renameSync(tempPath, path)
+      renamed = true
       index.close(fs)
-      index.fd = fs.openSync(path, "r")
       index.ino = stat.ino
+      index.offset = buffer.length
+      index.lines = index.entries.size
+      index.skipped = 0
+      // Should this open fail, `fd` stays unset and the next refresh reloads the new journal.
+      index.fd = fs.openSync(path, "r")
     } finally {
       fs.closeSync(fd)
     }
   } catch (error) {
-    fs.rmSync(tempPath, { force: true })
+    if (!renamed) {
+      try {
+        fs.rmSync(tempPath, { force: true })
+      } catch {
+        // left for the next start-up, which removes a dead compaction's temp file
+      }
+    }
     throw error
   }
   syncDir(fs, Path.dirname(path))
-  index.offset = buffer.length
-  index.lines = index.entries.size
-  index.skipped = 0
 }
 
 /** Whether the journal holds enough dead lines that a rewrite pays off. */
 export const compactionDue = (index: Index, minLines: number, factor: number): boolean =>
   index.lines > minLines && index.lines > factor * index.entries.size
+
+/**
+ * Compact when due; returns whether it ran to the end. Compaction only
+ * saves space and start-up time: when it fails (ENOSPC or EIO on the
+ * rewrite, its rename or the folder's fsync) the journal in place is
+ * complete either way, so the operation that asked for it stands and the
+ * next append tries again.
+ */
+export const compactIfDue = (fs: SyncFs, path: string, index: Index, minLines: number, factor: number): boolean => {
+  if (!compactionDue(index, minLines, factor)) return false
+  try {
+    compact(fs, path, index)
+    return true
+  } catch {
+    return false
+  }
+}

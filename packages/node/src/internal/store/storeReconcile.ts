@@ -250,11 +250,7 @@ export const startUp = (ctx: StoreContext): Effect.Effect<
         const clips = eager ? reconcileLocked(listClips(), true) : undefined
         if (!eager) Journal.refresh(fs, dirs.journal, index)
         const skippedLines = index.skipped
-        let compacted = false
-        if (Journal.compactionDue(index, compactMinLines, compactFactor)) {
-          Journal.compact(fs, dirs.journal, index)
-          compacted = true
-        }
+        const compacted = Journal.compactIfDue(fs, dirs.journal, index, compactMinLines, compactFactor)
         return { clips, removedTemp, skippedLines, compacted }
       })
       if (result.clips !== undefined) yield* reportDropped(result.clips.dropped)
