@@ -1,0 +1,112 @@
+/**
+ * Starts the bundled `rallycache` program (one CommonJS file) through V8's
+ * code cache, so a command does not parse and compile the whole bundle on
+ * every start. Node 20 has no code cache for ES modules
+ * (`module.enableCompileCache` is Node 22), so the bundle is compiled here as
+ * a `vm.Script` with the `cachedData` a previous start saved next to it.
+ *
+ * The cache is only ever a speed-up: a file that is missing, unreadable,
+ * truncated, corrupt (its checksum is checked before V8 sees it) or made by
+ * another V8 (V8 rejects it) is ignored, the bundle is compiled from its
+ * source, and a fresh cache is written when the program exits, if the folder
+ * is writable (a temp file renamed into place, so starts running at the same
+ * time never read half a file). The cache file is named after the bundle,
+ * whose name carries its content hash, and after the V8 version, so it can
+ * never be paired with another build.
+ *
+ * @internal
+ */
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+import * as vm from "node:vm"
+import * as zlib from "node:zlib"
+
+const magic = "rallycache-v8-cache 1\n"
+const headerBytes = Buffer.byteLength(magic) + 8
+
+/**
+ * The cache file of a bundle: next to it, named after it and the V8 version.
+ *
+ * @internal
+ */
+export const cacheFileOf = (bundle: string): string =>
+  `${bundle.replace(/\.cjs$/, "")}.v8-${process.versions.v8.replace(/[^\w.-]/g, "_")}-${process.arch}.cache`
+
+/** crc32 is in `node:zlib` from Node 20.15; without it, no cache is used. */
+const crc32: ((data: Uint8Array) => number) | undefined = (zlib as { crc32?: (data: Uint8Array) => number }).crc32
+
+/**
+ * The cached data in `file`, or undefined when there is none or its header
+ * (magic, length, checksum) does not match its content.
+ *
+ * @internal
+ */
+export const readCache = (file: string): Buffer | undefined => {
+  if (crc32 === undefined) return undefined
+  let bytes: Buffer
+  try {
+    bytes = fs.readFileSync(file)
+  } catch {
+    return undefined
+  }
+  if (bytes.length <= headerBytes || bytes.toString("latin1", 0, headerBytes - 8) !== magic) return undefined
+  const length = bytes.readUInt32LE(headerBytes - 8)
+  const checksum = bytes.readUInt32LE(headerBytes - 4)
+  const data = bytes.subarray(headerBytes)
+  return data.length === length && crc32(data) === checksum ? data : undefined
+}
+
+/**
+ * Write `data` as the cache `file`; any failure (a read-only install, a full
+ * disk) leaves the start as it was.
+ *
+ * @internal
+ */
+export const writeCache = (file: string, data: Buffer): void => {
+  if (crc32 === undefined) return
+  const header = Buffer.alloc(headerBytes)
+  header.write(magic, 0, "latin1")
+  header.writeUInt32LE(data.length, headerBytes - 8)
+  header.writeUInt32LE(crc32(data), headerBytes - 4)
+  const temp = `${file}.${process.pid}.tmp`
+  try {
+    fs.writeFileSync(temp, Buffer.concat([header, data]), { mode: 0o644 })
+    fs.renameSync(temp, file)
+  } catch {
+    try {
+      fs.rmSync(temp, { force: true })
+    } catch {
+      // nothing was written
+    }
+  }
+}
+
+/**
+ * Run the CommonJS bundle `bundle` (an absolute path) as a program, through
+ * its code cache.
+ *
+ * @internal
+ */
+export const run = (bundle: string): void => {
+  const source = fs.readFileSync(bundle, "utf8")
+  const cacheFile = cacheFileOf(bundle)
+  const cachedData = readCache(cacheFile)
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: bundle,
+    ...(cachedData === undefined ? {} : { cachedData })
+  })
+  if (cachedData === undefined || script.cachedDataRejected === true) {
+    // Made at exit, the cache also holds the functions this command compiled.
+    process.once("exit", () => writeCache(cacheFile, script.createCachedData()))
+  }
+  const main = script.runInThisContext() as (
+    exports: unknown,
+    require: NodeJS.Require,
+    module: { exports: unknown },
+    filename: string,
+    dirname: string
+  ) => void
+  const module = { exports: {} }
+  main.call(module.exports, module.exports, createRequire(bundle), module, bundle, path.dirname(bundle))
+}

@@ -1,0 +1,88 @@
+/**
+ * The bin starts through V8's code cache kept next to the bundle: a cache
+ * file that is corrupt, truncated, or well framed but not V8's never breaks
+ * a start, and the start puts a good one back.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as zlib from "node:zlib"
+import { cacheFileOf, readCache } from "../../packages/cli/src/internal/codeCache.js"
+import { launcher, repoRoot, runCli } from "./support.js"
+
+const bundleDir = path.dirname(launcher)
+const version = (JSON.parse(fs.readFileSync(path.join(repoRoot, "packages", "cli", "package.json"), "utf8")) as {
+  version: string
+}).version
+
+/** The program file the bin runs (its name carries the build's hash). */
+const program = (): string => {
+  const names = fs.readdirSync(bundleDir).filter((name) => name.endsWith(".cjs"))
+  expect(names).toHaveLength(1)
+  return path.join(bundleDir, names[0]!)
+}
+
+/** `--version` and `--help` still print what they always print. */
+const startsWell = Effect.gen(function*() {
+  const result = yield* runCli(["--version"])
+  expect(result.code, result.stderr).toBe(0)
+  expect(result.stdout.trim()).toBe(version)
+  expect(result.stderr).toBe("")
+  const help = yield* runCli(["--help"])
+  expect(help.code, help.stderr).toBe(0)
+  expect(help.stdout).toMatch(/^\$ rallycache$/m)
+  expect(help.stdout).toMatch(/^  - cache /m)
+})
+
+/** The header the cache file carries: the magic line, then length and crc32 of the V8 data. */
+const framed = (data: Buffer): Buffer => {
+  const magic = Buffer.from("rallycache-v8-cache 1\n", "latin1")
+  const sizes = Buffer.alloc(8)
+  sizes.writeUInt32LE(data.length, 0)
+  sizes.writeUInt32LE(zlib.crc32(data), 4)
+  return Buffer.concat([magic, sizes, data])
+}
+
+describe("the bin's code cache", () => {
+  it.live("a start writes the cache next to the bundle", () =>
+    Effect.gen(function*() {
+      const cacheFile = cacheFileOf(program())
+      yield* startsWell
+      expect(readCache(cacheFile)?.length ?? 0).toBeGreaterThan(100_000)
+    }))
+
+  const corruptions: ReadonlyArray<readonly [string, (good: Buffer) => Buffer]> = [
+    ["random bytes", () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251))],
+    ["empty", () => Buffer.alloc(0)],
+    ["truncated", (good) => good.subarray(0, Math.floor(good.length / 2))],
+    ["one byte flipped", (good) => {
+      const bad = Buffer.from(good)
+      bad[Math.floor(bad.length * 0.7)]! ^= 0xff
+      return bad
+    }],
+    // Passes the file's own checks: only V8's can refuse it.
+    ["well framed, not V8's", (good) => framed(Buffer.alloc(good.length, 0x5a))]
+  ]
+  for (const [name, corrupt] of corruptions) {
+    it.live(`a cache file that is ${name} is ignored, the command works, and a good cache is written back`, () =>
+      Effect.gen(function*() {
+        const cacheFile = cacheFileOf(program())
+        yield* runCli(["--version"])
+        const good = fs.readFileSync(cacheFile)
+        fs.writeFileSync(cacheFile, corrupt(good))
+        yield* startsWell
+        expect(readCache(cacheFile)?.length ?? 0).toBeGreaterThan(100_000)
+      }))
+  }
+
+  it.live("a cache folder that holds a directory where the file should be: the command still works", () =>
+    Effect.gen(function*() {
+      const cacheFile = cacheFileOf(program())
+      fs.rmSync(cacheFile, { recursive: true, force: true })
+      fs.mkdirSync(cacheFile)
+      yield* startsWell.pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(cacheFile, { recursive: true, force: true }))))
+      yield* runCli(["--version"])
+      expect(readCache(cacheFile)).toBeDefined()
+    }))
+})
