@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as zlib from "node:zlib"
+import * as crypto from "node:crypto"
 import { cacheFileOf, readCache } from "../../packages/cli/src/internal/codeCache.js"
 import { launcher, repoRoot, runCli } from "./support.js"
 
@@ -35,13 +35,12 @@ const startsWell = Effect.gen(function*() {
   expect(help.stdout).toMatch(/^  - cache /m)
 })
 
-/** The header the cache file carries: the magic line, then length and crc32 of the V8 data. */
+/** The header the cache file carries: the magic line, then length and SHA-1 of the V8 data. */
 const framed = (data: Buffer): Buffer => {
-  const magic = Buffer.from("rallycache-v8-cache 1\n", "latin1")
-  const sizes = Buffer.alloc(8)
-  sizes.writeUInt32LE(data.length, 0)
-  sizes.writeUInt32LE(zlib.crc32(data), 4)
-  return Buffer.concat([magic, sizes, data])
+  const magic = Buffer.from("rallycache-v8-cache 2\n", "latin1")
+  const length = Buffer.alloc(4)
+  length.writeUInt32LE(data.length, 0)
+  return Buffer.concat([magic, length, crypto.createHash("sha1").update(data).digest(), data])
 }
 
 describe("the bin's code cache", () => {
@@ -56,9 +55,10 @@ describe("the bin's code cache", () => {
     ["random bytes", () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251))],
     ["empty", () => Buffer.alloc(0)],
     ["truncated", (good) => good.subarray(0, Math.floor(good.length / 2))],
-    ["one byte flipped", (good) => {
+    // V8 does not check its data's integrity: these bytes given to it abort Node (checked by hand).
+    ["flipped every 64 KiB", (good) => {
       const bad = Buffer.from(good)
-      bad[Math.floor(bad.length * 0.7)]! ^= 0xff
+      for (let at = 4096; at < bad.length; at += 65536) bad[at]! ^= 0xff
       return bad
     }],
     // Passes the file's own checks: only V8's can refuse it.

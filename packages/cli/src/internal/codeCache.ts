@@ -6,7 +6,7 @@
  * a `vm.Script` with the `cachedData` a previous start saved next to it.
  *
  * The cache is only ever a speed-up: a file that is missing, unreadable,
- * truncated, corrupt (its checksum is checked before V8 sees it) or made by
+ * truncated, corrupt (its SHA-1 is checked before V8 sees it) or made by
  * another V8 (V8 rejects it) is ignored, the bundle is compiled from its
  * source, and a fresh cache is written when the program exits, if the folder
  * is writable (a temp file renamed into place, so starts running at the same
@@ -16,14 +16,21 @@
  *
  * @internal
  */
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import * as vm from "node:vm"
-import * as zlib from "node:zlib"
 
-const magic = "rallycache-v8-cache 1\n"
-const headerBytes = Buffer.byteLength(magic) + 8
+// The file: this line, the data's length (4 bytes, little-endian) and
+// SHA-1 (20 bytes), then V8's data. `node:crypto` is loaded by the program
+// anyway (`node:zlib`'s crc32 would load zlib and its streams for this alone).
+const magic = "rallycache-v8-cache 2\n"
+const lengthAt = Buffer.byteLength(magic)
+const digestAt = lengthAt + 4
+const headerBytes = digestAt + 20
+
+const digest = (data: Uint8Array): Buffer => crypto.createHash("sha1").update(data).digest()
 
 /**
  * The cache file of a bundle: next to it, named after it and the V8 version.
@@ -33,28 +40,23 @@ const headerBytes = Buffer.byteLength(magic) + 8
 export const cacheFileOf = (bundle: string): string =>
   `${bundle.replace(/\.cjs$/, "")}.v8-${process.versions.v8.replace(/[^\w.-]/g, "_")}-${process.arch}.cache`
 
-/** crc32 is in `node:zlib` from Node 20.15; without it, no cache is used. */
-const crc32: ((data: Uint8Array) => number) | undefined = (zlib as { crc32?: (data: Uint8Array) => number }).crc32
-
 /**
  * The cached data in `file`, or undefined when there is none or its header
- * (magic, length, checksum) does not match its content.
+ * (magic, length, SHA-1) does not match its content.
  *
  * @internal
  */
 export const readCache = (file: string): Buffer | undefined => {
-  if (crc32 === undefined) return undefined
   let bytes: Buffer
   try {
     bytes = fs.readFileSync(file)
   } catch {
     return undefined
   }
-  if (bytes.length <= headerBytes || bytes.toString("latin1", 0, headerBytes - 8) !== magic) return undefined
-  const length = bytes.readUInt32LE(headerBytes - 8)
-  const checksum = bytes.readUInt32LE(headerBytes - 4)
+  if (bytes.length <= headerBytes || bytes.toString("latin1", 0, lengthAt) !== magic) return undefined
   const data = bytes.subarray(headerBytes)
-  return data.length === length && crc32(data) === checksum ? data : undefined
+  if (data.length !== bytes.readUInt32LE(lengthAt)) return undefined
+  return digest(data).equals(bytes.subarray(digestAt, headerBytes)) ? data : undefined
 }
 
 /**
@@ -64,11 +66,10 @@ export const readCache = (file: string): Buffer | undefined => {
  * @internal
  */
 export const writeCache = (file: string, data: Buffer): void => {
-  if (crc32 === undefined) return
   const header = Buffer.alloc(headerBytes)
   header.write(magic, 0, "latin1")
-  header.writeUInt32LE(data.length, headerBytes - 8)
-  header.writeUInt32LE(crc32(data), headerBytes - 4)
+  header.writeUInt32LE(data.length, lengthAt)
+  digest(data).copy(header, digestAt)
   const temp = `${file}.${process.pid}.tmp`
   try {
     fs.writeFileSync(temp, Buffer.concat([header, data]), { mode: 0o644 })
