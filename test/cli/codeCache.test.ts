@@ -1,7 +1,8 @@
 /**
  * The bin starts through V8's code cache kept next to the bundle: a cache
  * file that is corrupt, truncated, or well framed but not V8's never breaks
- * a start, and the start puts a good one back.
+ * a start, and the start puts a good one back. With source maps on, the
+ * bin skips the cache so that Node maps stack traces to the sources.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -9,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as crypto from "node:crypto"
 import { cacheFileOf, readCache } from "../../packages/cli/src/internal/codeCache.js"
-import { launcher, repoRoot, runCli } from "./support.js"
+import { launcher, repoRoot, runCli, tempDir } from "./support.js"
 
 const bundleDir = path.dirname(launcher)
 const version = (JSON.parse(fs.readFileSync(path.join(repoRoot, "packages", "cli", "package.json"), "utf8")) as {
@@ -75,6 +76,17 @@ describe("the bin's code cache", () => {
         expect(readCache(cacheFile)?.length ?? 0).toBeGreaterThan(100_000)
       }))
   }
+
+  it.live("with --enable-source-maps, --verbose causes point into the TypeScript sources", () =>
+    Effect.gen(function*() {
+      const missing = path.join(tempDir("cli-source-maps"), "rallies.json")
+      const result = yield* runCli(["export", "match.mp4", "--rallies", missing, "--verbose"], {
+        env: { NODE_OPTIONS: "--enable-source-maps" }
+      })
+      expect(result.code).toBe(2)
+      expect(result.stderr).toMatch(/^rallies file .*: not found/m)
+      expect(result.stderr).toMatch(/packages\/node\/src\/RalliesFile\.ts:\d+:\d+/)
+    }))
 
   it.live("a cache folder that holds a directory where the file should be: the command still works", () =>
     Effect.gen(function*() {

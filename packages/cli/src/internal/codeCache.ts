@@ -85,11 +85,17 @@ export const writeCache = (file: string, data: Buffer): void => {
 
 /**
  * Run the CommonJS bundle `bundle` (an absolute path) as a program, through
- * its code cache.
+ * its code cache (or, with source maps enabled, as a plain `require`).
  *
  * @internal
  */
 export const run = (bundle: string): void => {
+  // Node maps stack traces through the bundle's source map only for modules
+  // it loads itself: with `--enable-source-maps`, no code cache.
+  if ((process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled === true) {
+    createRequire(bundle)(bundle)
+    return
+  }
   const source = fs.readFileSync(bundle, "utf8")
   const cacheFile = cacheFileOf(bundle)
   const cachedData = readCache(cacheFile)
