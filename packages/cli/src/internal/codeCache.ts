@@ -14,6 +14,11 @@
  * whose name carries its content hash, and after the V8 version, so it can
  * never be paired with another build.
  *
+ * Made at exit, the cache holds the functions the command ran. One made by
+ * `--help` lacks the store's and exporter's, so the first subcommand run
+ * (`cache stats`, `export`...) replaces it once; `--help` loses nothing with
+ * the larger cache.
+ *
  * @internal
  */
 import * as crypto from "node:crypto"
@@ -22,11 +27,13 @@ import { createRequire } from "node:module"
 import * as path from "node:path"
 import * as vm from "node:vm"
 
-// The file: this line, the data's length (4 bytes, little-endian) and
-// SHA-1 (20 bytes), then V8's data. `node:crypto` is loaded by the program
-// anyway (`node:zlib`'s crc32 would load zlib and its streams for this alone).
-const magic = "rallycache-v8-cache 2\n"
-const lengthAt = Buffer.byteLength(magic)
+// The file: this line, whether a subcommand made it (1 byte), the data's
+// length (4 bytes, little-endian) and SHA-1 (20 bytes), then V8's data.
+// `node:crypto` is loaded by the program anyway (`node:zlib`'s crc32 would
+// load zlib and its streams for this alone).
+const magic = "rallycache-v8-cache 3\n"
+const kindAt = Buffer.byteLength(magic)
+const lengthAt = kindAt + 1
 const digestAt = lengthAt + 4
 const headerBytes = digestAt + 20
 
@@ -41,22 +48,42 @@ export const cacheFileOf = (bundle: string): string =>
   `${bundle.replace(/\.cjs$/, "")}.v8-${process.versions.v8.replace(/[^\w.-]/g, "_")}-${process.arch}.cache`
 
 /**
- * The cached data in `file`, or undefined when there is none or its header
+ * A code cache read back: V8's data, and whether a subcommand's run made it.
+ *
+ * @internal
+ */
+export interface Cache {
+  readonly data: Buffer
+  readonly bySubcommand: boolean
+}
+
+/**
+ * Whether `args` (the command line after the program) run a subcommand
+ * rather than only print the root's help, version or completions.
+ *
+ * @internal
+ */
+export const runsSubcommand = (args: ReadonlyArray<string>): boolean =>
+  args[0] !== undefined && !args[0].startsWith("-") && !args.includes("--help") && !args.includes("-h")
+
+/**
+ * The cache in `file`, or undefined when there is none or its header
  * (magic, length, SHA-1) does not match its content.
  *
  * @internal
  */
-export const readCache = (file: string): Buffer | undefined => {
+export const readCache = (file: string): Cache | undefined => {
   let bytes: Buffer
   try {
     bytes = fs.readFileSync(file)
   } catch {
     return undefined
   }
-  if (bytes.length <= headerBytes || bytes.toString("latin1", 0, lengthAt) !== magic) return undefined
+  if (bytes.length <= headerBytes || bytes.toString("latin1", 0, kindAt) !== magic) return undefined
   const data = bytes.subarray(headerBytes)
   if (data.length !== bytes.readUInt32LE(lengthAt)) return undefined
-  return digest(data).equals(bytes.subarray(digestAt, headerBytes)) ? data : undefined
+  if (!digest(data).equals(bytes.subarray(digestAt, headerBytes))) return undefined
+  return { data, bySubcommand: bytes[kindAt] === 1 }
 }
 
 /**
@@ -65,9 +92,10 @@ export const readCache = (file: string): Buffer | undefined => {
  *
  * @internal
  */
-export const writeCache = (file: string, data: Buffer): void => {
+export const writeCache = (file: string, data: Buffer, bySubcommand: boolean): void => {
   const header = Buffer.alloc(headerBytes)
   header.write(magic, 0, "latin1")
+  header[kindAt] = bySubcommand ? 1 : 0
   header.writeUInt32LE(data.length, lengthAt)
   digest(data).copy(header, digestAt)
   const temp = `${file}.${process.pid}.tmp`
@@ -98,14 +126,14 @@ export const run = (bundle: string): void => {
   }
   const source = fs.readFileSync(bundle, "utf8")
   const cacheFile = cacheFileOf(bundle)
-  const cachedData = readCache(cacheFile)
+  const cache = readCache(cacheFile)
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: bundle,
-    ...(cachedData === undefined ? {} : { cachedData })
+    ...(cache === undefined ? {} : { cachedData: cache.data })
   })
-  if (cachedData === undefined || script.cachedDataRejected === true) {
-    // Made at exit, the cache also holds the functions this command compiled.
-    process.once("exit", () => writeCache(cacheFile, script.createCachedData()))
+  const bySubcommand = runsSubcommand(process.argv.slice(2))
+  if (cache === undefined || script.cachedDataRejected === true || (bySubcommand && !cache.bySubcommand)) {
+    process.once("exit", () => writeCache(cacheFile, script.createCachedData(), bySubcommand))
   }
   const main = script.runInThisContext() as (
     exports: unknown,
