@@ -41,7 +41,11 @@ const install = (() => {
 const cacheFile = install.cacheFile
 
 /** Run the copied bin as a user does (no RALLYCACHE_* variable from the test's environment). */
-const runCli = (args: ReadonlyArray<string>, extraEnv: Record<string, string> = {}) =>
+const runCli = (
+  args: ReadonlyArray<string>,
+  extraEnv: Record<string, string> = {},
+  user?: { readonly uid: number; readonly gid: number }
+) =>
   Effect.sync(() => {
     const env: NodeJS.ProcessEnv = {}
     for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("RALLYCACHE_")) env[key] = value
@@ -49,7 +53,8 @@ const runCli = (args: ReadonlyArray<string>, extraEnv: Record<string, string> = 
       cwd: repoRoot,
       env: { ...env, ...extraEnv },
       encoding: "utf8",
-      timeout: 110_000
+      timeout: 110_000,
+      ...user
     })
     return { code: result.status, stdout: result.stdout, stderr: result.stderr }
   })
@@ -131,6 +136,25 @@ describe("the bin's code cache", () => {
       expect(result.code).toBe(2)
       expect(result.stderr).toMatch(/^rallies file .*: not found/m)
       expect(result.stderr).toMatch(/\/RalliesFile\.ts:\d+:\d+/)
+    }))
+
+  it.live("an install the user cannot write to: the command works and leaves nothing there", () =>
+    Effect.gen(function*() {
+      const bundleDir = path.dirname(cacheFile)
+      fs.rmSync(cacheFile, { recursive: true, force: true })
+      // As root, another user (root writes anywhere); otherwise a folder without write permission.
+      const asRoot = process.getuid?.() === 0
+      fs.chmodSync(path.dirname(path.dirname(bundleDir)), 0o755)
+      fs.chmodSync(bundleDir, asRoot ? 0o755 : 0o555)
+      const before = fs.readdirSync(bundleDir).sort()
+      const result = yield* runCli(["--version"], {}, asRoot ? { uid: 65534, gid: 65534 } : undefined).pipe(
+        Effect.ensuring(Effect.sync(() => fs.chmodSync(bundleDir, 0o755)))
+      )
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout.trim()).toBe(version)
+      expect(fs.readdirSync(bundleDir).sort()).toEqual(before)
+      yield* runCli(["--version"])
+      expect(readCache(cacheFile)).toBeDefined()
     }))
 
   it.live("a cache folder that holds a directory where the file should be: the command still works", () =>

@@ -133,7 +133,16 @@ export const run = (bundle: string): void => {
   })
   const bySubcommand = runsSubcommand(process.argv.slice(2))
   if (cache === undefined || script.cachedDataRejected === true || (bySubcommand && !cache.bySubcommand)) {
-    process.once("exit", () => writeCache(cacheFile, script.createCachedData(), bySubcommand))
+    process.once("exit", () => {
+      // Making the data costs milliseconds: not for a folder this user cannot
+      // write (an install owned by another user), where no start would keep it.
+      try {
+        fs.accessSync(path.dirname(cacheFile), fs.constants.W_OK)
+      } catch {
+        return
+      }
+      writeCache(cacheFile, script.createCachedData(), bySubcommand)
+    })
   }
   const main = script.runInThisContext() as (
     exports: unknown,
