@@ -11,7 +11,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { FfmpegResolver, SampleVideo } from "@rallycache/node"
 import { Effect, Layer } from "effect"
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -129,7 +129,15 @@ describe("the packed packages, installed with npm in a fresh project", () => {
         "src/index.ts"
       ]))
       expect(files.filter((file) => /(^|\/)(test|fixtures)(\/|$)|\.test\.|tsbuildinfo|tsconfig/.test(file))).toEqual([])
-      if (name === "cli") expect(files).toContain("dist/bundle/rallycache.js")
+      if (name === "cli") {
+        expect(files).toContain("dist/bundle/rallycache.js")
+        // The bin's V8 code cache belongs to the Node that made it: each install makes its own.
+        const tarball = tarballs.find((file) => path.basename(file).startsWith("rallycache-cli-"))!
+        const packed = spawnSync("tar", ["-tzf", tarball], { encoding: "utf8" }).stdout.split("\n")
+        expect(packed).toContain("package/dist/bundle/rallycache.js")
+        expect(packed.filter((file) => file.startsWith("package/dist/bundle/") && !/\.(js|cjs|map)$/.test(file)))
+          .toEqual([])
+      }
       expect(files).toContain("CHANGELOG.md")
       const manifest = fs.readFileSync(path.join(dir, "package.json"), "utf8")
       // The workspace's source condition and protocol do not leak into the package.

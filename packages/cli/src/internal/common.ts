@@ -14,12 +14,11 @@ import type * as RallyCache from "@rallycache/core/RallyCache"
 import * as Metrics from "@rallycache/core/Metrics"
 import type { NodeContext } from "@effect/platform-node"
 import type * as FfmpegResolver from "@rallycache/node/FfmpegResolver"
-import type * as NodeRallyCache from "@rallycache/node/NodeRallyCache"
+import * as NodeRallyCache from "@rallycache/node/NodeRallyCache"
 import * as RalliesFile from "@rallycache/node/RalliesFile"
 import { Context, Effect, Either, Layer, Option } from "effect"
 import * as CliStats from "./cliStats.js"
 import { UsageError } from "../CliErrors.js"
-import { loadNodeRallyCache } from "./nodeLayer.js"
 import * as Output from "./output.js"
 
 /**
@@ -110,8 +109,7 @@ export const resolveCacheDir = (flag: Option.Option<string>): Effect.Effect<stri
     ? new UsageError({
       message: "--cache-dir is empty (pass a folder, or leave the option out to use the default cache folder)"
     })
-    : Effect.flatMap(loadNodeRallyCache, (NodeRallyCache) =>
-      NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(flag) }))
+    : NodeRallyCache.resolveCacheDir({ cacheDir: Option.getOrUndefined(flag) })
 
 /**
  * Run a command body on the cache layer, then print the metrics snapshot

@@ -1,7 +1,9 @@
 /**
- * The cache layers of the `rallycache` binary: `@rallycache/node`'s own,
- * loaded when a command first builds one, so `--help` and commands that
- * never open the cache do not load the manager, store and exporter.
+ * The cache layers of the `rallycache` binary: `@rallycache/node`'s own.
+ * The module is imported statically: the bin is one bundle started from V8's
+ * code cache, where evaluating these modules costs little, and a lazy
+ * `import()` would make esbuild keep whole barrel modules (all of
+ * `@effect/platform`, msgpackr...) that tree-shaking otherwise drops.
  *
  * - `full`: `NodeRallyCache.layer` (manager, queue, cleanup fibers) for the
  *   commands that export (`export`, `get`, `watch`, `demo`).
@@ -11,20 +13,11 @@
  *
  * @internal
  */
-import { Effect, Layer } from "effect"
+import * as NodeRallyCache from "@rallycache/node/NodeRallyCache"
 import type { LayerOptions, MaintenanceOptions } from "./common.js"
 
-/**
- * `@rallycache/node`'s default layer module, loaded on first use.
- *
- * @internal
- */
-export const loadNodeRallyCache = Effect.promise(() => import("@rallycache/node/NodeRallyCache"))
+/** @internal */
+export const maintenance = (options: MaintenanceOptions) => NodeRallyCache.layerMaintenance(options)
 
 /** @internal */
-export const maintenance = (options: MaintenanceOptions) =>
-  Layer.unwrapEffect(Effect.map(loadNodeRallyCache, (NodeRallyCache) => NodeRallyCache.layerMaintenance(options)))
-
-/** @internal */
-export const full = (options: LayerOptions) =>
-  Layer.unwrapEffect(Effect.map(loadNodeRallyCache, (NodeRallyCache) => NodeRallyCache.layer(options)))
+export const full = (options: LayerOptions) => NodeRallyCache.layer(options)
