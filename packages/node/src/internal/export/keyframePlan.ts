@@ -300,6 +300,48 @@ export const parseFramePts = (csv: string, startTime: number): Float64Array => {
   return Float64Array.from(times).sort()
 }
 
+type PacketList = { readonly pts: Float64Array; readonly dts: Float64Array; readonly key: Uint8Array }
+
+/**
+ * The keyframes of a packet list read in process (seconds, decode order),
+ * relative to `startTime` and sorted by presentation time: all an open
+ * needs, without the per-packet arrays of `packetArrays`. Without `key`
+ * every packet listed is a keyframe.
+ *
+ * @internal
+ */
+export const keyframeList = (
+  list: Omit<PacketList, "key"> & { readonly key?: Uint8Array },
+  startTime: number
+): Array<Keyframe> => {
+  const keyframes: Array<Keyframe> = []
+  for (let i = 0; i < list.pts.length; i++) {
+    if (list.key !== undefined && list.key[i] !== 1) continue
+    keyframes.push({ pts: list.pts[i]! - startTime, dts: list.dts[i]! - startTime })
+  }
+  return keyframes.sort((a, b) => a.pts - b.pts)
+}
+
+/**
+ * The sorted frame times and (pts, dts) pairs of a packet list read in
+ * process, relative to `startTime`: what a cut plans with, made on first use
+ * because a long source holds hundreds of thousands of packets.
+ *
+ * @internal
+ */
+export const packetArrays = (
+  list: PacketList,
+  startTime: number
+): { framePts: Float64Array; packets: Float64Array } => {
+  const packets = new Float64Array(list.pts.length * 2)
+  const framePts = new Float64Array(list.pts.length)
+  for (let i = 0; i < list.pts.length; i++) {
+    framePts[i] = packets[2 * i] = list.pts[i]! - startTime
+    packets[2 * i + 1] = list.dts[i]! - startTime
+  }
+  return { framePts: sortNearlySorted(framePts), packets }
+}
+
 /**
  * The keyframes, frame times and (pts, dts) pairs of a packet list read in
  * process (seconds, decode order), relative to `startTime`: what the three
@@ -308,19 +350,12 @@ export const parseFramePts = (csv: string, startTime: number): Float64Array => {
  * @internal
  */
 export const packetLists = (
-  list: { readonly pts: Float64Array; readonly dts: Float64Array; readonly key: Uint8Array },
+  list: PacketList,
   startTime: number
-): { keyframes: Array<Keyframe>; framePts: Float64Array; packets: Float64Array } => {
-  const keyframes: Array<Keyframe> = []
-  const packets = new Float64Array(list.pts.length * 2)
-  for (let i = 0; i < list.pts.length; i++) {
-    packets[2 * i] = list.pts[i]! - startTime
-    packets[2 * i + 1] = list.dts[i]! - startTime
-    if (list.key[i] === 1) keyframes.push({ pts: packets[2 * i]!, dts: packets[2 * i + 1]! })
-  }
-  keyframes.sort((a, b) => a.pts - b.pts)
-  return { keyframes, framePts: sortNearlySorted(list.pts.map((pts) => pts - startTime)), packets }
-}
+): { keyframes: Array<Keyframe>; framePts: Float64Array; packets: Float64Array } => ({
+  keyframes: keyframeList(list, startTime),
+  ...packetArrays(list, startTime)
+})
 
 /**
  * Sorts presentation times listed in decode order in place: reordering moves

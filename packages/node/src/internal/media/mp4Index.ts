@@ -25,10 +25,13 @@ import { type Movie, movieFor, type Track } from "./mp4Tracks.js"
 export type PacketIndex =
   | {
     readonly _tag: "Index"
-    /** Per packet, in decode order: times in seconds as ffprobe prints them, and whether it is a keyframe. */
+    /** Per packet, in decode order: times in seconds as ffprobe prints them (made on first read), and the keyframes. */
     readonly pts: Float64Array
     readonly dts: Float64Array
     readonly key: Uint8Array
+    /** The keyframes' times, in decode order: what an open needs, without every packet's. */
+    readonly keyPts: Float64Array
+    readonly keyDts: Float64Array
     /** Set when the file ends inside the video's data: the list then stops before the first packet cut off. */
     readonly truncated: string | undefined
   }
@@ -110,8 +113,7 @@ const indexOf = (movie: Movie): PacketIndex => {
     kept = edited.kept
   }
 
-  const count = kept?.length ?? table.n
-  const out = { pts: new Float64Array(count), dts: new Float64Array(count), key: new Uint8Array(count) }
+  const listed = kept?.length ?? table.n
   // ffprobe prints ts * (1 / timescale) with %f, rounded to the microsecond. Math.round gives the same digits
   // away from a half microsecond; near one, toFixed rounds the double's exact expansion as printf does.
   const seconds = (ts: number) => {
@@ -120,22 +122,55 @@ const indexOf = (movie: Movie): PacketIndex => {
     const magnitude = Math.abs(micro)
     return Math.abs(magnitude - Math.floor(magnitude) - 0.5) > 1e-3 ? Math.round(micro) / 1e6 : Number(time.toFixed(6))
   }
+  const { offset: pos, size } = video
+  const { key: keyOf, offset, shift } = table
+  const sampleAt = (i: number) => kept === undefined ? i : kept[i]!
+  const ptsAt = (i: number) => seconds(dts[i]! + (offset === undefined ? 0 : shift + offset[sampleAt(i)]!))
   // A file cut short: the list stops before the first packet whose bytes are not all there.
   let truncated: string | undefined
-  const { offset: pos, size } = video
-  const { key, offset, shift } = table
-  let i = 0
-  for (; i < count; i++) {
-    const sample = kept === undefined ? i : kept[i]!
+  let count = 0
+  let keyframes = 0
+  for (; count < listed; count++) {
+    const sample = sampleAt(count)
     if (pos[sample]! + size[sample]! > movie.fileSize) {
-      truncated = `the file ends at byte ${movie.fileSize}, inside video packet ${i + 1} of ${count}`
+      truncated = `the file ends at byte ${movie.fileSize}, inside video packet ${count + 1} of ${listed}`
       break
     }
-    out.dts[i] = seconds(dts[i]!)
-    out.pts[i] = seconds(dts[i]! + (offset === undefined ? 0 : shift + offset[sample]!))
-    out.key[i] = key[sample]!
+    keyframes += keyOf[sample]!
   }
-  return { _tag: "Index", pts: out.pts.subarray(0, i), dts: out.dts.subarray(0, i), key: out.key.subarray(0, i), truncated }
+  const key = new Uint8Array(count)
+  const keyPts = new Float64Array(keyframes)
+  const keyDts = new Float64Array(keyframes)
+  for (let i = 0, k = 0; i < count; i++) {
+    key[i] = keyOf[sampleAt(i)]!
+    if (key[i] === 0) continue
+    keyPts[k] = ptsAt(i)
+    keyDts[k++] = seconds(dts[i]!)
+  }
+  // Every packet's times are made when first asked for: an open needs the keyframes' only.
+  let times: { pts: Float64Array; dts: Float64Array } | undefined
+  const all = () => {
+    if (times !== undefined) return times
+    times = { pts: new Float64Array(count), dts: new Float64Array(count) }
+    for (let i = 0; i < count; i++) {
+      times.dts[i] = seconds(dts[i]!)
+      times.pts[i] = ptsAt(i)
+    }
+    return times
+  }
+  return {
+    _tag: "Index",
+    get pts() {
+      return all().pts
+    },
+    get dts() {
+      return all().dts
+    },
+    key,
+    keyPts,
+    keyDts,
+    truncated
+  }
 }
 
 const failed = (error: unknown): PacketIndex => ({

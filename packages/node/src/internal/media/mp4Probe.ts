@@ -12,7 +12,7 @@
 import { Domain } from "@rallycache/core"
 import * as NodeFs from "node:fs"
 import type { SourceEntry } from "./ffprobe.js"
-import { keyframeInterval, packetLists, seeksByIndex } from "../export/keyframePlan.js"
+import { keyframeInterval, keyframeList, packetArrays, seeksByIndex } from "../export/keyframePlan.js"
 import { child } from "./mp4Boxes.js"
 import { packetIndexOf } from "./mp4Index.js"
 import { type Movie, ptsOf, readMovie, rememberMovie, type Track } from "./mp4Tracks.js"
@@ -105,14 +105,18 @@ export const mp4Probe = (path: string, fingerprint: string): SourceEntry | undef
     if (!(duration > 0)) return undefined
     const mediaTicks = video.dts[video.n]! - video.dts[0]!
     const frameRate = mediaTicks > 0 ? (video.n * video.timescale) / mediaTicks : null
-    const lists = packetLists(index, startTime)
+    const keyframes = keyframeList({ pts: index.keyPts, dts: index.keyDts }, startTime)
+    const count = index.key.length
+    // The per-packet arrays are made when a cut first plans with them: an open needs the keyframes only.
+    let arrays: { framePts: Float64Array | undefined; packets: Float64Array | undefined } | undefined
+    const lists = () => (arrays ??= packetArrays(index, startTime))
     const ctts = video.ctts
     const entry: SourceEntry = {
       path,
       info: new Domain.SourceInfo({
         fingerprint,
         duration,
-        keyframeInterval: keyframeInterval(lists.keyframes),
+        keyframeInterval: keyframeInterval(keyframes),
         hasVideo: true,
         hasAudio: audios.length > 0,
         frameRate
@@ -127,12 +131,22 @@ export const mp4Probe = (path: string, fingerprint: string): SourceEntry | undef
         videoDelay: ctts !== undefined && ctts.some((v) => v !== ctts[0]),
         mov: true
       },
-      keyframes: lists.keyframes,
-      framePts: lists.framePts,
-      packets: lists.packets,
+      keyframes,
+      get framePts() {
+        return lists().framePts
+      },
+      set framePts(framePts) {
+        lists().framePts = framePts
+      },
+      get packets() {
+        return lists().packets
+      },
+      set packets(packets) {
+        lists().packets = packets
+      },
       truncated: index.truncated === undefined
         ? undefined
-        : { dataEnd: lists.packets.length >= 2 ? lists.packets[lists.packets.length - 1]! : 0, detail: index.truncated }
+        : { dataEnd: count >= 1 ? index.dts[count - 1]! - startTime : 0, detail: index.truncated }
     }
     rememberMovie(entry, movie)
     return entry

@@ -224,8 +224,7 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
     // The decode time after the last sample: its duration is dts[n] - dts[n - 1].
     dts[n] = clock
 
-    // Composition offsets: ffmpeg reads them signed whatever the version, and takes the dts shift that
-    // makes them non-negative from every entry but the last two.
+    // Composition offsets, signed whatever the version; ffmpeg's dts shift makes those of all but the last two >= 0.
     let ctts: Int32Array | undefined
     let shift = 0
     let cttsMin = 0
@@ -238,7 +237,8 @@ const trackOf = (moov: Buffer, trak: Box, movieTimescale: number): Track => {
         const value = view.getInt32(cttsBox.start + 12 + 8 * e)
         if (sample + run > n) unsupported("a ctts table for more samples")
         if (run === 0 || Math.abs(value) > 1 << 28) refuseIndex("a ctts entry ffmpeg ignores or refuses")
-        ctts.fill(value, sample, sample + run)
+        if (run === 1) ctts[sample] = value // B-frames make an entry per sample: a call to fill costs more.
+        else ctts.fill(value, sample, sample + run)
         if (run > 0) cttsMin = Math.min(cttsMin, value)
         sample += run
         if (e + 2 < count && value < 0) shift = Math.max(shift, -value)
