@@ -7,4 +7,4 @@ export default project({
     testTimeout: 120_000,
     hookTimeout: 120_000
   }
-})
+}, { bundles: ["main"] })

@@ -8,4 +8,4 @@ export default project({
     testTimeout: 180_000,
     hookTimeout: 240_000
   }
-})
+}, { bundles: ["runner", "front"] })

@@ -6,10 +6,11 @@ import { execFile } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import { exampleBundle } from "../../../test/support/bundle.js"
 import * as Temp from "../../../test/support/temp.js"
 
-const tsx = NodePath.resolve(__dirname, "../node_modules/.bin/tsx")
-const main = NodePath.resolve(__dirname, "../src/main.ts")
+/** `src/main.ts`, bundled once for the run: the tests that do not type a README command start it. */
+const main = exampleBundle(NodePath.resolve(__dirname, ".."), "main")
 
 const repoRoot = NodePath.resolve(__dirname, "../../..")
 
@@ -29,7 +30,7 @@ const exec = (file: string, args: ReadonlyArray<string>, env: Record<string, str
     })
   })
 
-const run = (args: ReadonlyArray<string>, env: Record<string, string>) => exec(tsx, [main, ...args], env)
+const run = (args: ReadonlyArray<string>, env: Record<string, string>) => exec(process.execPath, [main, ...args], env)
 
 /**
  * As the root README shows it, typed in `cwd`: `pnpm --dir

@@ -1,13 +1,14 @@
 import { spawn } from "node:child_process"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
+import { exampleBundle } from "../../../test/support/bundle.js"
 
 const exampleRoot = Path.resolve(import.meta.dirname, "..")
 
-/** Runs an entry point to its exit; no Postgres is started: the flags are checked first. */
+/** Runs an entry point (its bundle) to its exit; no Postgres is started: the flags are checked first. */
 const run = (file: string, args: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", Path.join(exampleRoot, "src", file), ...args], {
+    const child = spawn(process.execPath, [exampleBundle(exampleRoot, Path.basename(file, ".ts")), ...args], {
       cwd: exampleRoot,
       env: { ...process.env, DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" },
       stdio: ["ignore", "pipe", "pipe"]

@@ -1,6 +1,7 @@
 /**
  * Real processes for the cluster tests: one Postgres (the shared harness),
- * runner processes and the front, each started with tsx, their JSON log
+ * runner processes and the front, each started from its bundle (made once
+ * for the run by `test/support/bundle.ts`), their JSON log
  * lines collected so that a test waits for events instead of sleeping.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -10,13 +11,14 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { exampleBundle } from "../../../test/support/bundle.js"
 import { binDir, freePort, startServer } from "../../../test/support/postgres.js"
 import { type S3Server, startS3 } from "../../../test/support/s3.js"
 
 const exampleRoot = Path.resolve(import.meta.dirname, "..")
-// `node --import tsx`, not the tsx binary: that one runs the program in a
-// child process, and a SIGKILL must reach the runner itself.
-const node = (file: string) => [process.execPath, ["--import", "tsx", Path.join(exampleRoot, "src", file)]] as const
+// `node <bundle>`: one process (a SIGKILL must reach the runner itself) that
+// loads one file instead of compiling the sources.
+const node = (entry: "runner" | "front") => [process.execPath, [exampleBundle(exampleRoot, entry)]] as const
 
 export interface LogLine {
   readonly message: string
@@ -225,7 +227,7 @@ export class Cluster {
 
   async startRunner(extra: ReadonlyArray<string> = []): Promise<Proc> {
     const port = await freePort()
-    const [command, args] = node("runner.ts")
+    const [command, args] = node("runner")
     const child = spawn(
       command,
       [...args, "--port", String(port), "--cache-dir", this.runnerDir(port), ...(this.options.runnerArgs ?? []), ...extra],
@@ -240,7 +242,7 @@ export class Cluster {
   }
 
   async startFront(): Promise<Proc> {
-    const [command, args] = node("front.ts")
+    const [command, args] = node("front")
     const child = spawn(
       command,
       [...args, "--port", "0", "--media-root", this.mediaDir, "--cache-dir", Path.join(this.dir, "front")],

@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { exampleBundle } from "../../../test/support/bundle.js"
 import { sampleVideo, workspace } from "./fixtures.js"
 
 const packageDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -24,7 +25,7 @@ interface Running {
 
 const start = (env: Record<string, string>): Promise<Running> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    const child = spawn(process.execPath, [exampleBundle(packageDir, "main")], {
       cwd: packageDir,
       env: { ...process.env, PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"]

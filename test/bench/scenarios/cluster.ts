@@ -14,7 +14,9 @@ import { RallyCache } from "@rallycache/core"
 import { NodeRallyCache } from "@rallycache/node"
 import { Context, Effect, Layer } from "effect"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { Cluster } from "../../../examples/cluster/test/support.js"
+import { bundleExample } from "../../support/bundle.js"
 import type { BenchContext, Scenario } from "../lib/context.js"
 import { figure } from "../lib/figure.js"
 import type { Figure } from "../lib/figure.js"
@@ -110,6 +112,8 @@ export const clusterScenario: Scenario = {
     const samples = context.quick ? 200 : 1000
     const base = await local(context, fixture, workload(fixture, "local", videos, perVideo), samples)
     log(`cluster: one process ${base.rate.toFixed(1)} exports/s, hit p50 ${median(base.hits).toFixed(0)} µs`)
+    // The runners start from the example's bundle, as in its tests.
+    await bundleExample(fileURLToPath(new URL("../../../examples/cluster", import.meta.url)), ["runner"])
     const one = await clustered(fixture, 1, workload(fixture, "one", videos, perVideo), samples)
     log(`cluster: 1 runner ${one.rate.toFixed(1)} exports/s, hit p50 ${median(one.hits).toFixed(0)} µs`)
     const three = await clustered(fixture, 3, workload(fixture, "three", videos, perVideo), 0)
