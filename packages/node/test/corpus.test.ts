@@ -35,12 +35,14 @@ const ffmpegOnly = ManagedRuntime.make(exporterLayer({ inProcess: false }))
 let ffmpegExporter: Exporter.ExporterShape | undefined
 let scope: Scope.CloseableScope
 let dir = ""
+let work = ""
 let missing = new Map<string, ReadonlyArray<string>>()
 
 beforeAll(async () => {
   scope = await runtime.runPromise(Scope.make())
   const corpus = await runtime.runPromise(Scope.extend(generate, scope))
   dir = corpus.dir
+  work = corpus.work
   missing = corpus.missing
   ffmpegExporter = await ffmpegOnly.runPromise(Exporter.Exporter)
 }, 120_000)
@@ -60,13 +62,13 @@ const cutOne = (c: CutCase, mode: Domain.ExportMode, byFfmpeg: boolean) =>
     const exporter = byFfmpeg && ffmpegExporter !== undefined ? ffmpegExporter : yield* Exporter.Exporter
     const source = NodePath.join(dir, c.file)
     const info = yield* exporter.probe(source)
-    const out = NodePath.join(dir, "clips", `${c.file}.${mode}`)
+    const out = NodePath.join(work, "clips", `${c.file}.${mode}`)
     const result = yield* exporter.export({
       source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
       rally: new Domain.Rally({ index: 0, ...c.rally }),
       mode,
       priority: "high",
-      tempPath: NodePath.join(dir, "tmp", `${c.file}.${mode}.part`),
+      tempPath: NodePath.join(work, "tmp", `${c.file}.${mode}.part`),
       outputPath: out
     })
     return { out, result }
