@@ -23,7 +23,7 @@ import { Effect, Exit, Layer, ManagedRuntime, Schema, Scope } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { beepEvery, cases, type CutCase, fps, generate } from "./corpus/corpus.js"
-import { avSync, decodeErrors, facts, frames, inspect, keyframeTimes } from "./corpus/inspect.js"
+import { avSync, decodeErrors, inspect, keyframeTimes } from "./corpus/inspect.js"
 import { exporterLayer } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("corpus")
@@ -99,8 +99,7 @@ describe("media corpus", () => {
       if (lacking !== undefined) context.skip(`the installed ffmpeg has no ${lacking.join(", ")} encoder`)
       const source = NodePath.join(dir, c.file)
       await runtime.runPromise(Effect.gen(function*() {
-        const src = yield* facts(source)
-        const srcFrames = yield* frames(source, src.startTime)
+        const { facts: src, frames: srcFrames } = yield* inspect(source)
         expect(srcFrames.numbers.length).toBe(srcFrames.times.length)
         const srcVideo = src.streams.filter((s) => s.kind === "video")
         const srcAudio = src.streams.filter((s) => s.kind === "audio")
