@@ -25,9 +25,10 @@ import { join } from "node:path"
 import * as ClipCheck from "../../packages/node/src/internal/media/clipCheck.js"
 import { allKeyframes, probeSource } from "../../packages/node/src/internal/media/ffprobe.js"
 import { resolveBinaries, runRaw } from "./lib/ffmpeg.js"
-import { ensureFixture, fullSpec, quickSpec } from "./lib/fixture.js"
+import { ensureFixture, fullSpec, quickSpec, smokeSpec } from "./lib/fixture.js"
 import { log } from "./lib/log.js"
 import { describeMachine, machine } from "./lib/machine.js"
+import { smoke } from "./lib/smoke.js"
 import { median } from "./lib/stats.js"
 import { rallyNear } from "./scenarios/export.js"
 
@@ -51,7 +52,7 @@ const fsyncPath = (path: string, flag: string) => {
 
 const main = async () => {
   const binaries = await resolveBinaries()
-  const fixture = await ensureFixture(quick ? quickSpec : fullSpec)
+  const fixture = await ensureFixture(smoke ? smokeSpec : quick ? quickSpec : fullSpec)
   const rally = fixture.rallies[rallyNear(fixture.rallies, 10)]!
   const dir = mkdtempSync(join(tmpdir(), "rallycache-floors-"))
   const clips = join(dir, "clips")
@@ -79,7 +80,7 @@ const main = async () => {
       yield* allKeyframes(binaries.ffprobe, entry)
       return { probeMs: t1 - t0, keyframesMs: performance.now() - t1 }
     }).pipe(Effect.provide(NodeContext.layer)))
-  const repetitions = quick ? 9 : 21
+  const repetitions = smoke ? 1 : quick ? 9 : 21
   try {
     await runRaw(binaries.ffmpeg, cut) // warm-up
     for (let r = 0; r < repetitions; r++) {

@@ -14,10 +14,11 @@ import { resolveBinaries } from "./lib/ffmpeg.js"
 import type { Figure } from "./lib/figure.js"
 import { missing } from "./lib/figure.js"
 import type { Fixture } from "./lib/fixture.js"
-import { ensureFixture, fullSpec, quickSpec } from "./lib/fixture.js"
+import { ensureFixture, fullSpec, quickSpec, smokeSpec } from "./lib/fixture.js"
 import { log } from "./lib/log.js"
 import { currentLoad, describeMachine, machine } from "./lib/machine.js"
 import { renderMarkdown } from "./lib/markdown.js"
+import { smoke } from "./lib/smoke.js"
 import { renderJson, renderTable } from "./lib/table.js"
 import { cliScenario } from "./scenarios/cli.js"
 import { clusterScenario } from "./scenarios/cluster.js"
@@ -100,7 +101,7 @@ const main = async (): Promise<number> => {
   const args = parseArgs(process.argv.slice(2))
   const started = performance.now()
   const host = machine()
-  log(`${args.quick ? "quick" : "full"} run on ${describeMachine(host)}`)
+  log(`${smoke ? "smoke (RALLYCACHE_BENCH_SMOKE=1, figures are not measurements) " : ""}${args.quick ? "quick" : "full"} run on ${describeMachine(host)}`)
   const tmpRoot = mkdtempSync(join(tmpdir(), "rallycache-bench-"))
   const binaries = await resolveBinaries()
   log(`ffmpeg: ${binaries.ffmpeg}`)
@@ -109,7 +110,7 @@ const main = async (): Promise<number> => {
     quick: args.quick,
     tmpRoot,
     binaries,
-    fixture: () => (fixture ??= ensureFixture(args.quick ? quickSpec : fullSpec)),
+    fixture: () => (fixture ??= ensureFixture(smoke ? smokeSpec : args.quick ? quickSpec : fullSpec)),
     exportDurations: undefined
   }
   const figures: Array<Figure> = []

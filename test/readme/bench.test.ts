@@ -3,7 +3,10 @@
  * repository root: the harness runs, prints the table, the JSON object and
  * the floors. The figures themselves are the bench's business (ratios in
  * the same run), not this test's: it checks that each command works and
- * prints what its README says it prints.
+ * prints what its README says it prints. `RALLYCACHE_BENCH_SMOKE=1` makes
+ * each run go down the same paths at the smallest counts (one repetition,
+ * a short low-resolution fixture), so the suite does not pay for figures
+ * it does not read.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
@@ -16,7 +19,11 @@ const repoRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "
 
 const run = (command: string, args: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(command, args, {
+      cwd: repoRoot,
+      env: { ...process.env, RALLYCACHE_BENCH_SMOKE: "1" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))

@@ -23,7 +23,7 @@ import { Effect, Exit, Layer, ManagedRuntime, Schema, Scope } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { beepEvery, cases, type CutCase, fps, generate } from "./corpus/corpus.js"
-import { avSync, decodeErrors, facts, frames, keyframeTimes, lengths, videoPackets } from "./corpus/inspect.js"
+import { avSync, decodeErrors, inspect, keyframeTimes } from "./corpus/inspect.js"
 import { exporterLayer } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("corpus")
@@ -35,12 +35,14 @@ const ffmpegOnly = ManagedRuntime.make(exporterLayer({ inProcess: false }))
 let ffmpegExporter: Exporter.ExporterShape | undefined
 let scope: Scope.CloseableScope
 let dir = ""
+let work = ""
 let missing = new Map<string, ReadonlyArray<string>>()
 
 beforeAll(async () => {
   scope = await runtime.runPromise(Scope.make())
   const corpus = await runtime.runPromise(Scope.extend(generate, scope))
   dir = corpus.dir
+  work = corpus.work
   missing = corpus.missing
   ffmpegExporter = await ffmpegOnly.runPromise(Exporter.Exporter)
 }, 120_000)
@@ -60,13 +62,13 @@ const cutOne = (c: CutCase, mode: Domain.ExportMode, byFfmpeg: boolean) =>
     const exporter = byFfmpeg && ffmpegExporter !== undefined ? ffmpegExporter : yield* Exporter.Exporter
     const source = NodePath.join(dir, c.file)
     const info = yield* exporter.probe(source)
-    const out = NodePath.join(dir, "clips", `${c.file}.${mode}`)
+    const out = NodePath.join(work, "clips", `${c.file}.${mode}`)
     const result = yield* exporter.export({
       source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
       rally: new Domain.Rally({ index: 0, ...c.rally }),
       mode,
       priority: "high",
-      tempPath: NodePath.join(dir, "tmp", `${c.file}.${mode}.part`),
+      tempPath: NodePath.join(work, "tmp", `${c.file}.${mode}.part`),
       outputPath: out
     })
     return { out, result }
@@ -97,13 +99,12 @@ describe("media corpus", () => {
       if (lacking !== undefined) context.skip(`the installed ffmpeg has no ${lacking.join(", ")} encoder`)
       const source = NodePath.join(dir, c.file)
       await runtime.runPromise(Effect.gen(function*() {
-        const src = yield* facts(source)
-        const srcFrames = yield* frames(source, src.startTime)
+        const { facts: src, frames: srcFrames } = yield* inspect(source)
         expect(srcFrames.numbers.length).toBe(srcFrames.times.length)
         const srcVideo = src.streams.filter((s) => s.kind === "video")
         const srcAudio = src.streams.filter((s) => s.kind === "audio")
         const firstIndex = srcFrames.times.findIndex((t) => t >= c.rally.start - 0.0005)
-        const srcSync = c.beeps === true ? yield* avSync(source, fps, beepEvery) : []
+        const srcSync = c.beeps === true ? yield* avSync(source, fps, beepEvery, { startTime: src.startTime, frames: srcFrames }) : []
         const srcKeyframes = yield* keyframeTimes(source, src.startTime)
         const problems: Array<string> = []
         const runs = [
@@ -120,8 +121,8 @@ describe("media corpus", () => {
           const decoded = yield* decodeErrors(out)
           if (decoded.exitCode !== 0 || decoded.stderr.length > 0) say(`decode: ${decoded.stderr.join(" | ")}`)
 
-          const clip = yield* facts(out)
-          const clipFrames = yield* frames(out, clip.startTime)
+          // Streams, frames, lengths and packets of the clip, read in one ffprobe pass.
+          const { facts: clip, frames: clipFrames, lengths: len, videoPackets: packets } = yield* inspect(out)
           // Graded as asked: only a source the case marks falls back from exact, for the reason it gives;
           // any other fall-back (reported or not) fails the mode asked for.
           const fallBack = mode === "exact" ? c.exactFallsBack : undefined
@@ -166,7 +167,6 @@ describe("media corpus", () => {
             }
           }
 
-          const len = yield* lengths(out)
           const video = len.video[0]?.length ?? 0
           for (const [i, audio] of len.audio.entries()) {
             const tolerance = Math.max(audio.maxFrame, 0.001) + 0.0015
@@ -186,7 +186,7 @@ describe("media corpus", () => {
               say(`starts at ${result.clipStart}, not at a source keyframe: re-encoded, not copied`)
             }
             const lead = srcFrames.times.filter((t) => t >= result.clipStart - 0.0005 && t < srcFrames.times[firstIndex]! - 0.0005)
-            const hidden = (yield* videoPackets(out)) - clipFrames.numbers.length
+            const hidden = packets - clipFrames.numbers.length
             if (hidden < lead.length) say(`${hidden} hidden video packets, fewer than the ${lead.length} before the first frame`)
           }
           if (mode === "exact" && c.exactIn !== undefined && (result.fellBack !== undefined || (result.container ?? "mp4") !== c.exactIn)) {
@@ -200,7 +200,7 @@ describe("media corpus", () => {
           }
           if (srcSync.length > 0) {
             // Within one AAC frame of the source's own sync.
-            const sync = yield* avSync(out, fps, beepEvery)
+            const sync = yield* avSync(out, fps, beepEvery, { startTime: clip.startTime, frames: clipFrames })
             if (sync.length === 0) say("no beep heard in the clip")
             const off = sync.find((s) => Math.abs(s - srcSync[0]!) > 1024 / 48000)
             if (off !== undefined) say(`A/V sync ${(off * 1000).toFixed(1)} ms, source ${(srcSync[0]! * 1000).toFixed(1)} ms`)

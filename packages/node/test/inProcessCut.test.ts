@@ -18,7 +18,7 @@ import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { cases, type CutCase, generateArgs } from "./corpus/corpus.js"
+import { cases, type CutCase, encoders, generateArgs, sharedSource, sourcesDir } from "./corpus/corpus.js"
 import { facts } from "./corpus/inspect.js"
 import { FfmpegResolver, NodeRallyCache } from "../src/index.js"
 import { probeSource } from "../src/internal/media/ffprobe.js"
@@ -65,18 +65,20 @@ const ffmpeg = (args: ReadonlyArray<string>) =>
     )
   )
 
+/** Clips and the files a test breaks on purpose; the sources are the corpus's, shared with its other test files. */
 let dir = ""
+const source = (file: string) => NodePath.join(sourcesDir, file)
 const skipped = new Set<string>()
 
 beforeAll(async () => {
   dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "rallycache-inprocess-"))
-  const encoders = await ffmpeg(["-encoders"])
+  const available = await inProcess.runPromise(encoders)
   const make = async (c: CutCase) => {
-    if (c.encoders.some((e) => !new RegExp(`\\s${e}\\s`).test(encoders))) {
+    if (c.encoders.some((e) => !available.has(e))) {
       skipped.add(c.name)
       return
     }
-    await ffmpeg(["-y", ...generateArgs(c, NodePath.join(dir, c.file), dir)])
+    await inProcess.runPromise(sharedSource(c.file, (path) => generateArgs(c, path, sourcesDir)))
   }
   const base = mp4Cases.filter((c) => c.derivedFrom === undefined)
   for (let i = 0; i < base.length; i += 2) await Promise.all(base.slice(i, i + 2).map(make))
@@ -84,18 +86,9 @@ beforeAll(async () => {
   for (const c of fragmentedCopies) {
     if (mp4Cases.some((b) => b.file === c.derivedFrom && skipped.has(b.name))) skipped.add(c.name)
     else {
-      await ffmpeg([
-        "-y",
-        "-i",
-        NodePath.join(dir, c.derivedFrom!),
-        "-map",
-        "0",
-        "-c",
-        "copy",
-        "-movflags",
-        c.movflags,
-        NodePath.join(dir, c.file)
-      ])
+      await inProcess.runPromise(
+        sharedSource(c.file, (path) => ["-i", source(c.derivedFrom!), "-map", "0", "-c", "copy", "-movflags", c.movflags, path])
+      )
     }
   }
 }, 180_000)
@@ -106,14 +99,15 @@ afterAll(async () => {
   if (dir !== "") NodeFs.rmSync(dir, { recursive: true, force: true })
 })
 
-const cut = (runtime: typeof inProcess, file: string, rally: CutCase["rally"], mode: Domain.ExportMode, tag: string) =>
+/** Cuts `source` (a path) into this file's folder. */
+const cut = (runtime: typeof inProcess, path: string, rally: CutCase["rally"], mode: Domain.ExportMode, tag: string) =>
   runtime.runPromise(Effect.gen(function*() {
     const exporter = yield* Exporter.Exporter
-    const source = NodePath.join(dir, file)
-    const info = yield* exporter.probe(source)
+    const file = NodePath.basename(path)
+    const info = yield* exporter.probe(path)
     const out = NodePath.join(dir, "clips", `${file}.${mode}.${tag}.mp4`)
     const result = yield* exporter.export({
-      source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
+      source: new Domain.VideoSource({ id: videoId, path, fingerprint: info.fingerprint }),
       rally: new Domain.Rally({ index: 0, ...rally }),
       mode,
       priority: "high",
@@ -124,18 +118,27 @@ const cut = (runtime: typeof inProcess, file: string, rally: CutCase["rally"], m
     return { out, result, verified }
   }))
 
-/** Per-frame hashes of the decoded stream (edit lists applied, as a player shows it); no timestamps. */
-const hashes = async (path: string, map: string) =>
-  (await ffmpeg(["-i", path, "-map", map, "-f", "framemd5", "-"]))
+/**
+ * Per-frame hashes of each decoded stream of `maps` (edit lists applied, as a player shows it), no
+ * timestamps: one decode of the file, framemd5 numbering the streams in the order of `maps`.
+ */
+const hashes = async (path: string, maps: ReadonlyArray<string>) => {
+  const byStream = maps.map((): Array<string> => [])
+  const lines = (await ffmpeg(["-i", path, ...maps.flatMap((map) => ["-map", map]), "-f", "framemd5", "-"]))
     .split("\n")
     .filter((line) => line !== "" && !line.startsWith("#"))
-    .map((line) => line.split(",").slice(3).join(",").trim())
+  for (const line of lines) {
+    const fields = line.split(",")
+    byStream[Number(fields[0])]!.push(fields.slice(3).join(",").trim())
+  }
+  return byStream
+}
 
 describe("opening an mp4/mov without ffprobe", () => {
   it("reads what ffprobe reads: duration, start, streams, frame rate, keyframes", async () => {
     for (const c of [...mp4Cases, ...fragmentedCopies]) {
       if (skipped.has(c.name)) continue
-      const path = NodePath.join(dir, c.file)
+      const path = source(c.file)
       const mine = mp4Probe(path, "f")
       // ProRes (its packet list is not modelled in process) is opened by ffprobe.
       if (/prores/.test(c.file)) {
@@ -170,8 +173,8 @@ describe("in-process mp4/mov cuts", () => {
           return
         }
         const [mine, theirs] = await Promise.all([
-          cut(inProcess, c.file, c.rally, mode, "in-process"),
-          cut(viaFfmpeg, c.file, c.rally, mode, "ffmpeg")
+          cut(inProcess, source(c.file), c.rally, mode, "in-process"),
+          cut(viaFfmpeg, source(c.file), c.rally, mode, "ffmpeg")
         ])
         expect(theirs.result.cutBy).toBe("ffmpeg")
         // Only what ffmpeg itself stream-copies into mp4/mov is the in-process cutter's.
@@ -192,10 +195,11 @@ describe("in-process mp4/mov cuts", () => {
           inProcess.runPromise(facts(theirs.out))
         ])
         expect(mineFacts.streams).toEqual(theirFacts.streams)
-        for (const map of ["0:v:0", ...Array.from({ length: c.audioTracks }, (_, a) => `0:a:${a}`)]) {
-          const [a, b] = await Promise.all([hashes(mine.out, map), hashes(theirs.out, map)])
-          expect(a.length, map).toBeGreaterThan(0)
-          expect(a, map).toEqual(b)
+        const maps = ["0:v:0", ...Array.from({ length: c.audioTracks }, (_, a) => `0:a:${a}`)]
+        const [ours, ffmpegs] = await Promise.all([hashes(mine.out, maps), hashes(theirs.out, maps)])
+        for (const [i, map] of maps.entries()) {
+          expect(ours[i]!.length, map).toBeGreaterThan(0)
+          expect(ours[i], map).toEqual(ffmpegs[i])
         }
       }, 60_000)
     }
@@ -203,7 +207,7 @@ describe("in-process mp4/mov cuts", () => {
 
   it.skipIf(process.getuid?.() !== 0)("a disk that fills during an in-process cut: no space left, one line, nothing left", async () => {
     const rally = { start: 0.5, end: 3.5 }
-    const whole = await cut(inProcess, "h264-aac.mp4", rally, "copy", "roomy")
+    const whole = await cut(inProcess, source("h264-aac.mp4"), rally, "copy", "roomy")
     expect(whole.result.cutBy).toBe("in-process")
     const mount = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "rallycache-inprocess-full-"))
     const size = (Math.floor(whole.result.sizeBytes / 4096) - 2) * 4096
@@ -212,10 +216,10 @@ describe("in-process mp4/mov cuts", () => {
       if (mounted.status !== 0) return
       const exit = await inProcess.runPromiseExit(Effect.gen(function*() {
         const exporter = yield* Exporter.Exporter
-        const source = NodePath.join(dir, "h264-aac.mp4")
-        const info = yield* exporter.probe(source)
+        const path = source("h264-aac.mp4")
+        const info = yield* exporter.probe(path)
         return yield* exporter.export({
-          source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
+          source: new Domain.VideoSource({ id: videoId, path, fingerprint: info.fingerprint }),
           rally: new Domain.Rally({ index: 0, ...rally }),
           mode: "copy",
           priority: "high",
@@ -239,8 +243,7 @@ describe("in-process mp4/mov cuts", () => {
   }, 60_000)
 
   it("refuses a fragmented mp4 whose track run is malformed, and ffmpeg cuts or refuses it with a typed error", async () => {
-    const source = NodePath.join(dir, fragmented)
-    const bytes = NodeFs.readFileSync(source)
+    const bytes = NodeFs.readFileSync(source(fragmented))
     // The second fragment's first track run claims far more samples than it holds.
     const second = bytes.indexOf("moof", bytes.indexOf("moof") + 4)
     const trun = bytes.indexOf("trun", second)
@@ -288,7 +291,7 @@ describe("in-process mp4/mov cuts", () => {
         // The forked fiber subscribes before it first waits for an event.
         yield* Effect.yieldNow()
         const video = yield* cache.openVideo({
-          path: NodePath.join(dir, "h264-aac-frag.mp4"),
+          path: source("h264-aac-frag.mp4"),
           rallies: [{ start: 0.5, end: 1.3 }, { start: 1.34, end: 2.5 }]
         })
         const clips = [yield* cache.getClip(video.source.id, 0), yield* cache.getClip(video.source.id, 1)]
@@ -309,7 +312,7 @@ describe("in-process mp4/mov cuts", () => {
   }, 60_000)
 
   it("a fragmented mp4 with corrupted bytes in its fragments is opened or left to ffprobe, cut or refused before writing", async () => {
-    const bytes = NodeFs.readFileSync(NodePath.join(dir, fragmented))
+    const bytes = NodeFs.readFileSync(source(fragmented))
     const fragments = bytes.indexOf("moof") - 4
     const path = NodePath.join(dir, "corrupt-fragmented.mp4")
     const out = NodePath.join(dir, "corrupt.mp4")
@@ -334,13 +337,13 @@ describe("in-process mp4/mov cuts", () => {
   }, 60_000)
 
   it("cuts a fragmented mp4 cut short in process up to its last whole fragment, and refuses rallies past it", async () => {
-    const bytes = NodeFs.readFileSync(NodePath.join(dir, fragmented))
+    const bytes = NodeFs.readFileSync(source(fragmented))
     const short = NodePath.join(dir, "short-fragmented.mp4")
     // Cut inside the last fragment's media data (its keyframe first): its moof is whole, its samples are not there.
     NodeFs.writeFileSync(short, bytes.subarray(0, bytes.lastIndexOf("mdat") + 100))
     const entry = mp4Probe(short, "f")
     expect(entry?.truncated).toBeDefined()
-    const { result, verified } = await cut(inProcess, "short-fragmented.mp4", { start: 0.5, end: 1.2 }, "exact", "short")
+    const { result, verified } = await cut(inProcess, short, { start: 0.5, end: 1.2 }, "exact", "short")
     expect(result.cutBy).toBe("in-process")
     expect(verified).toEqual({ _tag: "Valid" })
     const past = await inProcess.runPromiseExit(Effect.gen(function*() {

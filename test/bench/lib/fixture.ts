@@ -34,13 +34,18 @@ export interface FixtureSpec {
   readonly durationSec: number
   readonly rallyCount: number
   readonly seed: number
+  /** 1280x720 unless given. */
+  readonly width?: number
+  readonly height?: number
 }
 
 export const fullSpec: FixtureSpec = { durationSec: 600, rallyCount: 40, seed: 20240611 }
 export const quickSpec: FixtureSpec = { durationSec: 90, rallyCount: 5, seed: 20240611 }
+/** For `RALLYCACHE_BENCH_SMOKE=1` (see smoke.ts): the same kind of match, small and short. */
+export const smokeSpec: FixtureSpec = { durationSec: 40, rallyCount: 2, seed: 20240611, width: 320, height: 180 }
 
-const width = 1280
-const height = 720
+const defaultWidth = 1280
+const defaultHeight = 720
 const fps = 30
 const keyframeSec = 2
 
@@ -85,8 +90,8 @@ export const makeRallies = (spec: FixtureSpec): ReadonlyArray<RallySpan> => {
 
 const sampleOptions = (spec: FixtureSpec) => ({
   duration: spec.durationSec,
-  width,
-  height,
+  width: spec.width ?? defaultWidth,
+  height: spec.height ?? defaultHeight,
   fps,
   gop: keyframeSec,
   audio: true,
@@ -99,6 +104,7 @@ const sampleOptions = (spec: FixtureSpec) => ({
 export const ensureFixture = async (spec: FixtureSpec): Promise<Fixture> => {
   mkdirSync(fixturesDir, { recursive: true })
   const options = sampleOptions(spec)
+  const { width, height } = options
   const path = join(fixturesDir, SampleVideo.fileName(options))
   if (!existsSync(path)) {
     log(`generating the ${spec.durationSec} s fixture (${width}x${height} ${fps} fps, keyframe every ${keyframeSec} s) once; it is cached in ${fixturesDir}`)

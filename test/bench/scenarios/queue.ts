@@ -12,6 +12,7 @@ import { atMost, figure, ratioAtMost } from "../lib/figure.js"
 import type { Figure } from "../lib/figure.js"
 import { settledHeapUsed } from "../lib/gc.js"
 import { log } from "../lib/log.js"
+import { smoke } from "../lib/smoke.js"
 import { median, nowMs } from "../lib/stats.js"
 
 const priorities: ReadonlyArray<Domain.Priority> = ["high", "normal", "low"]
@@ -85,10 +86,12 @@ export const queueScenario: Scenario = {
   ],
   run: async (context: BenchContext): Promise<ReadonlyArray<Figure>> => {
     // Warm up the JIT on both before anything is timed.
-    await pqueueRun(2_000)
-    await exportQueueRun(2_000)
-    const small = await measure(10_000, context.quick ? 5 : 9)
-    const large = await measure(100_000, context.quick ? 1 : 3)
+    // The smoke run (see smoke.ts) goes down the same path at a tenth of the counts, once.
+    const scale = smoke ? 10 : 1
+    await pqueueRun(2_000 / scale)
+    await exportQueueRun(2_000 / scale)
+    const small = await measure(10_000 / scale, smoke ? 1 : context.quick ? 5 : 9)
+    const large = await measure(100_000 / scale, smoke ? 1 : context.quick ? 1 : 3)
     const growth = large.ours / small.ours
     const pqueueGrowth = large.theirs / small.theirs
     return [

@@ -6,11 +6,13 @@
  * so a test can read which frame a decoder shows. Not a test file.
  */
 import { Effect } from "effect"
+import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { FfmpegResolver } from "../../src/index.js"
 import { run } from "../../src/internal/export/process.js"
+import { fixtureDir } from "../fixtures.js"
 
 export const width = 160
 export const height = 90
@@ -379,10 +381,65 @@ export const encoders = Effect.gen(function*() {
   return new Set(result.stdout.split("\n").map((line) => line.trim().split(/\s+/)[1] ?? "").filter((n) => n !== ""))
 })
 
-/** The corpus generated into a fresh temp folder (removed with the scope), two files at a time. */
+/**
+ * The run's shared corpus folder (under the suite's fixture folder, named after the cases'
+ * arguments): the test files that cut the corpus read the same sources, each made once per run.
+ * Read-only for them: clips go to a folder of their own.
+ */
+export const sourcesDir = NodePath.join(
+  fixtureDir,
+  `corpus-${
+    NodeCrypto.createHash("sha1")
+      .update(JSON.stringify(cases.map((c) => c._tag === "Cut" ? generateArgs(c, c.file, "") : c.args)))
+      .digest("hex")
+      .slice(0, 12)
+  }`
+)
+
+/**
+ * `file` in the shared corpus folder, made by ffmpeg with `args(path)` unless it is there. Test files
+ * run in parallel workers: the one that creates `file.lock` first makes it (into a temp name, then
+ * renamed), the others wait for it.
+ */
+export const sharedSource = (file: string, args: (path: string) => ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
+    const path = NodePath.join(sourcesDir, file)
+    const lock = `${path}.lock`
+    NodeFs.mkdirSync(sourcesDir, { recursive: true })
+    // Far above any wait expected: turns a maker that died holding the lock into a failure that says so.
+    const deadline = Date.now() + 300_000
+    for (;;) {
+      if (NodeFs.existsSync(path)) return path
+      const mine = yield* Effect.try(() => NodeFs.closeSync(NodeFs.openSync(lock, "wx"))).pipe(
+        Effect.as(true),
+        Effect.catchAll(() => Effect.succeed(false))
+      )
+      if (mine) {
+        const temp = NodePath.join(sourcesDir, `.${process.pid}-${file}`)
+        yield* Effect.gen(function*() {
+          const result = yield* run(ffmpeg.path, ["-nostdin", "-y", "-hide_banner", "-v", "error", ...args(temp)])
+          if (result.exitCode !== 0) {
+            return yield* Effect.dieMessage(`cannot generate ${file}: ${result.stderrTail.join("\n")}`)
+          }
+          NodeFs.renameSync(temp, path)
+        }).pipe(Effect.ensuring(Effect.sync(() => {
+          NodeFs.rmSync(temp, { force: true })
+          NodeFs.rmSync(lock, { force: true })
+        })))
+        return path
+      }
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`waited 300 s for another test file to make ${path}`)
+      yield* Effect.sleep("50 millis")
+    }
+  })
+
+/**
+ * The corpus in the shared folder (`dir`, made two files at a time where missing), the cases the
+ * installed ffmpeg cannot make, and a fresh folder for the clips (`work`, removed with the scope).
+ */
 export const generate = Effect.gen(function*() {
-  const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
-  const dir = yield* Effect.acquireRelease(
+  const work = yield* Effect.acquireRelease(
     Effect.sync(() => NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "rallycache-corpus-"))),
     (dir) => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true }))
   )
@@ -395,15 +452,10 @@ export const generate = Effect.gen(function*() {
         missing.set(c.name, lacking)
         return
       }
-      const path = NodePath.join(dir, c.file)
-      const args = c._tag === "Cut" ? generateArgs(c, path, dir) : [...c.args, path]
-      const result = yield* run(ffmpeg.path, ["-nostdin", "-y", "-hide_banner", "-v", "error", ...args])
-      if (result.exitCode !== 0) {
-        return yield* Effect.dieMessage(`cannot generate ${c.file}: ${result.stderrTail.join("\n")}`)
-      }
+      yield* sharedSource(c.file, (path) => c._tag === "Cut" ? generateArgs(c, path, sourcesDir) : [...c.args, path])
     })
   const derived = cases.filter((c) => c._tag === "Cut" && c.derivedFrom !== undefined)
   yield* Effect.forEach(cases.filter((c) => !derived.includes(c)), make, { concurrency: 2, discard: true })
   yield* Effect.forEach(derived, make, { discard: true })
-  return { dir, missing }
+  return { dir: sourcesDir, work, missing }
 })

@@ -56,31 +56,31 @@ const rawFrames = (ffmpeg: string, args: ReadonlyArray<string>) =>
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
+const factsEntries =
+  "format=start_time:stream=codec_type,codec_name,pix_fmt,color_primaries,color_transfer,color_space:stream_tags=language:stream_side_data=rotation:stream_disposition=attached_pic"
+
 /** Streams (without cover art), start time, rotation and colour of `path`. */
-export const facts = (path: string) =>
-  Effect.gen(function*() {
-    const json = yield* ffprobeJson(path, [
-      "-show_entries",
-      "format=start_time:stream=codec_type,codec_name,pix_fmt,color_primaries,color_transfer,color_space:stream_tags=language:stream_side_data=rotation:stream_disposition=attached_pic"
-    ])
-    const streams = ((json["streams"] ?? []) as Array<Json>)
-      .filter((s) => (s["disposition"] as Json | undefined)?.["attached_pic"] !== 1)
-      .map((s): StreamFacts => {
-        const side = (s["side_data_list"] ?? []) as Array<Json>
-        const rotation = Number(side.find((d) => d["rotation"] !== undefined)?.["rotation"] ?? 0)
-        const language = (s["tags"] as Json | undefined)?.["language"]
-        return {
-          kind: String(s["codec_type"]),
-          codec: String(s["codec_name"]),
-          language: typeof language === "string" && language !== "und" ? language : undefined,
-          rotation: ((rotation % 360) + 360) % 360,
-          pixFmt: typeof s["pix_fmt"] === "string" ? s["pix_fmt"] : undefined,
-          color: [s["color_primaries"], s["color_transfer"], s["color_space"]].map((v) => v ?? "unknown").join("/")
-        }
-      })
-    const startTime = Number((json["format"] as Json | undefined)?.["start_time"] ?? 0)
-    return { startTime: Number.isFinite(startTime) ? startTime : 0, streams } satisfies MediaFacts
-  })
+export const facts = (path: string) => Effect.map(ffprobeJson(path, ["-show_entries", factsEntries]), factsOf)
+
+const factsOf = (json: Json): MediaFacts => {
+  const streams = ((json["streams"] ?? []) as Array<Json>)
+    .filter((s) => (s["disposition"] as Json | undefined)?.["attached_pic"] !== 1)
+    .map((s): StreamFacts => {
+      const side = (s["side_data_list"] ?? []) as Array<Json>
+      const rotation = Number(side.find((d) => d["rotation"] !== undefined)?.["rotation"] ?? 0)
+      const language = (s["tags"] as Json | undefined)?.["language"]
+      return {
+        kind: String(s["codec_type"]),
+        codec: String(s["codec_name"]),
+        language: typeof language === "string" && language !== "und" ? language : undefined,
+        rotation: ((rotation % 360) + 360) % 360,
+        pixFmt: typeof s["pix_fmt"] === "string" ? s["pix_fmt"] : undefined,
+        color: [s["color_primaries"], s["color_transfer"], s["color_space"]].map((v) => v ?? "unknown").join("/")
+      }
+    })
+  const startTime = Number((json["format"] as Json | undefined)?.["start_time"] ?? 0)
+  return { startTime: Number.isFinite(startTime) ? startTime : 0, streams }
+}
 
 /**
  * Decode the first video stream as a player would (edit lists and rotation
@@ -88,22 +88,31 @@ export const facts = (path: string) =>
  * (or rows, when the picture is portrait after rotation).
  */
 export const frames = (path: string, startTime: number) =>
-  Effect.gen(function*() {
-    const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
-    const probe = yield* ffprobeJson(path, [
+  Effect.flatMap(
+    ffprobeJson(path, [
       "-select_streams",
       "v:0",
       "-show_entries",
-      "stream=width,height:stream_side_data=rotation:frame=best_effort_timestamp_time"
-    ])
-    const stream = ((probe["streams"] ?? []) as Array<Json>)[0]!
+      "stream=index,width,height:stream_side_data=rotation:frame=best_effort_timestamp_time"
+    ]),
+    (probe) => framesOf(path, startTime, probe)
+  )
+
+/** `frames` from an ffprobe answer that holds the first video stream's size, rotation and frame times. */
+const framesOf = (path: string, startTime: number, probe: Json) =>
+  Effect.gen(function*() {
+    const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
+    // `v:0`: the first video stream, as `-map 0:v:0` below picks it.
+    const stream = ((probe["streams"] ?? []) as Array<Json>).find((s) => s["codec_type"] === undefined || s["codec_type"] === "video")!
     const rotation = Math.abs(
       Number(((stream["side_data_list"] ?? []) as Array<Json>).find((d) => d["rotation"] !== undefined)?.["rotation"] ?? 0)
     )
     const portrait = rotation % 180 === 90
     const w = portrait ? Number(stream["height"]) : Number(stream["width"])
     const h = portrait ? Number(stream["width"]) : Number(stream["height"])
-    const times = ((probe["frames"] ?? []) as Array<Json>).map((f) => Number(f["best_effort_timestamp_time"]) - startTime)
+    const times = ((probe["frames"] ?? []) as Array<Json>)
+      .filter((f) => f["stream_index"] === undefined || Number(f["stream_index"]) === Number(stream["index"]))
+      .map((f) => Number(f["best_effort_timestamp_time"]) - startTime)
     const bytes = yield* rawFrames(ffmpeg.path, [
       "-nostdin",
       "-v",
@@ -141,36 +150,62 @@ export const frames = (path: string, startTime: number) =>
  * inside its last frame).
  */
 export const lengths = (path: string) =>
-  Effect.gen(function*() {
-    const json = yield* ffprobeJson(path, [
+  Effect.map(
+    ffprobeJson(path, [
       "-show_entries",
       "stream=index,codec_type,duration:stream_disposition=attached_pic:frame=stream_index,best_effort_timestamp_time,pkt_duration_time,duration_time"
+    ]),
+    lengthsOf
+  )
+
+const lengthsOf = (json: Json) => {
+  const streams = ((json["streams"] ?? []) as Array<Json>)
+    .filter((s) => (s["disposition"] as Json | undefined)?.["attached_pic"] !== 1)
+  const spans = new Map<number, { first: number; end: number; maxFrame: number }>()
+  for (const f of (json["frames"] ?? []) as Array<Json>) {
+    const index = Number(f["stream_index"])
+    const t = Number(f["best_effort_timestamp_time"])
+    const d = Number(f["duration_time"] ?? f["pkt_duration_time"] ?? 0)
+    if (!Number.isFinite(t)) continue
+    const span = spans.get(index) ?? { first: t, end: t, maxFrame: 0 }
+    span.first = Math.min(span.first, t)
+    span.end = Math.max(span.end, t + (Number.isFinite(d) ? d : 0))
+    span.maxFrame = Math.max(span.maxFrame, Number.isFinite(d) ? d : 0)
+    spans.set(index, span)
+  }
+  const of = (kind: string) =>
+    streams.filter((s) => s["codec_type"] === kind).map((s) => {
+      const span = spans.get(Number(s["index"]))
+      const declared = Number(s["duration"])
+      const decoded = span === undefined ? 0 : span.end - span.first
+      return {
+        length: Number.isFinite(declared) && declared > 0 ? Math.min(decoded, declared) : decoded,
+        maxFrame: span?.maxFrame ?? 0
+      }
+    })
+  return { video: of("video"), audio: of("audio") }
+}
+
+/**
+ * What `facts`, `frames`, `lengths` and `videoPackets` read of `path`, from one ffprobe pass
+ * (and the decode of `frames`): for a clip that all of them inspect.
+ */
+export const inspect = (path: string) =>
+  Effect.gen(function*() {
+    const json = yield* ffprobeJson(path, [
+      "-count_packets",
+      "-show_entries",
+      "format=start_time:stream=index,codec_type,codec_name,pix_fmt,color_primaries,color_transfer,color_space,width,height,duration,nb_read_packets:stream_tags=language:stream_side_data=rotation:stream_disposition=attached_pic:frame=stream_index,best_effort_timestamp_time,pkt_duration_time,duration_time"
     ])
-    const streams = ((json["streams"] ?? []) as Array<Json>)
-      .filter((s) => (s["disposition"] as Json | undefined)?.["attached_pic"] !== 1)
-    const spans = new Map<number, { first: number; end: number; maxFrame: number }>()
-    for (const f of (json["frames"] ?? []) as Array<Json>) {
-      const index = Number(f["stream_index"])
-      const t = Number(f["best_effort_timestamp_time"])
-      const d = Number(f["duration_time"] ?? f["pkt_duration_time"] ?? 0)
-      if (!Number.isFinite(t)) continue
-      const span = spans.get(index) ?? { first: t, end: t, maxFrame: 0 }
-      span.first = Math.min(span.first, t)
-      span.end = Math.max(span.end, t + (Number.isFinite(d) ? d : 0))
-      span.maxFrame = Math.max(span.maxFrame, Number.isFinite(d) ? d : 0)
-      spans.set(index, span)
+    const all = (json["streams"] ?? []) as Array<Json>
+    const video = all.find((s) => s["codec_type"] === "video")
+    const facts = factsOf(json)
+    return {
+      facts,
+      frames: yield* framesOf(path, facts.startTime, { streams: video === undefined ? [] : [video], frames: json["frames"] }),
+      lengths: lengthsOf(json),
+      videoPackets: Number(video?.["nb_read_packets"] ?? 0)
     }
-    const of = (kind: string) =>
-      streams.filter((s) => s["codec_type"] === kind).map((s) => {
-        const span = spans.get(Number(s["index"]))
-        const declared = Number(s["duration"])
-        const decoded = span === undefined ? 0 : span.end - span.first
-        return {
-          length: Number.isFinite(declared) && declared > 0 ? Math.min(decoded, declared) : decoded,
-          maxFrame: span?.maxFrame ?? 0
-        }
-      })
-    return { video: of("video"), audio: of("audio") }
   })
 
 /** Decode every stream with `-xerror`: the stderr lines (empty when clean) and the exit code. */
@@ -187,13 +222,19 @@ export const decodeErrors = (path: string) =>
  * silence): for each of the first beeps, where the video stands when it
  * sounds (frame number over `fps`, plus the time since that frame) minus
  * the beep's own generated time. 0 when picture and sound are as generated;
- * a clip keeps its source's figure when it keeps its sync.
+ * a clip keeps its source's figure when it keeps its sync. `known`: the
+ * file's start time and frames when the caller has read them already.
  */
-export const avSync = (path: string, fps: number, every: number) =>
+export const avSync = (
+  path: string,
+  fps: number,
+  every: number,
+  known?: { readonly startTime: number; readonly frames: Frames }
+) =>
   Effect.gen(function*() {
     const { ffmpeg } = yield* FfmpegResolver.Ffmpeg
-    const { startTime } = yield* facts(path)
-    const video = yield* frames(path, startTime)
+    const startTime = known?.startTime ?? (yield* facts(path)).startTime
+    const video = known?.frames ?? (yield* frames(path, startTime))
     const rate = 48000
     const bytes = yield* rawFrames(ffmpeg.path, [
       "-nostdin",
