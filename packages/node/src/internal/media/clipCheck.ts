@@ -11,6 +11,7 @@
 import { Data, Effect } from "effect"
 import * as NodeFs from "node:fs"
 import { type Box, BoxError, boxesIn, child, headerAt, timing } from "./mp4Boxes.js"
+import { Id, MkvUnsupported, vint as readVint } from "./mkvEbml.js"
 
 /** @internal */
 export type StreamKind = "video" | "audio" | "other"
@@ -149,36 +150,15 @@ const inspectMp4 = (reader: Reader): ClipInfo => {
 
 // ---- Matroska / WebM ---------------------------------------------------------
 
-const ID = {
-  Segment: 0x18538067,
-  Info: 0x1549a966,
-  TimecodeScale: 0x2ad7b1,
-  Duration: 0x4489,
-  Tracks: 0x1654ae6b,
-  TrackEntry: 0xae,
-  TrackNumber: 0xd7,
-  TrackType: 0x83,
-  Cluster: 0x1f43b675,
-  Timecode: 0xe7,
-  SimpleBlock: 0xa3,
-  BlockGroup: 0xa0,
-  Block: 0xa1
-} as const
 
-/** An EBML variable-length integer: its value and length; `value` is -1 for "unknown size". */
+/** An EBML variable-length integer (`mkvEbml.vint`), its faults as the clip's. */
 const vint = (buffer: Buffer, at: number, keepMarker: boolean): { value: number; length: number } => {
-  const first = buffer[at] ?? fail("an element header is cut short")
-  let length = 1
-  while (length <= 8 && (first & (0x80 >> (length - 1))) === 0) length++
-  if (length > 8 || at + length > buffer.length) fail("an element header is malformed or cut short")
-  let value = keepMarker ? first : first & (0xff >> length)
-  let allOnes = value === 0xff >> length
-  for (let i = 1; i < length; i++) {
-    const byte = buffer[at + i]!
-    value = value * 256 + byte
-    if (byte !== 0xff) allOnes = false
+  try {
+    return readVint(buffer, at, buffer.length, keepMarker)
+  } catch (error) {
+    if (error instanceof MkvUnsupported) return fail(error.message)
+    throw error
   }
-  return { value: !keepMarker && allOnes ? -1 : value, length }
 }
 
 interface Element {
@@ -216,7 +196,7 @@ const inspectMatroska = (reader: Reader): ClipInfo => {
   if (ebmlSize.value < 0 || at + 12 > reader.size) fail("the file holds no more than an EBML header")
   const segmentHead = reader.read(at, Math.min(12, reader.size - at))
   const segmentId = vint(segmentHead, 0, true)
-  if (segmentId.value !== ID.Segment) fail("no Matroska segment after the EBML header")
+  if (segmentId.value !== Id.Segment) fail("no Matroska segment after the EBML header")
   const segmentSize = vint(segmentHead, segmentId.length, false)
   at += segmentId.length + segmentSize.length
   const segmentEnd = segmentSize.value < 0 ? reader.size : at + segmentSize.value
@@ -253,30 +233,30 @@ const inspectMatroska = (reader: Reader): ClipInfo => {
     if (end > segmentEnd) {
       fail(`an element at byte ${at} needs ${end - at} bytes but the ${segmentEnd === reader.size ? "file" : "segment"} ends after ${segmentEnd - at}`)
     }
-    if (id.value === ID.Info || id.value === ID.Tracks || id.value === ID.Cluster) {
+    if (id.value === Id.Info || id.value === Id.Tracks || id.value === Id.Cluster) {
       const body = reader.read(start, end - start)
       const children = elementsIn(body, 0, body.length)
-      if (id.value === ID.Info) {
+      if (id.value === Id.Info) {
         for (const e of children) {
-          if (e.id === ID.TimecodeScale) timecodeScale = uintOf(body, e)
-          if (e.id === ID.Duration) declared = e.end - e.start === 4 ? body.readFloatBE(e.start) : body.readDoubleBE(e.start)
+          if (e.id === Id.TimestampScale) timecodeScale = uintOf(body, e)
+          if (e.id === Id.Duration) declared = e.end - e.start === 4 ? body.readFloatBE(e.start) : body.readDoubleBE(e.start)
         }
-      } else if (id.value === ID.Tracks) {
-        for (const entry of children.filter((e) => e.id === ID.TrackEntry)) {
+      } else if (id.value === Id.Tracks) {
+        for (const entry of children.filter((e) => e.id === Id.TrackEntry)) {
           const fields = elementsIn(body, entry.start, entry.end)
-          const number = fields.find((f) => f.id === ID.TrackNumber)
-          const type = fields.find((f) => f.id === ID.TrackType)
+          const number = fields.find((f) => f.id === Id.TrackNumber)
+          const type = fields.find((f) => f.id === Id.TrackType)
           if (number === undefined) fail("a track has no number")
           const t = type === undefined ? 0 : uintOf(body, type)
           types.set(uintOf(body, number!), t === 1 ? "video" : t === 2 ? "audio" : "other")
         }
       } else {
-        const timecode = children.find((e) => e.id === ID.Timecode)
+        const timecode = children.find((e) => e.id === Id.Timestamp)
         const clusterTime = timecode === undefined ? 0 : uintOf(body, timecode)
         for (const e of children) {
-          if (e.id === ID.SimpleBlock) blockAt(body, e, clusterTime)
-          else if (e.id === ID.BlockGroup) {
-            const block = elementsIn(body, e.start, e.end).find((b) => b.id === ID.Block)
+          if (e.id === Id.SimpleBlock) blockAt(body, e, clusterTime)
+          else if (e.id === Id.BlockGroup) {
+            const block = elementsIn(body, e.start, e.end).find((b) => b.id === Id.Block)
             if (block !== undefined) blockAt(body, block, clusterTime)
           }
         }
