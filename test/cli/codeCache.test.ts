@@ -15,7 +15,7 @@ import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { cacheFileOf, readCache } from "../../packages/cli/src/internal/codeCache.js"
+import { cacheFileOf, readCache, userCacheFileOf } from "../../packages/cli/src/internal/codeCache.js"
 import { launcher, repoRoot, tempDir } from "./support.js"
 
 const cliPackage = path.join(repoRoot, "packages", "cli")
@@ -36,7 +36,8 @@ const install = (() => {
   }
   const programs = fs.readdirSync(bundleDir).filter((name) => name.endsWith(".cjs"))
   if (programs.length !== 1) throw new Error(`expected one program file in ${built}, found ${programs.join(", ")}`)
-  return { bin: path.join(bundleDir, "rallycache.js"), cacheFile: cacheFileOf(path.join(bundleDir, programs[0]!)) }
+  const program = path.join(bundleDir, programs[0]!)
+  return { bin: path.join(bundleDir, "rallycache.js"), program, cacheFile: cacheFileOf(program) }
 })()
 const cacheFile = install.cacheFile
 
@@ -147,7 +148,9 @@ describe("the bin's code cache", () => {
       fs.chmodSync(path.dirname(path.dirname(bundleDir)), 0o755)
       fs.chmodSync(bundleDir, asRoot ? 0o755 : 0o555)
       const before = fs.readdirSync(bundleDir).sort()
-      const result = yield* runCli(["--version"], {}, asRoot ? { uid: 65534, gid: 65534 } : undefined).pipe(
+      // Never the real home's cache folder: one this user cannot write either (a root-owned temp folder, or none).
+      const env = { XDG_CACHE_HOME: asRoot ? tempDir("cli-code-cache-closed") : "/nonexistent-rallycache-cache" }
+      const result = yield* runCli(["--version"], env, asRoot ? { uid: 65534, gid: 65534 } : undefined).pipe(
         Effect.ensuring(Effect.sync(() => fs.chmodSync(bundleDir, 0o755)))
       )
       expect(result.code, result.stderr).toBe(0)
@@ -155,6 +158,36 @@ describe("the bin's code cache", () => {
       expect(fs.readdirSync(bundleDir).sort()).toEqual(before)
       yield* runCli(["--version"])
       expect(readCache(cacheFile)).toBeDefined()
+    }))
+
+  it.live("an install the user cannot write to: the cache goes to the user's cache folder, and the next start reads it", () =>
+    Effect.gen(function*() {
+      const bundleDir = path.dirname(cacheFile)
+      fs.rmSync(cacheFile, { recursive: true, force: true })
+      const userCache = tempDir("cli-code-cache-user")
+      fs.chmodSync(userCache, 0o777)
+      const env = { XDG_CACHE_HOME: userCache }
+      const expected = path.join(userCache, "rallycache", "code-cache", path.basename(cacheFile))
+      expect(userCacheFileOf(install.program, env)).toBe(expected)
+      const asRoot = process.getuid?.() === 0
+      fs.chmodSync(bundleDir, asRoot ? 0o755 : 0o555)
+      const before = fs.readdirSync(bundleDir).sort()
+      const user = asRoot ? { uid: 65534, gid: 65534 } : undefined
+      const first = yield* runCli(["--version"], env, user).pipe(
+        Effect.ensuring(Effect.sync(() => fs.chmodSync(bundleDir, 0o755)))
+      )
+      expect(first.code, first.stderr).toBe(0)
+      expect(first.stdout.trim()).toBe(version)
+      expect(fs.readdirSync(bundleDir).sort()).toEqual(before)
+      expect(readCache(expected)).toBeDefined()
+      const firstInode = fs.statSync(expected).ino
+      fs.chmodSync(bundleDir, asRoot ? 0o755 : 0o555)
+      const second = yield* runCli(["--version"], env, user).pipe(
+        Effect.ensuring(Effect.sync(() => fs.chmodSync(bundleDir, 0o755)))
+      )
+      expect(second.code, second.stderr).toBe(0)
+      // Read and accepted: the second start did not replace it (a rejected or unread cache is written anew at exit).
+      expect(fs.statSync(expected).ino).toBe(firstInode)
     }))
 
   it.live("a cache folder that holds a directory where the file should be: the command still works", () =>

@@ -8,9 +8,10 @@
  * The cache is only ever a speed-up: a file that is missing, unreadable,
  * truncated, corrupt (its SHA-1 is checked before V8 sees it) or made by
  * another V8 (V8 rejects it) is ignored, the bundle is compiled from its
- * source, and a fresh cache is written when the program exits, if the folder
- * is writable (a temp file renamed into place, so starts running at the same
- * time never read half a file). The cache file is named after the bundle,
+ * source, and a fresh cache is written when the program exits (a temp file
+ * renamed into place, so starts running at the same time never read half a
+ * file), beside the bundle, or in the user's cache folder when the install is
+ * not the user's to write (`userCacheFileOf`). The cache file is named after the bundle,
  * whose name carries its content hash, and after the V8 version, so it can
  * never be paired with another build.
  *
@@ -23,6 +24,7 @@
  */
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import * as vm from "node:vm"
@@ -46,6 +48,35 @@ const digest = (data: Uint8Array): Buffer => crypto.createHash("sha1").update(da
  */
 export const cacheFileOf = (bundle: string): string =>
   `${bundle.replace(/\.cjs$/, "")}.v8-${process.versions.v8.replace(/[^\w.-]/g, "_")}-${process.arch}.cache`
+
+/**
+ * Where a bundle's cache goes when the folder beside it is not writable (an
+ * install owned by another user, such as a global install made as root): the
+ * user's cache folder (`$XDG_CACHE_HOME`, else `~/.cache`), under
+ * `rallycache/code-cache/`, with the same file name. Undefined without a home.
+ *
+ * @internal
+ */
+export const userCacheFileOf = (bundle: string, env: NodeJS.ProcessEnv = process.env): string | undefined => {
+  const xdg = env["XDG_CACHE_HOME"]
+  let home: string | undefined
+  try {
+    home = os.homedir()
+  } catch {
+    home = undefined
+  }
+  const base = xdg !== undefined && path.isAbsolute(xdg) ? xdg : home ? path.join(home, ".cache") : undefined
+  return base === undefined ? undefined : path.join(base, "rallycache", "code-cache", path.basename(cacheFileOf(bundle)))
+}
+
+const writable = (folder: string): boolean => {
+  try {
+    fs.accessSync(folder, fs.constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
 
 /**
  * A code cache read back: V8's data, and whether a subcommand's run made it.
@@ -100,6 +131,7 @@ export const writeCache = (file: string, data: Buffer, bySubcommand: boolean): v
   digest(data).copy(header, digestAt)
   const temp = `${file}.${process.pid}.tmp`
   try {
+    fs.mkdirSync(path.dirname(file), { recursive: true })
     fs.writeFileSync(temp, Buffer.concat([header, data]), { mode: 0o644 })
     fs.renameSync(temp, file)
   } catch {
@@ -125,7 +157,9 @@ export const run = (bundle: string): void => {
     return
   }
   const source = fs.readFileSync(bundle, "utf8")
-  const cacheFile = cacheFileOf(bundle)
+  // Beside the bundle where this user can write there; else in the user's own cache folder.
+  const beside = cacheFileOf(bundle)
+  const cacheFile = writable(path.dirname(beside)) ? beside : userCacheFileOf(bundle) ?? beside
   const cache = readCache(cacheFile)
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: bundle,
@@ -134,13 +168,8 @@ export const run = (bundle: string): void => {
   const bySubcommand = runsSubcommand(process.argv.slice(2))
   if (cache === undefined || script.cachedDataRejected === true || (bySubcommand && !cache.bySubcommand)) {
     process.once("exit", () => {
-      // Making the data costs milliseconds: not for a folder this user cannot
-      // write (an install owned by another user), where no start would keep it.
-      try {
-        fs.accessSync(path.dirname(cacheFile), fs.constants.W_OK)
-      } catch {
-        return
-      }
+      // Making the data costs milliseconds: not where no start could keep it.
+      if (cacheFile === beside && !writable(path.dirname(beside))) return
       writeCache(cacheFile, script.createCachedData(), bySubcommand)
     })
   }
