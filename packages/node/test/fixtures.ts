@@ -4,7 +4,9 @@
  * readers and process helpers. Not a test file.
  */
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Domain, Exporter } from "@rallycache/core"
+import { Effect, Layer, type ManagedRuntime } from "effect"
+import * as NodeChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -141,3 +143,64 @@ export const processNice = (pid: number): number | null => {
   const fields = statFields(pid)
   return fields === null ? null : Number(fields[16])
 }
+
+/** ffmpeg on PATH with `args` (errors only); its stdout, or a rejection carrying its stderr. */
+export const ffmpegText = (args: ReadonlyArray<string>) =>
+  new Promise<string>((resolve, reject) =>
+    NodeChildProcess.execFile(
+      "ffmpeg",
+      ["-nostdin", "-hide_banner", "-v", "error", ...args],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => error === null ? resolve(stdout) : reject(new Error(`${error.message} ${stderr}`))
+    )
+  )
+
+/**
+ * Per-frame hashes of each decoded stream of `maps` (edit lists applied, as a player shows it), no
+ * timestamps: one decode of the file, framemd5 numbering the streams in the order of `maps`.
+ */
+export const streamHashes = async (path: string, maps: ReadonlyArray<string>) => {
+  const byStream = maps.map((): Array<string> => [])
+  const lines = (await ffmpegText(["-i", path, ...maps.flatMap((map) => ["-map", map]), "-f", "framemd5", "-"]))
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("#"))
+  for (const line of lines) {
+    const fields = line.split(",")
+    byStream[Number(fields[0])]!.push(fields.slice(3).join(",").trim())
+  }
+  return byStream
+}
+
+/**
+ * Cuts rally `rally` of `source` through the exporter of `runtime` into `dir`/clips (named after the
+ * source, the mode and `tag`, ending in `extension`), then verifies the clip: the result and the check.
+ */
+export const cutAndVerify = (
+  runtime: ManagedRuntime.ManagedRuntime<Exporter.Exporter, unknown>,
+  options: {
+    readonly dir: string
+    readonly videoId: Domain.VideoId
+    readonly source: string
+    readonly rally: { readonly start: number; readonly end: number }
+    readonly mode: Domain.ExportMode
+    readonly tag: string
+    readonly extension: string
+  }
+) =>
+  runtime.runPromise(Effect.gen(function*() {
+    const { dir, mode, tag } = options
+    const exporter = yield* Exporter.Exporter
+    const file = NodePath.basename(options.source)
+    const info = yield* exporter.probe(options.source)
+    const out = NodePath.join(dir, "clips", `${file}.${mode}.${tag}.${options.extension}`)
+    const result = yield* exporter.export({
+      source: new Domain.VideoSource({ id: options.videoId, path: options.source, fingerprint: info.fingerprint }),
+      rally: new Domain.Rally({ index: 0, ...options.rally }),
+      mode,
+      priority: "high",
+      tempPath: NodePath.join(dir, "tmp", `${file}.${mode}.${tag}.part`),
+      outputPath: out
+    })
+    const verified = yield* exporter.verify(out)
+    return { out, result, verified }
+  }))

@@ -25,7 +25,7 @@ import { probeSource } from "../src/internal/media/ffprobe.js"
 import { cutMp4 } from "../src/internal/media/mp4Cut.js"
 import { mp4Probe } from "../src/internal/media/mp4Probe.js"
 import { Mp4Unsupported } from "../src/internal/media/mp4Tracks.js"
-import { exporterLayer } from "./fixtures.js"
+import { cutAndVerify, exporterLayer, streamHashes } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("in-process")
 const inProcess = ManagedRuntime.make(exporterLayer())
@@ -54,16 +54,6 @@ const fragmentedCopies: ReadonlyArray<CutCase & { readonly movflags: string }> =
   }))
 )
 const fragmented = fragmentedCopies[0]!.file
-
-const ffmpeg = (args: ReadonlyArray<string>) =>
-  new Promise<string>((resolve, reject) =>
-    NodeChildProcess.execFile(
-      "ffmpeg",
-      ["-nostdin", "-hide_banner", "-v", "error", ...args],
-      { maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => error === null ? resolve(stdout) : reject(new Error(`${error.message} ${stderr}`))
-    )
-  )
 
 /** Clips and the files a test breaks on purpose; the sources are the corpus's, shared with its other test files. */
 let dir = ""
@@ -101,38 +91,8 @@ afterAll(async () => {
 
 /** Cuts `source` (a path) into this file's folder. */
 const cut = (runtime: typeof inProcess, path: string, rally: CutCase["rally"], mode: Domain.ExportMode, tag: string) =>
-  runtime.runPromise(Effect.gen(function*() {
-    const exporter = yield* Exporter.Exporter
-    const file = NodePath.basename(path)
-    const info = yield* exporter.probe(path)
-    const out = NodePath.join(dir, "clips", `${file}.${mode}.${tag}.mp4`)
-    const result = yield* exporter.export({
-      source: new Domain.VideoSource({ id: videoId, path, fingerprint: info.fingerprint }),
-      rally: new Domain.Rally({ index: 0, ...rally }),
-      mode,
-      priority: "high",
-      tempPath: NodePath.join(dir, "tmp", `${file}.${mode}.${tag}.part`),
-      outputPath: out
-    })
-    const verified = yield* exporter.verify(out)
-    return { out, result, verified }
-  }))
+  cutAndVerify(runtime, { dir, videoId, source: path, rally, mode, tag, extension: "mp4" })
 
-/**
- * Per-frame hashes of each decoded stream of `maps` (edit lists applied, as a player shows it), no
- * timestamps: one decode of the file, framemd5 numbering the streams in the order of `maps`.
- */
-const hashes = async (path: string, maps: ReadonlyArray<string>) => {
-  const byStream = maps.map((): Array<string> => [])
-  const lines = (await ffmpeg(["-i", path, ...maps.flatMap((map) => ["-map", map]), "-f", "framemd5", "-"]))
-    .split("\n")
-    .filter((line) => line !== "" && !line.startsWith("#"))
-  for (const line of lines) {
-    const fields = line.split(",")
-    byStream[Number(fields[0])]!.push(fields.slice(3).join(",").trim())
-  }
-  return byStream
-}
 
 describe("opening an mp4/mov without ffprobe", () => {
   it("reads what ffprobe reads: duration, start, streams, frame rate, keyframes", async () => {
@@ -196,7 +156,7 @@ describe("in-process mp4/mov cuts", () => {
         ])
         expect(mineFacts.streams).toEqual(theirFacts.streams)
         const maps = ["0:v:0", ...Array.from({ length: c.audioTracks }, (_, a) => `0:a:${a}`)]
-        const [ours, ffmpegs] = await Promise.all([hashes(mine.out, maps), hashes(theirs.out, maps)])
+        const [ours, ffmpegs] = await Promise.all([streamHashes(mine.out, maps), streamHashes(theirs.out, maps)])
         for (const [i, map] of maps.entries()) {
           expect(ours[i]!.length, map).toBeGreaterThan(0)
           expect(ours[i], map).toEqual(ffmpegs[i])

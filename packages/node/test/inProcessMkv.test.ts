@@ -25,7 +25,7 @@ import { allKeyframes, probeSource, type SourceEntry } from "../src/internal/med
 import { EbmlFile, Id } from "../src/internal/media/mkvEbml.js"
 import { mkvProbe, readMatroska } from "../src/internal/media/mkvProbe.js"
 import { facts } from "./corpus/inspect.js"
-import { exporterLayer, Live } from "./fixtures.js"
+import { cutAndVerify, exporterLayer, ffmpegText, Live, streamHashes } from "./fixtures.js"
 
 const videoId = Schema.decodeSync(Domain.VideoId)("in-process-mkv")
 /** An exporter whose ffprobe cannot start: whatever it opens, it opens in process. */
@@ -52,15 +52,8 @@ const twoLanguages = "vp9-opus-ac3-eng-fra.mkv"
 const vp8Vorbis = "vp8-vorbis.webm"
 const vp8Opus = "vp8-opus.webm"
 
-const ffmpeg = (args: ReadonlyArray<string>) =>
-  new Promise<string>((resolve, reject) =>
-    NodeChildProcess.execFile(
-      "ffmpeg",
-      ["-nostdin", "-hide_banner", "-v", "error", ...args],
-      { maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => error === null ? resolve(stdout) : reject(new Error(`${error.message} ${stderr}`))
-    )
-  )
+const ffmpeg = ffmpegText
+
 const ffprobeStreams = (path: string) =>
   new Promise<Array<Record<string, unknown>>>((resolve, reject) =>
     NodeChildProcess.execFile(
@@ -168,22 +161,7 @@ const closeArrays = (mine: ArrayLike<number> | undefined, theirs: ArrayLike<numb
 }
 
 const cut = (runtime: typeof inProcess, file: string, rally: CutCase["rally"], mode: Domain.ExportMode, tag: string) =>
-  runtime.runPromise(Effect.gen(function*() {
-    const exporter = yield* Exporter.Exporter
-    const source = NodePath.join(dir, file)
-    const info = yield* exporter.probe(source)
-    const out = NodePath.join(dir, "clips", `${file}.${mode}.${tag}.clip`)
-    const result = yield* exporter.export({
-      source: new Domain.VideoSource({ id: videoId, path: source, fingerprint: info.fingerprint }),
-      rally: new Domain.Rally({ index: 0, ...rally }),
-      mode,
-      priority: "high",
-      tempPath: NodePath.join(dir, "tmp", `${file}.${mode}.${tag}.part`),
-      outputPath: out
-    })
-    const verified = yield* exporter.verify(out)
-    return { out, result, verified }
-  }))
+  cutAndVerify(runtime, { dir, videoId, source: NodePath.join(dir, file), rally, mode, tag, extension: "clip" })
 
 /** The CueTime of every CuePoint of a Matroska file, in order. */
 const cueTimes = (path: string): Array<number> => {
@@ -204,11 +182,7 @@ const cueTimes = (path: string): Array<number> => {
 }
 
 /** Per-frame hashes of the decoded stream (edit lists applied, as a player shows it); no timestamps. */
-const hashes = async (path: string, map: string) =>
-  (await ffmpeg(["-i", path, "-map", map, "-f", "framemd5", "-"]))
-    .split("\n")
-    .filter((line) => line !== "" && !line.startsWith("#"))
-    .map((line) => line.split(",").slice(3).join(",").trim())
+const hashes = async (path: string, map: string) => (await streamHashes(path, [map]))[0]!
 
 describe("opening a Matroska/WebM source without ffprobe", () => {
   it("reads what ffprobe reads: streams, duration, start, frame rate, every packet's times and keyframes", async () => {
